@@ -1,0 +1,93 @@
+/**
+ * npm run pretrain -- --task <add|arith> [--seed N] [--out DIR] [--sft-steps N] [--prm-steps N]
+ * Trains the SFT policy and the PRM deterministically on the wasm backend and writes them to
+ * public/checkpoints/<task>/ (policy.json/.bin, prm.json/.bin, eval.json).
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { PolicyModel, PrmModel } from '../src/core/agents';
+import { evaluatePolicy } from '../src/core/evaluate';
+import {
+  type PrmSchedule,
+  prmRolloutPool,
+  runPrmTraining,
+  runSft,
+  type SftSchedule,
+} from '../src/core/pretrain';
+import { Rng } from '../src/core/rng';
+import { getTask } from '../src/core/tasks';
+import { useBackend } from '../src/node/backend';
+import { cliMain, intOption } from '../src/node/cli';
+import { writeCheckpoint } from '../src/node/files';
+import { Progress } from '../src/node/progress';
+
+const SFT: Record<string, SftSchedule> = {
+  add: { steps: 1200, batchSize: 64, lr: 1e-3, minLr: 1e-5, warmup: 50, clipNorm: 1 },
+  arith: { steps: 1200, batchSize: 64, lr: 1e-3, minLr: 1e-5, warmup: 50, clipNorm: 1 },
+};
+const PRM: PrmSchedule = {
+  steps: 500,
+  batchSize: 64,
+  lr: 5e-4,
+  minLr: 1e-5,
+  warmup: 30,
+  clipNorm: 1,
+  rollouts: 4096,
+  syntheticFraction: 0.25,
+};
+
+const HELP = `usage: npm run pretrain -- --task <add|arith> [--seed N] [--out DIR] [--sft-steps N] [--prm-steps N]
+Trains the SFT policy and the PRM (wasm backend, deterministic per seed) and writes
+policy.json/.bin, prm.json/.bin and eval.json to DIR (default public/checkpoints/<task>).`;
+
+await cliMain(HELP, async () => {
+  const { values } = parseArgs({
+    options: {
+      task: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      out: { type: 'string' },
+      'sft-steps': { type: 'string' },
+      'prm-steps': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) return console.log(HELP);
+  if (!values.task) throw new Error('missing --task (add or arith)');
+  const task = getTask(values.task);
+  const seed = intOption('seed', values.seed, 0);
+  const sft = {
+    ...SFT[task.name],
+    steps: intOption('sft-steps', values['sft-steps'] ?? String(SFT[task.name].steps), 1),
+  };
+  const prmSchedule = { ...PRM, steps: intOption('prm-steps', values['prm-steps'] ?? String(PRM.steps), 1) };
+  const out = values.out ?? path.join('public', 'checkpoints', task.name);
+  const backend = await useBackend('wasm');
+  const t0 = Date.now();
+  console.log(`pretrain ${task.name} seed=${seed} backend=${backend} -> ${out}`);
+
+  const rng = new Rng(`pretrain/${task.name}/${seed}`);
+  const policy = PolicyModel.create(task, seed);
+  const sftBar = new Progress('sft', sft.steps);
+  await runSft(task, policy, sft, rng.fork('sft'), (i, n, r) =>
+    sftBar.update(i, `loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(1)}`),
+  );
+
+  console.log('sampling policy rollouts for the PRM…');
+  const prm = PrmModel.fromPolicy(policy, seed);
+  const pool = await prmRolloutPool(task, policy, prm, prmSchedule.rollouts, rng.fork('prm-pool'));
+  const prmBar = new Progress('prm', prmSchedule.steps);
+  await runPrmTraining(task, prm, pool, prmSchedule, rng.fork('prm'), (i, n, r) =>
+    prmBar.update(i, `bce ${r.loss.toFixed(4)}`),
+  );
+
+  console.log('evaluating…');
+  const evalResult = await evaluatePolicy(task, policy, prm);
+  const meta = { seed, sft, prm: prmSchedule, eval: evalResult };
+  writeCheckpoint(out, 'policy', await policy.toCheckpoint(meta));
+  writeCheckpoint(out, 'prm', await prm.toCheckpoint(meta));
+  writeFileSync(path.join(out, 'eval.json'), `${JSON.stringify(evalResult, null, 2)}\n`);
+  console.log(JSON.stringify(evalResult));
+  console.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+});

@@ -1,0 +1,223 @@
+/**
+ * The policy and the PRM as objects a runtime can own: model config + weights + optimizer + RNG,
+ * text in and text out, and (de)serialisation to the checkpoint format.
+ */
+import {
+  CheckpointError,
+  type CheckpointManifest,
+  deserializeCheckpoint,
+  serializeCheckpoint,
+} from './checkpoint';
+import { isStepTerminator, PROMPT_END, parseCompletion } from './format';
+import {
+  assignParamValues,
+  createParams,
+  DEFAULT_MODEL,
+  disposeParams,
+  initParamValues,
+  type ModelConfig,
+  type Params,
+  paramShapes,
+  readParamValues,
+} from './model';
+import { Rng } from './rng';
+import { type SampleResult, sampleBatch } from './sampling';
+import type { Task } from './tasks/types';
+import * as tf from './tf';
+import { type Tokenizer, tokenizerFor } from './tokenizer';
+import { Adam, DEFAULT_ADAM, padBatch, prmLogits } from './train';
+
+export interface GenerateOptions {
+  temperature: number;
+  topP: number;
+  greedy?: boolean;
+  rng: Rng;
+  maxNewTokens?: number;
+}
+
+export interface Generation extends SampleResult {
+  /** Decoded new text per prefix. */
+  texts: string[];
+}
+
+/** Shared state of both models. */
+abstract class Agent {
+  readonly tok: Tokenizer;
+  readonly opt: Adam;
+  /** Optimiser steps taken since initialisation. */
+  step = 0;
+
+  constructor(
+    readonly task: Task,
+    readonly cfg: ModelConfig,
+    readonly params: Params,
+    readonly rng: Rng,
+  ) {
+    this.tok = tokenizerFor(task);
+    this.opt = new Adam(params, DEFAULT_ADAM);
+  }
+
+  async toCheckpoint(meta: Record<string, unknown> = {}) {
+    const values = await readParamValues(this.params);
+    const tensors = paramShapes(this.cfg).map(([name, shape]) => ({ name, shape, data: values.get(name)! }));
+    tensors.push(...(await this.opt.readState()));
+    return serializeCheckpoint({
+      kind: this.cfg.kind,
+      task: this.task.name,
+      step: this.step,
+      config: { ...this.cfg },
+      rng: this.rng.getState(),
+      optimizer: { name: 'adam', iterations: this.opt.iterations, hyper: { ...this.opt.hyper } },
+      meta,
+      tensors,
+    });
+  }
+
+  /** Load weights, optimizer state, RNG and step from a checkpoint of the same task and shape. */
+  loadCheckpoint(manifestJson: string | unknown, blob: Uint8Array): CheckpointManifest {
+    const { manifest, tensors } = deserializeCheckpoint(manifestJson, blob);
+    checkCompatible(manifest, this.task, this.cfg);
+    const values = new Map<string, Float32Array>();
+    for (const [name] of paramShapes(this.cfg)) values.set(name, tensors.get(name)!.data);
+    assignParamValues(this.params, values);
+    this.opt.loadState(manifest.optimizer.iterations, tensors);
+    this.rng.setState(manifest.rng);
+    this.step = manifest.step;
+    return manifest;
+  }
+
+  dispose(): void {
+    disposeParams(this.params);
+    this.opt.dispose();
+  }
+
+  /** Token ids of prompt + PROMPT_END + completion prefix. */
+  encode(prompt: string, completionPrefix = ''): Int32Array {
+    return this.tok.encode(prompt + PROMPT_END + completionPrefix);
+  }
+}
+
+function checkCompatible(manifest: CheckpointManifest, task: Task, cfg: ModelConfig): void {
+  if (manifest.task !== task.name)
+    throw new CheckpointError('shape', `checkpoint is for task '${manifest.task}', not '${task.name}'`);
+  if (manifest.kind !== cfg.kind)
+    throw new CheckpointError('shape', `checkpoint holds a ${manifest.kind}, not a ${cfg.kind}`);
+  for (const [name, shape] of paramShapes(cfg)) {
+    const entry = manifest.tensors.find((t) => t.name === name);
+    if (!entry) throw new CheckpointError('shape', `checkpoint lacks parameter '${name}'`);
+    if (entry.shape.join('x') !== shape.join('x'))
+      throw new CheckpointError(
+        'shape',
+        `parameter '${name}' has shape [${entry.shape}], the model needs [${shape}]`,
+      );
+  }
+}
+
+/** Model config from a checkpoint manifest (validated field by field). */
+export function configFromManifest(manifest: CheckpointManifest): ModelConfig {
+  const c = manifest.config;
+  const num = (k: string) => {
+    const v = c[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > 4096)
+      throw new CheckpointError('shape', `checkpoint config field '${k}' is not a sensible positive integer`);
+    return v;
+  };
+  const cfg: ModelConfig = {
+    vocabSize: num('vocabSize'),
+    blockSize: num('blockSize'),
+    nLayer: num('nLayer'),
+    nHead: num('nHead'),
+    dModel: num('dModel'),
+    dMlp: num('dMlp'),
+    kind: manifest.kind,
+  };
+  if (cfg.dModel % cfg.nHead !== 0)
+    throw new CheckpointError('shape', 'checkpoint config: dModel not divisible by nHead');
+  return cfg;
+}
+
+export class PolicyModel extends Agent {
+  static create(task: Task, seed: number, overrides: Partial<ModelConfig> = {}): PolicyModel {
+    const tok = tokenizerFor(task);
+    const cfg: ModelConfig = { ...DEFAULT_MODEL, ...overrides, vocabSize: tok.vocabSize, kind: 'policy' };
+    const rng = new Rng(seed);
+    return new PolicyModel(task, cfg, createParams(cfg, initParamValues(cfg, rng.fork('init'))), rng);
+  }
+
+  static fromCheckpoint(task: Task, manifestJson: string, blob: Uint8Array): PolicyModel {
+    const cfg = configFromManifest(deserializeCheckpoint(manifestJson, blob).manifest);
+    const m = new PolicyModel(task, cfg, createParams(cfg, initParamValues(cfg, new Rng(0))), new Rng(0));
+    m.loadCheckpoint(manifestJson, blob);
+    return m;
+  }
+
+  /** Continue each `prompt + PROMPT_END + completionPrefix` in one batched decode. */
+  async generate(
+    prefixes: { prompt: string; completionPrefix?: string }[],
+    opts: GenerateOptions,
+  ): Promise<Generation> {
+    const ids = prefixes.map((p) => this.encode(p.prompt, p.completionPrefix ?? ''));
+    const res = await sampleBatch(this.cfg, this.params, ids, {
+      maxNewTokens: opts.maxNewTokens ?? this.cfg.blockSize,
+      temperature: opts.temperature,
+      topP: opts.topP,
+      greedy: opts.greedy,
+      rng: opts.rng,
+      stopId: this.tok.eosId,
+      padId: this.tok.padId,
+    });
+    return { ...res, texts: res.tokens.map((t) => this.tok.decode(t)) };
+  }
+}
+
+export class PrmModel extends Agent {
+  /** A PRM initialised from a policy's backbone, with a zero scalar head. */
+  static fromPolicy(policy: PolicyModel, seed: number): PrmModel {
+    const cfg: ModelConfig = { ...policy.cfg, kind: 'prm' };
+    const values = new Map<string, Float32Array>();
+    const policyValues = new Map([...policy.params].map(([n, v]) => [n, v.dataSync() as Float32Array]));
+    for (const [name, shape] of paramShapes(cfg))
+      values.set(name, policyValues.get(name) ?? new Float32Array(shape.reduce((a, b) => a * b, 1)));
+    return new PrmModel(policy.task, cfg, createParams(cfg, values), new Rng(seed));
+  }
+
+  static fromCheckpoint(task: Task, manifestJson: string, blob: Uint8Array): PrmModel {
+    const cfg = configFromManifest(deserializeCheckpoint(manifestJson, blob).manifest);
+    const m = new PrmModel(task, cfg, createParams(cfg, initParamValues(cfg, new Rng(0))), new Rng(0));
+    m.loadCheckpoint(manifestJson, blob);
+    return m;
+  }
+
+  /**
+   * P(step valid) for every terminated step of each completion (text after the first EOS ignored,
+   * an unterminated tail not scored).
+   */
+  async scoreSteps(items: { prompt: string; completion: string }[]): Promise<number[][]> {
+    if (items.length === 0) return [];
+    const seqs: Int32Array[] = [];
+    const positions: number[][] = [];
+    for (const it of items) {
+      const { steps } = parseCompletion(it.completion);
+      const text = it.prompt + PROMPT_END + terminatedText(it.completion, steps.length);
+      const ids = this.tok.encode(text).slice(0, this.cfg.blockSize);
+      seqs.push(ids);
+      const pos: number[] = [];
+      for (let t = it.prompt.length + 1; t < ids.length; t++)
+        if (this.tok.isTerminatorId(ids[t])) pos.push(t);
+      positions.push(pos);
+    }
+    const batch = padBatch(seqs, this.tok.padId);
+    const probs = tf.tidy(() => tf.sigmoid(prmLogits(this.cfg, this.params, batch)));
+    const host = (await probs.data()) as Float32Array;
+    probs.dispose();
+    return positions.map((pos, b) => pos.map((t) => host[b * batch.T + t]));
+  }
+}
+
+/** The completion text up to and including the terminator of its `n`-th step. */
+function terminatedText(completion: string, n: number): string {
+  let seen = 0;
+  for (let i = 0; i < completion.length && seen < n; i++)
+    if (isStepTerminator(completion[i]) && ++seen === n) return completion.slice(0, i + 1);
+  return '';
+}

@@ -1,0 +1,166 @@
+/**
+ * Supervised pretraining of the two models every run starts from:
+ * - the policy by SFT on teacher solutions (random legal paths, so several orders are seen),
+ *   on a warm-up + cosine schedule that ends decayed (a settled checkpoint, algorithms.md section 8);
+ * - the PRM, initialised from the policy, by BCE on oracle step labels of the policy's own samples
+ *   plus synthetic corruptions of teacher solutions.
+ */
+import type { PolicyModel, PrmModel } from './agents';
+import { isAnswerStep, parseCompletion, renderCompletion } from './format';
+import type { Rng } from './rng';
+import type { Problem, Task } from './tasks/types';
+import { completionMask, cosineLr, optimiseStep, padBatch, prmLoss, type StepResult, sftLoss } from './train';
+
+export interface SftSchedule {
+  steps: number;
+  batchSize: number;
+  lr: number;
+  minLr: number;
+  warmup: number;
+  clipNorm: number;
+}
+
+export interface PrmSchedule extends SftSchedule {
+  /** Policy rollouts sampled (temperature 1) as PRM training data. */
+  rollouts: number;
+  /** Share of each batch that is synthetic corruptions of teacher solutions. */
+  syntheticFraction: number;
+}
+
+/** A uniformly random legal solution path (for `add` the only one). */
+export function randomSolution(task: Task, problem: Problem, rng: Rng): string[] {
+  const steps: string[] = [];
+  for (let i = 0; i < 64; i++) {
+    const next = rng.pick(task.legalNextSteps(problem, steps));
+    steps.push(next);
+    if (isAnswerStep(next)) return steps;
+  }
+  throw new Error(`no solution path ended for '${problem.prompt}'`);
+}
+
+/** One SFT batch of training problems with teacher solutions; loss on completion tokens only. */
+export function sftBatch(task: Task, policy: PolicyModel, rng: Rng, batchSize: number, problems?: Problem[]) {
+  const ps = problems ?? Array.from({ length: batchSize }, () => task.sample(rng, 'train'));
+  const seqs = ps.map((p) => policy.encode(p.prompt, renderCompletion(randomSolution(task, p, rng))));
+  const batch = padBatch(seqs, policy.tok.padId);
+  return {
+    batch,
+    mask: completionMask(
+      seqs,
+      ps.map((p) => p.prompt.length + 1),
+      batch.T,
+    ),
+  };
+}
+
+export type ProgressFn = (step: number, total: number, last: StepResult & { lr: number }) => void;
+
+export async function runSft(
+  task: Task,
+  policy: PolicyModel,
+  s: SftSchedule,
+  rng: Rng,
+  onProgress?: ProgressFn,
+) {
+  let last: StepResult = { loss: Number.NaN, gradNorm: 0, skipped: false };
+  for (let i = 0; i < s.steps; i++) {
+    const lr = cosineLr(i, s.steps, s.lr, s.minLr, s.warmup);
+    const { batch, mask } = sftBatch(task, policy, rng, s.batchSize);
+    last = await optimiseStep(
+      policy.params,
+      policy.opt,
+      () => sftLoss(policy.cfg, policy.params, batch, mask),
+      lr,
+      s.clipNorm,
+    );
+    policy.step++;
+    onProgress?.(i + 1, s.steps, { ...last, lr });
+  }
+  return last;
+}
+
+interface LabelledSequence {
+  ids: Int32Array;
+  /** Position of each step terminator and its oracle label. */
+  positions: number[];
+  labels: boolean[];
+}
+
+function labelSequence(task: Task, prm: PrmModel, problem: Problem, completion: string): LabelledSequence {
+  const ids = prm.encode(problem.prompt, completion).slice(0, prm.cfg.blockSize);
+  const labels = task.checkSteps(problem, parseCompletion(completion).steps);
+  const positions: number[] = [];
+  for (let t = problem.prompt.length + 1; t < ids.length; t++)
+    if (prm.tok.isTerminatorId(ids[t])) positions.push(t);
+  return { ids, positions, labels: labels.slice(0, positions.length) };
+}
+
+/** Teacher prefix, one corrupted step, then stop: labels valid..valid, invalid. Plus clean solutions. */
+function syntheticSequence(task: Task, prm: PrmModel, problem: Problem, rng: Rng): LabelledSequence {
+  const solution = randomSolution(task, problem, rng);
+  if (rng.float() < 0.25) return labelSequence(task, prm, problem, renderCompletion(solution));
+  const k = rng.int(0, solution.length - 1);
+  const prefix = solution.slice(0, k);
+  const bad = task.corruptStep(rng, problem, prefix);
+  const steps = [...prefix, bad];
+  // End like the policy would: with EOS after an answer step, else with a step terminator.
+  const text = isAnswerStep(bad) ? renderCompletion(steps) : steps.map((x) => x + ';').join('');
+  return labelSequence(task, prm, problem, text);
+}
+
+/** Policy rollouts on training problems, labelled by the oracle. */
+export async function prmRolloutPool(task: Task, policy: PolicyModel, prm: PrmModel, n: number, rng: Rng) {
+  const pool: LabelledSequence[] = [];
+  for (let i = 0; i < n; i += 256) {
+    const problems = Array.from({ length: Math.min(256, n - i) }, () => task.sample(rng, 'train'));
+    const gen = await policy.generate(
+      problems.map((p) => ({ prompt: p.prompt })),
+      { temperature: 1, topP: 1, rng },
+    );
+    problems.forEach((p, j) => {
+      const seq = labelSequence(task, prm, p, gen.texts[j]);
+      if (seq.positions.length > 0) pool.push(seq);
+    });
+  }
+  return pool;
+}
+
+export async function runPrmTraining(
+  task: Task,
+  prm: PrmModel,
+  pool: LabelledSequence[],
+  s: PrmSchedule,
+  rng: Rng,
+  onProgress?: ProgressFn,
+) {
+  let last: StepResult = { loss: Number.NaN, gradNorm: 0, skipped: false };
+  for (let i = 0; i < s.steps; i++) {
+    const lr = cosineLr(i, s.steps, s.lr, s.minLr, s.warmup);
+    const nSynth = Math.round(s.batchSize * s.syntheticFraction);
+    const seqs = [
+      ...Array.from({ length: s.batchSize - nSynth }, () => rng.pick(pool)),
+      ...Array.from({ length: nSynth }, () => syntheticSequence(task, prm, task.sample(rng, 'train'), rng)),
+    ];
+    const batch = padBatch(
+      seqs.map((q) => q.ids),
+      prm.tok.padId,
+    );
+    const labels = new Float32Array(batch.B * batch.T);
+    const weights = new Float32Array(batch.B * batch.T);
+    for (const [b, q] of seqs.entries())
+      for (const [j, t] of q.positions.entries()) {
+        labels[b * batch.T + t] = q.labels[j] ? 1 : 0;
+        weights[b * batch.T + t] = 1;
+      }
+    last = await optimiseStep(
+      prm.params,
+      prm.opt,
+      () => prmLoss(prm.cfg, prm.params, batch, labels, weights),
+      lr,
+      s.clipNorm,
+    );
+    prm.step++;
+    onProgress?.(i + 1, s.steps, { ...last, lr });
+  }
+  return last;
+}

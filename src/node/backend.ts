@@ -1,0 +1,23 @@
+/** tfjs backend set-up for Node (scripts and tests): wasm by default, cpu as the reference. */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+
+export type NodeBackend = 'wasm' | 'cpu';
+
+let wasmPathsSet = false;
+
+export async function useBackend(name: NodeBackend): Promise<string> {
+  if (name !== 'wasm' && name !== 'cpu') throw new Error(`unknown backend '${name}' (expected wasm or cpu)`);
+  if (name === 'wasm' && !wasmPathsSet) {
+    const require = createRequire(import.meta.url);
+    const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
+    setWasmPaths(`${path.join(dir, 'dist')}${path.sep}`);
+    wasmPathsSet = true;
+  }
+  if (!(await tf.setBackend(name))) throw new Error(`tfjs backend '${name}' failed to initialise`);
+  await tf.ready();
+  return tf.getBackend();
+}

@@ -1,0 +1,378 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ANSWER_MARK, isAnswerStep, renderCompletion } from '../src/core/format';
+import { hashString, Rng } from '../src/core/rng';
+import { longestCarryChain } from '../src/core/tasks/add';
+import { type Expr, parseExpr, renderExpr } from '../src/core/tasks/arith';
+import { addTask, arithTask, getTask, type Problem, SPLITS, type Task } from '../src/core/tasks/index';
+
+const TASKS: Task[] = [addTask, arithTask];
+const seed = fc.integer({ min: 0, max: 2 ** 31 - 1 });
+const RUNS = { numRuns: 150 };
+
+/** A uniformly random legal path to the answer (the teacher takes one fixed path; this explores all). */
+function randomWalk(task: Task, p: Problem, rng: Rng): string[] {
+  const steps: string[] = [];
+  while (!isAnswerStep(steps[steps.length - 1] ?? '')) {
+    if (steps.length > 20) throw new Error(`walk too long: ${steps}`);
+    steps.push(rng.pick(task.legalNextSteps(p, steps)));
+  }
+  return steps;
+}
+
+/** Independent oracle for arith prompts: reduce innermost parens, then * then +- left to right, by regex. */
+function evalText(text: string): number {
+  let s = text;
+  const flat = (e: string): number => {
+    let t = e;
+    while (/\d\*/.test(t)) t = t.replace(/(\d+)\*(\d+)/, (_, a, b) => String(Number(a) * Number(b)));
+    while (/\d[+-]/.test(t))
+      t = t.replace(/(-?\d+)([+-])(\d+)/, (_, a, o, b) => String(o === '+' ? +a + +b : a - b));
+    return Number(t);
+  };
+  while (s.includes('(')) s = s.replace(/\(([^()]*)\)/, (_, inner) => String(flat(inner)));
+  return flat(s);
+}
+
+/** Independent check of the add OOD property: some 3 consecutive columns all carry. */
+function hasCarryChain3(prompt: string): boolean {
+  const [a, b] = prompt.split('+').map(Number);
+  let carry = 0;
+  let run = 0;
+  for (let x = a, y = b; x > 0 || y > 0; x = Math.floor(x / 10), y = Math.floor(y / 10)) {
+    carry = (x % 10) + (y % 10) + carry >= 10 ? 1 : 0;
+    run = carry ? run + 1 : 0;
+    if (run >= 3) return true;
+  }
+  return false;
+}
+
+const oodProperty: Record<string, (prompt: string) => boolean> = {
+  add: hasCarryChain3,
+  arith: (prompt) => (prompt.match(/\*/g) ?? []).length >= 2,
+};
+
+const trueAnswer: Record<string, (prompt: string) => number> = {
+  add: (prompt) => prompt.split('+').reduce((s, x) => s + Number(x), 0),
+  arith: evalText,
+};
+
+describe.each(TASKS)('task $name', (task) => {
+  const inVocab = (s: string) => [...s].every((ch) => task.chars.includes(ch));
+
+  describe.each(SPLITS)('split %s', (split) => {
+    it('teacher solution is all valid, rewarded, right, and fits maxSeqLen', () => {
+      fc.assert(
+        fc.property(seed, (s) => {
+          const p = task.sample(new Rng(s), split);
+          const sol = task.solve(p);
+          const completion = renderCompletion(sol);
+          expect(task.checkSteps(p, sol).every(Boolean)).toBe(true);
+          expect(task.reward(p, completion)).toBe(1);
+          expect(p.answer).toBe(String(trueAnswer[task.name](p.prompt)));
+          expect(sol[sol.length - 1]).toBe(ANSWER_MARK + p.answer);
+          expect(sol.filter(isAnswerStep)).toHaveLength(1);
+          const seq = `${p.prompt}:${completion}`;
+          expect(seq.length).toBeLessThanOrEqual(task.maxSeqLen);
+          expect(inVocab(seq)).toBe(true);
+        }),
+        RUNS,
+      );
+    });
+
+    it('every legal path is accepted and reaches the right answer', () => {
+      fc.assert(
+        fc.property(seed, (s) => {
+          const rng = new Rng(s);
+          const p = task.sample(rng, split);
+          const path = randomWalk(task, p, rng);
+          expect(task.checkSteps(p, path)).toEqual(path.map(() => true));
+          expect(task.reward(p, renderCompletion(path))).toBe(1);
+          expect(`${p.prompt}:${renderCompletion(path)}`.length).toBeLessThanOrEqual(task.maxSeqLen);
+          // Nothing is legal after the answer step.
+          expect(task.legalNextSteps(p, path)).toEqual([]);
+          expect(task.checkSteps(p, [...path, path[path.length - 1]]).at(-1)).toBe(false);
+        }),
+        RUNS,
+      );
+    });
+
+    it('nextStep continues any valid prefix to the right answer', () => {
+      fc.assert(
+        fc.property(seed, (s) => {
+          const rng = new Rng(s);
+          const p = task.sample(rng, split);
+          const path = randomWalk(task, p, rng);
+          const steps = path.slice(0, rng.int(0, path.length - 1));
+          while (!isAnswerStep(steps[steps.length - 1] ?? '')) {
+            const next = task.nextStep(p, steps);
+            expect(task.legalNextSteps(p, steps)).toContain(next);
+            steps.push(next);
+          }
+          expect(task.checkSteps(p, steps).every(Boolean)).toBe(true);
+          expect(steps[steps.length - 1]).toBe(ANSWER_MARK + p.answer);
+        }),
+        RUNS,
+      );
+    });
+
+    it('corrupted steps are rejected and everything after them is invalid', () => {
+      fc.assert(
+        fc.property(seed, (s) => {
+          const rng = new Rng(s);
+          const p = task.sample(rng, split);
+          const path = randomWalk(task, p, rng);
+          const k = rng.int(0, path.length - 1);
+          const bad = task.corruptStep(rng, p, path.slice(0, k));
+          expect(bad).not.toBe(path[k]);
+          expect(task.legalNextSteps(p, path.slice(0, k))).not.toContain(bad);
+          expect(inVocab(bad)).toBe(true);
+          // The rest of the (otherwise valid) path follows the corrupted step: all invalid.
+          const labels = task.checkSteps(p, [...path.slice(0, k), bad, ...path.slice(k + 1)]);
+          expect(labels).toEqual(path.map((_, i) => i < k));
+          expect(task.reward(p, renderCompletion([...path.slice(0, k), bad]))).toBe(0);
+        }),
+        RUNS,
+      );
+    });
+
+    it('wrong or malformed completions get reward 0', () => {
+      fc.assert(
+        fc.property(seed, (s) => {
+          const p = task.sample(new Rng(s), split);
+          const sol = task.solve(p);
+          const ans = sol[sol.length - 1];
+          const body = sol.slice(0, -1);
+          const wrong = ANSWER_MARK + String(Number(p.answer) + 1);
+          expect(task.reward(p, renderCompletion(sol).slice(0, -1))).toBe(0); // missing EOS
+          expect(task.reward(p, `${renderCompletion(sol).slice(0, -1)};`)).toBe(0); // ';' instead of EOS
+          expect(task.reward(p, renderCompletion([...body, wrong]))).toBe(0); // wrong answer
+          expect(task.reward(p, renderCompletion([...body, ans, ans]))).toBe(0); // two answer steps
+          expect(task.reward(p, renderCompletion([...body, wrong, ans]))).toBe(0);
+          expect(task.reward(p, renderCompletion([ans, ...body]))).toBe(0); // answer not last
+          expect(task.reward(p, renderCompletion([...body, p.answer]))).toBe(0); // no answer mark
+          expect(task.reward(p, renderCompletion([...body, `${ans}0`]))).toBe(0);
+          for (const g of ['', '.', '>.', ';;;', 'x', `${ans}`]) expect(task.reward(p, g)).toBe(0);
+        }),
+        RUNS,
+      );
+    });
+  });
+
+  it('checkSteps labels arbitrary text without throwing, first-error monotone', () => {
+    const alphabet = fc.constantFrom(...task.chars.replace(/[;.]/g, ''), 'x', ' ', '-', '(');
+    fc.assert(
+      fc.property(
+        seed,
+        fc.array(fc.string({ unit: alphabet, maxLength: 12 }), { maxLength: 6 }),
+        (s, junk) => {
+          const p = task.sample(new Rng(s), 'train');
+          const sol = task.solve(p);
+          const steps = [...sol.slice(0, s % sol.length), ...junk];
+          const labels = task.checkSteps(p, steps);
+          expect(labels).toHaveLength(steps.length);
+          const firstBad = labels.indexOf(false);
+          if (firstBad >= 0) expect(labels.slice(firstBad).every((l) => !l)).toBe(true);
+          expect(labels.slice(0, s % sol.length).every(Boolean)).toBe(true);
+          expect([0, 1]).toContain(task.reward(p, renderCompletion(junk)));
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('reward is outcome-only: invalid steps with the right final answer still score 1', () => {
+    const p = task.sample(new Rng(3), 'train');
+    expect(task.reward(p, `garbage;${ANSWER_MARK}${p.answer}.`)).toBe(1);
+    expect(task.checkSteps(p, ['garbage', ANSWER_MARK + p.answer])).toEqual([false, false]);
+  });
+
+  it('same seed gives the same problems; different seeds differ', () => {
+    for (const split of SPLITS) {
+      const a = new Rng(7);
+      const b = new Rng(7);
+      const c = new Rng(8);
+      const pa = Array.from({ length: 50 }, () => task.sample(a, split));
+      const pb = Array.from({ length: 50 }, () => task.sample(b, split));
+      const pc = Array.from({ length: 50 }, () => task.sample(c, split));
+      expect(pa).toEqual(pb);
+      expect(pa).not.toEqual(pc);
+    }
+  });
+
+  it('train and test are disjoint by the hash rule and ood has its structure', () => {
+    const rng = new Rng(11);
+    const train = new Set(Array.from({ length: 3000 }, () => task.sample(rng, 'train').prompt));
+    const test = new Set(Array.from({ length: 1000 }, () => task.sample(rng, 'test').prompt));
+    const ood = new Set(Array.from({ length: 1000 }, () => task.sample(rng, 'ood').prompt));
+    expect([...test].filter((x) => train.has(x))).toEqual([]);
+    for (const x of train) expect(hashString(x) % 10 !== 0 && !oodProperty[task.name](x)).toBe(true);
+    for (const x of test) expect(hashString(x) % 10 === 0 && !oodProperty[task.name](x)).toBe(true);
+    for (const x of ood) expect(oodProperty[task.name](x)).toBe(true);
+    // Enough distinct problems that the splits mean something.
+    expect(train.size).toBeGreaterThan(1000);
+    expect(test.size).toBeGreaterThan(300);
+    expect(ood.size).toBeGreaterThan(300);
+  });
+});
+
+describe('add', () => {
+  const p = (prompt: string): Problem => ({ prompt, answer: String(trueAnswer.add(prompt)) });
+
+  it('hand-written solutions', () => {
+    expect(addTask.solve(p('47+85'))).toEqual(['7+5+0=12', '4+8+1=13', '>132']);
+    expect(addTask.solve(p('123+45'))).toEqual(['3+5+0=8', '2+4+0=6', '1+0+0=1', '>168']);
+    expect(addTask.solve(p('99+9901'))).toEqual(['9+1+0=10', '9+0+1=10', '0+9+1=10', '0+9+1=10', '>10000']);
+    expect(renderCompletion(addTask.solve(p('47+85')))).toBe('7+5+0=12;4+8+1=13;>132.');
+    expect(addTask.checkSteps(p('47+85'), ['7+5+0=12', '4+8+0=12', '>132'])).toEqual([true, false, false]);
+    expect(addTask.checkSteps(p('47+85'), ['7+5+0=12', '>132'])).toEqual([true, false]); // premature answer
+    expect(addTask.checkSteps(p('47+85'), ['7+5+0=12', '4+8+1=13', '>132', '>132'])).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
+    expect(addTask.legalNextSteps(p('47+85'), ['7+5+0=12'])).toEqual(['4+8+1=13']);
+  });
+
+  it('carry chains and maxSeqLen', () => {
+    expect(longestCarryChain('999+1')).toBe(3);
+    expect(longestCarryChain('47+85')).toBe(2);
+    expect(longestCarryChain('1234+1234')).toBe(0);
+    expect(addTask.maxSeqLen).toBe(53);
+    // The longest possible sequence (an ood problem) hits the bound exactly.
+    expect(`9999+9999:${renderCompletion(addTask.solve(p('9999+9999')))}`).toHaveLength(53);
+  });
+
+  it('sampled operands have 2..4 digits and no leading zeros', () => {
+    const rng = new Rng(5);
+    const lengths = new Set<number>();
+    for (let i = 0; i < 2000; i++) {
+      for (const x of addTask.sample(rng, rng.pick(SPLITS)).prompt.split('+')) {
+        expect(x).toMatch(/^[1-9]\d{1,3}$/);
+        lengths.add(x.length);
+      }
+    }
+    expect([...lengths].sort()).toEqual([2, 3, 4]);
+  });
+
+  it('corruptions cover wrong sums, wrong carries and miscopied digits', () => {
+    const rng = new Rng(1);
+    const seen = new Set(
+      Array.from({ length: 300 }, () => addTask.corruptStep(rng, p('47+85'), ['7+5+0=12'])),
+    );
+    expect(seen).toContain('4+8+1=12'); // wrong sum digit
+    expect(seen).toContain('4+8+0=13'); // forgotten carry
+    expect([...seen].some((s) => /^(?!4\+8)\d\+\d\+1=\d+$/.test(s) || /^4\+(?!8)\d\+1=/.test(s))).toBe(true); // miscopy
+    const answers = Array.from({ length: 50 }, () =>
+      addTask.corruptStep(rng, p('47+85'), ['7+5+0=12', '4+8+1=13']),
+    );
+    for (const a of answers) expect(a).toMatch(/^>(?!132$)[1-9]\d\d$/);
+  });
+
+  it('rejects an invalid prefix in the teacher', () => {
+    expect(() => addTask.nextStep(p('47+85'), ['7+5+0=13'])).toThrow(/invalid prefix/);
+    expect(() => arithTask.nextStep({ prompt: '3+4*2', answer: '11' }, ['7*2'])).toThrow(/invalid prefix/);
+    expect(() => addTask.nextStep(p('47+85'), addTask.solve(p('47+85')))).toThrow(/complete/);
+  });
+});
+
+describe('arith', () => {
+  const p = (prompt: string): Problem => ({ prompt, answer: String(evalText(prompt)) });
+  const legal = (prompt: string, prefix: string[] = []) => arithTask.legalNextSteps(p(prompt), prefix);
+
+  it('hand-written examples', () => {
+    expect(legal('3+4*2')).toEqual(['3+8']);
+    expect(arithTask.solve(p('3+4*2'))).toEqual(['3+8', '11', '>11']);
+    expect(new Set(legal('2*3+4*5'))).toEqual(new Set(['6+4*5', '2*3+20']));
+    expect(arithTask.nextStep(p('2*3+4*5'), [])).toBe('6+4*5'); // leftmost first
+    expect(legal('(3+4)*2')).toEqual(['7*2']);
+    expect(legal('10-(3-2)')).toEqual(['10-1']);
+    expect(legal('10-3-2')).toEqual(['7-2']);
+    expect(new Set(legal('(1+2)*(3+4)'))).toEqual(new Set(['3*(3+4)', '(1+2)*7']));
+    expect(legal('(1+2)*(3+4)', ['3*(3+4)'])).toEqual(['3*7']);
+    expect(arithTask.checkSteps(p('3+4*2'), ['7*2'])).toEqual([false]); // + before *
+    expect(arithTask.checkSteps(p('3+4*2'), ['3+8', '>11'])).toEqual([true, false]); // premature answer
+    expect(arithTask.checkSteps(p('3+4*2'), ['3+8', '11', '>12'])).toEqual([true, true, false]);
+    expect(arithTask.checkSteps(p('3+4*2'), ['3+8', '11', '>11', '11'])).toEqual([true, true, true, false]);
+    expect(arithTask.checkSteps(p('3+4*2'), ['3+(8)', '11', '>11'])).toEqual([false, false, false]);
+    expect(arithTask.checkSteps(p('3+4*2'), ['', '((', '>11'])).toEqual([false, false, false]);
+  });
+
+  it('corruptions cover wrong results, illegal orders and miscopies', () => {
+    const rng = new Rng(1);
+    const seen = new Set(Array.from({ length: 300 }, () => arithTask.corruptStep(rng, p('3+4*12'), [])));
+    expect(seen).toContain('7*12'); // + before *
+    expect(seen).toContain('3+50'); // 4*12 off by 2 (a miscopy changes 48 by 1 or its tens digit)
+    expect(seen).toContain('2+48'); // miscopied 3
+    expect(seen).not.toContain('3+48');
+    // Reducing inside parentheses drops them, so the illegal-order error is not a trivial format slip.
+    const paren = new Set(Array.from({ length: 300 }, () => arithTask.corruptStep(rng, p('(3+4)*2+1'), [])));
+    expect(paren).toContain('(3+4)*3'); // + before *
+    expect([...paren].filter((s) => s.includes('(7)') || s.includes('(3)'))).toEqual([]);
+    const answers = Array.from({ length: 50 }, () => arithTask.corruptStep(rng, p('3+4*2'), ['3+8', '11']));
+    for (const a of answers) expect(a).toMatch(/^>(?!11$)\d+$/);
+  });
+
+  it('some problems have several legal next steps', () => {
+    const rng = new Rng(9);
+    let multi = 0;
+    for (let i = 0; i < 300; i++)
+      if (arithTask.legalNextSteps(arithTask.sample(rng, 'train'), []).length > 1) multi++;
+    expect(multi).toBeGreaterThan(10);
+  });
+
+  it('parser round-trips every rendered tree and rejects malformed text', () => {
+    const tree = (rng: Rng, leaves: number): Expr => {
+      if (leaves === 1) return { kind: 'num', value: rng.int(0, 120) };
+      const l = rng.int(1, leaves - 1);
+      return {
+        kind: 'op',
+        op: rng.pick(['+', '-', '*'] as const),
+        left: tree(rng, l),
+        right: tree(rng, leaves - l),
+      };
+    };
+    fc.assert(
+      fc.property(seed, fc.integer({ min: 1, max: 7 }), (s, n) => {
+        const t = tree(new Rng(s), n);
+        const text = renderExpr(t);
+        expect(parseExpr(text)).toEqual(t);
+        expect(renderExpr(parseExpr(text)!)).toBe(text);
+      }),
+      { numRuns: 300 },
+    );
+    expect(renderExpr(parseExpr('2*(3*4)')!)).toBe('2*(3*4)');
+    expect(renderExpr(parseExpr('((2*3))*4')!)).toBe('2*3*4');
+    for (const bad of ['', '3+', '(3', '3)', '3++4', 'a', '3 4', '()', '>3'])
+      expect(parseExpr(bad)).toBeNull();
+  });
+
+  it('every node value stays in [0, 99] and leaves in [0, 12], with 2..4 leaves', () => {
+    const rng = new Rng(4);
+    const seenLeaves = new Set<number>();
+    for (let i = 0; i < 1000; i++) {
+      const prob = arithTask.sample(rng, rng.pick(SPLITS));
+      const leaves = prob.prompt.match(/\d+/g)!.map(Number);
+      for (const x of leaves) seenLeaves.add(x);
+      expect(leaves.length).toBeGreaterThanOrEqual(2);
+      expect(leaves.length).toBeLessThanOrEqual(4);
+      expect(Math.max(...leaves)).toBeLessThanOrEqual(12);
+      for (const step of arithTask.solve(prob)) {
+        for (const n of step.match(/\d+/g)!.map(Number)) expect(n).toBeLessThanOrEqual(99);
+        expect(step).not.toMatch(/(^|[-+*(>])-/); // no negative numbers
+      }
+    }
+    expect([...seenLeaves].sort((a, b) => a - b)).toEqual(Array.from({ length: 13 }, (_, i) => i));
+    expect(arithTask.maxSeqLen).toBe(40);
+  });
+});
+
+describe('getTask', () => {
+  it('finds tasks by name and names the options on a bad one', () => {
+    expect(getTask('add')).toBe(addTask);
+    expect(getTask('arith')).toBe(arithTask);
+    expect(() => getTask('mul')).toThrow("unknown task 'mul' (expected one of: add, arith)");
+    expect(() => getTask('toString')).toThrow(/unknown task/);
+  });
+});
