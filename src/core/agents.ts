@@ -114,7 +114,9 @@ function checkCompatible(manifest: CheckpointManifest, task: Task, cfg: ModelCon
 }
 
 /** Model config from a checkpoint manifest (validated field by field). */
-export function configFromManifest(manifest: CheckpointManifest): ModelConfig {
+export function configFromManifest(manifest: CheckpointManifest, kind: ModelConfig['kind']): ModelConfig {
+  if (manifest.kind !== kind)
+    throw new CheckpointError('shape', `checkpoint holds a ${manifest.kind}, not a ${kind}`);
   const c = manifest.config;
   const num = (k: string) => {
     const v = c[k];
@@ -145,7 +147,7 @@ export class PolicyModel extends Agent {
   }
 
   static fromCheckpoint(task: Task, manifestJson: string, blob: Uint8Array): PolicyModel {
-    const cfg = configFromManifest(deserializeCheckpoint(manifestJson, blob).manifest);
+    const cfg = configFromManifest(deserializeCheckpoint(manifestJson, blob).manifest, 'policy');
     const m = new PolicyModel(task, cfg, createParams(cfg, initParamValues(cfg, new Rng(0))), new Rng(0));
     m.loadCheckpoint(manifestJson, blob);
     return m;
@@ -182,7 +184,7 @@ export class PrmModel extends Agent {
   }
 
   static fromCheckpoint(task: Task, manifestJson: string, blob: Uint8Array): PrmModel {
-    const cfg = configFromManifest(deserializeCheckpoint(manifestJson, blob).manifest);
+    const cfg = configFromManifest(deserializeCheckpoint(manifestJson, blob).manifest, 'prm');
     const m = new PrmModel(task, cfg, createParams(cfg, initParamValues(cfg, new Rng(0))), new Rng(0));
     m.loadCheckpoint(manifestJson, blob);
     return m;

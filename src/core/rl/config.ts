@@ -1,0 +1,128 @@
+/**
+ * Every RL knob in one place: named, documented, defaulted (algorithms.md sections 3-8) and validated
+ * once. The CLI, the UI and the URL state all go through `parseRlConfig`.
+ */
+import { z } from 'zod';
+import { TASK_NAMES } from '../tasks/types';
+
+export const ALGOS = ['grpo', 'prm-dense', 'luffy', 'scope', 'rrpo', 'srpo', 'sft-control'] as const;
+export type Algo = (typeof ALGOS)[number];
+
+export const rlConfigSchema = z
+  .object({
+    task: z.enum(TASK_NAMES as unknown as [string, ...string[]]),
+    algo: z.enum(ALGOS),
+    /** Seed of the run: problem sampling, rollouts, resets. */
+    seed: z.number().int().min(0),
+    /** RL iterations. */
+    iters: z.number().int().min(1).max(100_000),
+    /** P: prompts per iteration. */
+    promptsPerIter: z.number().int().min(1).max(256),
+    /** G: rollouts per prompt (the group). RRPO/SRPO split it in two halves. */
+    groupSize: z.number().int().min(2).max(64),
+    /** Adam learning rate. Small on purpose: section 8 saw GRPO collapse at 1e-4 with 8x8 batches. */
+    lr: z.number().positive().max(1),
+    /** Global gradient-norm clip. */
+    clipNorm: z.number().positive(),
+    /** Sampling temperature (training and sampled evaluation). */
+    temperature: z.number().positive().max(10),
+    /** Nucleus mass for sampling; 1 disables it. */
+    topP: z.number().gt(0).max(1),
+    /** Advantage scaling: per group std (default), batch std, or none (centre only). */
+    scaleRewards: z.enum(['group', 'batch', 'none']),
+    /** Loss aggregation: DAPO token mean (default), original GRPO, Dr. GRPO. */
+    lossAgg: z.enum(['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum-norm']),
+    /** PPO clip range below / above 1. */
+    epsLow: z.number().min(0).max(1),
+    epsHigh: z.number().min(0).max(10),
+    /** k3 KL penalty to the SFT reference; 0 disables it (and the reference model). */
+    beta: z.number().min(0),
+    /** Passes over each batch (mu). */
+    innerEpochs: z.number().int().min(1).max(16),
+    /** prm-dense: r = outcome + lambda * mean step score. */
+    prmLambda: z.number().min(0),
+    /** luffy/scope: shaped weight p/(p+gamma) on off-policy tokens. */
+    gamma: z.number().positive(),
+    /** scope: a step is wrong when the PRM scores it below tau. */
+    tau: z.number().gt(0).lt(1),
+    /** scope: rectifications per group at most (null: ceil(G/4)). */
+    rectifyCap: z.number().int().min(0).nullable(),
+    /** scope: what follows the corrected step: the policy's own continuation (default) or the teacher's. */
+    scopeContinuation: z.enum(['policy', 'teacher']),
+    /** scope: keep the failed original beside its rectified version (default: replace it). */
+    scopeKeepOriginal: z.boolean(),
+    /** PRM used for scoring: the learned one, or the oracle (an upper bound for teaching). */
+    prmMode: z.enum(['learned', 'oracle']),
+    /** rrpo/srpo: fresh-sample attempts to find a failed parent. */
+    resetMaxAttempts: z.number().int().min(1).max(64),
+    /** srpo: a step containing a token with probability below pMin is where the model doubts itself. */
+    pMin: z.number().gt(0).lt(1),
+    /** rrpo/srpo: use the clipped surrogate instead of the plain -A log p loss. */
+    resetClipped: z.boolean(),
+    /** Evaluate every N iterations (and at the start and end). */
+    evalEvery: z.number().int().min(1),
+    /** Problems per evaluation split. */
+    evalN: z.number().int().min(1).max(10_000),
+    /** Save a checkpoint every N iterations (0: only at the end). */
+    checkpointEvery: z.number().int().min(0),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if ((c.algo === 'rrpo' || c.algo === 'srpo') && c.groupSize % 2 !== 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['groupSize'],
+        message: `${c.algo} splits G in two groups: G must be even`,
+      });
+  });
+
+export type RlConfig = z.infer<typeof rlConfigSchema>;
+
+export const DEFAULT_RL: RlConfig = {
+  task: 'add',
+  algo: 'scope',
+  seed: 1,
+  iters: 200,
+  promptsPerIter: 8,
+  groupSize: 8,
+  lr: 2e-5,
+  clipNorm: 1,
+  temperature: 1,
+  topP: 1,
+  scaleRewards: 'group',
+  lossAgg: 'token-mean',
+  epsLow: 0.2,
+  epsHigh: 0.2,
+  beta: 0,
+  innerEpochs: 1,
+  prmLambda: 0.5,
+  gamma: 0.1,
+  tau: 0.5,
+  rectifyCap: null,
+  scopeContinuation: 'policy',
+  scopeKeepOriginal: false,
+  prmMode: 'learned',
+  resetMaxAttempts: 12,
+  pMin: 0.2,
+  resetClipped: false,
+  evalEvery: 25,
+  evalN: 200,
+  checkpointEvery: 50,
+};
+
+/** Defaults + overrides, validated; the error names the first bad field and value. */
+export function parseRlConfig(overrides: Record<string, unknown>): RlConfig {
+  const merged = { ...DEFAULT_RL, ...overrides };
+  const res = rlConfigSchema.safeParse(merged);
+  if (!res.success) {
+    const issue = res.error.issues[0];
+    const key = issue.path.join('.');
+    const value = key ? JSON.stringify((merged as Record<string, unknown>)[key]) : '';
+    throw new Error(`invalid ${key || 'config'}${value !== undefined ? ` ${value}` : ''}: ${issue.message}`);
+  }
+  return res.data;
+}
+
+export function rectifyCapOf(c: RlConfig): number {
+  return c.rectifyCap ?? Math.ceil(c.groupSize / 4);
+}

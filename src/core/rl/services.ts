@@ -1,0 +1,172 @@
+/**
+ * What the coordinator needs from the models, as async interfaces: in Node they are the in-process
+ * objects below; in the browser the same classes live in workers behind comlink. Everything that
+ * crosses is plain data and typed arrays.
+ */
+import type { PolicyModel, PrmModel } from '../agents';
+import { type EvalOptions, type EvalResult, evaluatePolicy } from '../evaluate';
+import { tokenLogProbs } from '../model';
+import type { Task } from '../tasks/types';
+import * as tf from '../tf';
+import { optimiseStep } from '../train';
+import { type LossHyper, rlLoss, type UpdateBatch } from './loss';
+
+export interface GenerateRequest {
+  prompt: string;
+  /** Completion text already written (a kept prefix, a reset state); the sample continues it. */
+  completionPrefix?: string;
+}
+
+export interface GenerateResult {
+  /** New text per request. */
+  texts: string[];
+  /** Behaviour log-prob of each new character (char-level: one token each). */
+  logps: Float32Array[];
+}
+
+export interface UpdateOptions extends LossHyper {
+  lr: number;
+  clipNorm: number;
+  innerEpochs: number;
+  temperature: number;
+}
+
+export interface UpdateStats {
+  loss: number;
+  gradNorm: number;
+  clipFraction: number;
+  kl: number;
+  /** Mean policy entropy over trained tokens (nats). */
+  entropy: number;
+  /** Updates skipped because the loss or a gradient was not finite. */
+  skipped: number;
+}
+
+export interface StoredCheckpoint {
+  manifestJson: string;
+  blob: Uint8Array;
+}
+
+export interface PolicyService {
+  describe(): Promise<{ backend: string; task: string; params: number; step: number }>;
+  generate(
+    requests: GenerateRequest[],
+    opts: { temperature: number; topP: number; greedy?: boolean },
+  ): Promise<GenerateResult>;
+  update(batch: UpdateBatch, opts: UpdateOptions): Promise<UpdateStats>;
+  evaluate(opts: Partial<EvalOptions>): Promise<EvalResult>;
+  checkpoint(meta: Record<string, unknown>): Promise<StoredCheckpoint>;
+  load(ck: StoredCheckpoint): Promise<void>;
+  numTensors(): Promise<number>;
+}
+
+export interface PrmService {
+  /** P(step valid) for each terminated step of each completion. */
+  scoreSteps(items: { prompt: string; completion: string }[]): Promise<number[][]>;
+}
+
+/** The policy service over an in-process PolicyModel (Node, or inside a browser worker). */
+export class LocalPolicyService implements PolicyService {
+  /** Frozen copy of the starting weights, made on the first update that needs a KL reference. */
+  private reference: PolicyModel | null = null;
+
+  constructor(
+    readonly task: Task,
+    readonly policy: PolicyModel,
+    private readonly makeReference?: () => PolicyModel,
+  ) {}
+
+  async describe() {
+    return {
+      backend: tf.getBackend(),
+      task: this.task.name,
+      params: [...this.policy.params.values()].reduce((n, v) => n + v.size, 0),
+      step: this.policy.step,
+    };
+  }
+
+  async generate(requests: GenerateRequest[], opts: { temperature: number; topP: number; greedy?: boolean }) {
+    const maxBatch = 256;
+    const texts: string[] = [];
+    const logps: Float32Array[] = [];
+    for (let i = 0; i < requests.length; i += maxBatch) {
+      const gen = await this.policy.generate(requests.slice(i, i + maxBatch), {
+        ...opts,
+        rng: this.policy.rng,
+      });
+      texts.push(...gen.texts);
+      logps.push(...gen.logps);
+    }
+    return { texts, logps };
+  }
+
+  async update(batch: UpdateBatch, o: UpdateOptions): Promise<UpdateStats> {
+    const p = this.policy;
+    const ids = () => tf.tensor2d(batch.ids, [batch.B, batch.T], 'int32');
+    if (o.beta > 0 && !batch.refLogps) {
+      this.reference ??= this.makeReference?.() ?? null;
+      if (!this.reference) throw new Error('beta > 0 needs a reference policy');
+      const ref = this.reference;
+      const t = tf.tidy(() => tokenLogProbs(ref.cfg, ref.params, ids(), o.temperature).logp);
+      batch = { ...batch, refLogps: (await t.data()) as Float32Array };
+      t.dispose();
+    }
+    const trainedMask = Float32Array.from(batch.weights, (w) => (w !== 0 ? 1 : 0));
+    const trainedCount = Math.max(
+      1,
+      trainedMask.reduce((a, b) => a + b, 0),
+    );
+    const trained = tf.tensor2d(trainedMask, [batch.B, batch.T - 1]);
+    const stats: UpdateStats = { loss: 0, gradNorm: 0, clipFraction: 0, kl: 0, entropy: 0, skipped: 0 };
+    for (let e = 0; e < o.innerEpochs; e++) {
+      let side: tf.Tensor[] = [];
+      const res = await optimiseStep(
+        p.params,
+        p.opt,
+        () => {
+          const { logp, entropy } = tokenLogProbs(p.cfg, p.params, ids(), o.temperature);
+          const out = rlLoss(logp, batch, o);
+          const meanEntropy = tf.div(tf.sum(tf.mul(entropy, trained)), trainedCount);
+          side = [tf.keep(out.clipFraction), tf.keep(out.kl), tf.keep(meanEntropy)];
+          return out.loss;
+        },
+        o.lr,
+        o.clipNorm,
+      );
+      const [clipFraction, kl, entropy] = await Promise.all(side.map(async (t) => (await t.data())[0]));
+      tf.dispose(side);
+      p.step++;
+      Object.assign(stats, { loss: res.loss, gradNorm: res.gradNorm, clipFraction, kl, entropy });
+      if (res.skipped) stats.skipped++;
+    }
+    trained.dispose();
+    return stats;
+  }
+
+  evaluate(opts: Partial<EvalOptions>) {
+    return evaluatePolicy(this.task, this.policy, null, opts);
+  }
+
+  checkpoint(meta: Record<string, unknown>) {
+    return this.policy.toCheckpoint(meta);
+  }
+
+  async load(ck: StoredCheckpoint) {
+    this.policy.loadCheckpoint(ck.manifestJson, ck.blob);
+  }
+
+  async numTensors() {
+    return tf.memory().numTensors;
+  }
+}
+
+export class LocalPrmService implements PrmService {
+  constructor(readonly prm: PrmModel) {}
+
+  async scoreSteps(items: { prompt: string; completion: string }[]) {
+    const out: number[][] = [];
+    for (let i = 0; i < items.length; i += 256)
+      out.push(...(await this.prm.scoreSteps(items.slice(i, i + 256))));
+    return out;
+  }
+}

@@ -1,0 +1,274 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PolicyModel } from '../src/core/agents';
+import type { EvalResult } from '../src/core/evaluate';
+import { parseCompletion, renderCompletion, stepPrefix } from '../src/core/format';
+import { parseRlConfig, type RlConfig } from '../src/core/rl/config';
+import { ROLE, rlLoss, type UpdateBatch } from '../src/core/rl/loss';
+import { clippedSurrogate, shapedTokenLoss } from '../src/core/rl/math';
+import {
+  type GenerateRequest,
+  LocalPolicyService,
+  type PolicyService,
+  type UpdateOptions,
+} from '../src/core/rl/services';
+import { Trainer } from '../src/core/rl/trainer';
+import { Rng } from '../src/core/rng';
+import { addTask } from '../src/core/tasks';
+import type { Problem } from '../src/core/tasks/types';
+import * as tf from '../src/core/tf';
+import { useBackend } from '../src/node/backend';
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+
+describe('rlLoss (tensors) matches the pure per-token maths', () => {
+  it('value and gradient w.r.t. log-probs, for on, off and pg tokens with weights', () => {
+    const rng = new Rng(3);
+    const B = 3;
+    const T = 6;
+    const n = B * (T - 1);
+    const roles = Uint8Array.from({ length: n }, (_, i) => [ROLE.masked, ROLE.on, ROLE.off, ROLE.pg][i % 4]);
+    const logpArr = Float32Array.from({ length: n }, () => -0.05 - 2 * rng.float());
+    // Old log-probs spread so that some ratios fall outside [0.8, 1.2] on both sides.
+    const oldLogps = Float32Array.from(logpArr, (lp) => lp + (rng.float() - 0.5));
+    const advantages = Float32Array.from({ length: n }, (_, i) => [1.5, -0.7, 0.3][Math.floor(i / (T - 1))]);
+    const weights = Float32Array.from(roles, (r) => (r === ROLE.masked ? 0 : 0.1 + rng.float()));
+    const batch: UpdateBatch = { B, T, ids: new Int32Array(B * T), roles, oldLogps, advantages, weights };
+    const h = { epsLow: 0.2, epsHigh: 0.2, gamma: 0.1, beta: 0 };
+
+    let expected = 0;
+    const expectedGrad = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const [lp, a, w] = [logpArr[i], advantages[i], weights[i]];
+      if (roles[i] === ROLE.on) {
+        const r = clippedSurrogate(lp, oldLogps[i], a, h.epsLow, h.epsHigh);
+        expected += w * r.loss;
+        expectedGrad[i] = w * r.dLossDLogp;
+      } else if (roles[i] === ROLE.off) {
+        const r = shapedTokenLoss(lp, a, h.gamma);
+        expected += w * r.loss;
+        expectedGrad[i] = w * r.dLossDLogp;
+      } else if (roles[i] === ROLE.pg) {
+        expected += -w * a * lp;
+        expectedGrad[i] = -w * a;
+      }
+    }
+    const logp = tf.tensor2d(logpArr, [B, T - 1]);
+    const value = tf.tidy(() => rlLoss(logp, batch, h).loss.dataSync()[0]);
+    const grad = tf.tidy(() => tf.grad((x: tf.Tensor) => rlLoss(x as tf.Tensor2D, batch, h).loss)(logp).dataSync());
+    expect(value).toBeCloseTo(expected, 4);
+    for (let i = 0; i < n; i++) expect(grad[i]).toBeCloseTo(expectedGrad[i], 4);
+    // Some on-policy tokens really were clipped, so the zero-gradient branch was exercised.
+    expect([...expectedGrad].some((g, i) => roles[i] === ROLE.on && g === 0 && weights[i] > 0)).toBe(true);
+  });
+});
+
+/**
+ * A policy service whose generations follow a script, so the coordinator's bookkeeping can be
+ * checked by hand. Updates are recorded, not applied.
+ */
+class ScriptedPolicy implements PolicyService {
+  updates: UpdateBatch[] = [];
+  requests: GenerateRequest[][] = [];
+  constructor(private readonly script: (req: GenerateRequest, i: number) => string) {}
+  async describe() {
+    return { backend: 'scripted', task: 'add', params: 0, step: 0 };
+  }
+  async generate(reqs: GenerateRequest[]) {
+    this.requests.push(reqs);
+    const texts = reqs.map((r, i) => this.script(r, i));
+    return { texts, logps: texts.map((t) => Float32Array.from(t, (_, j) => -0.01 * (j + 1))) };
+  }
+  async update(batch: UpdateBatch, _o: UpdateOptions) {
+    this.updates.push(batch);
+    return { loss: 0, gradNorm: 0, clipFraction: 0, kl: 0, entropy: 0, skipped: 0 };
+  }
+  async evaluate(): Promise<EvalResult> {
+    throw new Error('not used');
+  }
+  async checkpoint() {
+    return { manifestJson: '{}', blob: new Uint8Array() };
+  }
+  async load() {}
+  async numTensors() {
+    return 0;
+  }
+}
+
+const solution = (p: Problem) => addTask.solve(p);
+/** A completion whose step `k` (1-based) is corrupted, the rest teacher steps from the valid prefix. */
+function wrongAt(p: Problem, k: number, rng: Rng): string {
+  const sol = solution(p);
+  const steps = [...sol.slice(0, k - 1), addTask.corruptStep(rng, p, sol.slice(0, k - 1)), ...sol.slice(k)];
+  // Outcome reward only reads the answer: make it wrong too (as a real misstep would).
+  if (k < sol.length) steps[steps.length - 1] = `>${Number(p.answer) + 1}`;
+  return renderCompletion(steps);
+}
+/** Roles of the completion tokens of sequence b (prediction positions after the prompt). */
+function completionRoles(batch: UpdateBatch, b: number, promptLen: number, len: number): number[] {
+  const row = batch.roles.subarray(b * (batch.T - 1), (b + 1) * (batch.T - 1));
+  return Array.from(row.subarray(promptLen, promptLen + len));
+}
+
+function config(over: Partial<RlConfig>): RlConfig {
+  return parseRlConfig({ promptsPerIter: 1, groupSize: 4, prmMode: 'oracle', ...over });
+}
+
+describe('SCOPE rectification', () => {
+  it('keeps the own prefix (on), inserts the teacher step (off), continues on-policy, and salvages', async () => {
+    const cfg = config({ algo: 'scope' });
+    const probe = new Trainer(addTask, cfg, new ScriptedPolicy(() => ''), null);
+    const problem = addTask.sample(new Rng(`rl/add/scope/${cfg.seed}`), 'train'); // the trainer's first problem
+    expect(solution(problem).length).toBeGreaterThanOrEqual(3);
+    const rng = new Rng(9);
+    const fresh = [renderCompletion(solution(problem)), wrongAt(problem, 2, rng), wrongAt(problem, 1, rng), wrongAt(problem, 2, rng)];
+    const policy = new ScriptedPolicy((req, i) => {
+      if (!req.completionPrefix) return fresh[i];
+      // Continuation after the corrected step: the teacher's remaining steps (so it ends correct).
+      const done = parseCompletion(req.completionPrefix).steps;
+      return renderCompletion(solution(problem).slice(done.length));
+    });
+    const trainer = new Trainer(addTask, cfg, policy, null);
+    void probe;
+    const { rollouts, metrics } = await trainer.step();
+
+    // Failures at k=2 are partially correct; the k=1 failure is not; the cap is ceil(4/4) = 1.
+    expect(metrics.rectifications).toBe(1);
+    expect(metrics.salvaged).toBe(1);
+    expect(metrics.salvageRate).toBe(1);
+    expect(metrics.prmFirstErrorAcc).toBe(1); // oracle PRM
+    const rect = rollouts.filter((r) => r.origin === 'rectified');
+    expect(rect).toHaveLength(1);
+    const r = rect[0];
+    const sol = solution(problem);
+    expect(r.rectification?.k).toBe(2);
+    expect(r.rectification?.corrected).toBe(sol[1]);
+    expect(r.completion).toBe(renderCompletion(sol));
+    expect(r.segments.map((s) => s.role)).toEqual(['on', 'off', 'on']);
+    // The failed original was replaced, not kept: still G rollouts in the group.
+    expect(rollouts).toHaveLength(4);
+    expect(rollouts.filter((x) => x.reward === 1)).toHaveLength(2);
+
+    const batch = policy.updates[0];
+    const b = rollouts.indexOf(r);
+    const roles = completionRoles(batch, b, problem.prompt.length, r.completion.length);
+    const prefixLen = sol[0].length + 1;
+    const corrLen = sol[1].length + 1;
+    expect(roles.slice(0, prefixLen).every((x) => x === ROLE.on)).toBe(true);
+    expect(roles.slice(prefixLen, prefixLen + corrLen).every((x) => x === ROLE.off)).toBe(true);
+    expect(roles.slice(prefixLen + corrLen).every((x) => x === ROLE.on)).toBe(true);
+    // The kept prefix carries the original rollout's behaviour log-probs.
+    const olds = batch.oldLogps.subarray(b * (batch.T - 1) + problem.prompt.length, b * (batch.T - 1) + problem.prompt.length + prefixLen);
+    expect(Array.from(olds)).toEqual(Array.from({ length: prefixLen }, (_, j) => Math.fround(-0.01 * (j + 1))));
+    // Prompt positions are never trained.
+    expect(batch.weights.subarray(b * (batch.T - 1), b * (batch.T - 1) + problem.prompt.length).every((w) => w === 0)).toBe(true);
+    // Advantages over the mixed group: rewards [1, 1(salvaged), 0, 0] -> +-1 (population std 0.5).
+    expect(rollouts.map((x) => Math.round(x.advantage * 1000) / 1000).sort()).toEqual([-1, -1, 1, 1]);
+  });
+});
+
+describe('LUFFY and the SFT control', () => {
+  it('luffy replaces one failed rollout per group by the teacher solution, all tokens off-policy', async () => {
+    const cfg = config({ algo: 'luffy' });
+    const problem = addTask.sample(new Rng(`rl/add/luffy/${cfg.seed}`), 'train');
+    const rng = new Rng(1);
+    const policy = new ScriptedPolicy((_r, i) => (i === 0 ? renderCompletion(solution(problem)) : wrongAt(problem, 2, rng)));
+    const { rollouts } = await new Trainer(addTask, cfg, policy, null).step();
+    const teacher = rollouts.filter((r) => r.origin === 'teacher');
+    expect(teacher).toHaveLength(1);
+    expect(teacher[0].reward).toBe(1);
+    const b = rollouts.indexOf(teacher[0]);
+    const roles = completionRoles(policy.updates[0], b, problem.prompt.length, teacher[0].completion.length);
+    expect(roles.every((x) => x === ROLE.off)).toBe(true);
+  });
+
+  it('sft-control trains teacher solutions with plain NLL (pg role, advantage 1), no sampling', async () => {
+    const cfg = config({ algo: 'sft-control' });
+    const policy = new ScriptedPolicy(() => {
+      throw new Error('the control must not sample');
+    });
+    const { rollouts } = await new Trainer(addTask, cfg, policy, null).step();
+    expect(rollouts).toHaveLength(4);
+    const batch = policy.updates[0];
+    for (let i = 0; i < batch.roles.length; i++) {
+      if (batch.roles[i] !== ROLE.masked) {
+        expect(batch.roles[i]).toBe(ROLE.pg);
+        expect(batch.advantages[i]).toBe(1);
+      }
+    }
+  });
+});
+
+describe('RRPO / SRPO resets', () => {
+  it('group B resamples from the parent prefix; the prefix is masked and groups normalise separately', async () => {
+    for (const algo of ['rrpo', 'srpo'] as const) {
+      const cfg = config({ algo });
+      const problem = addTask.sample(new Rng(`rl/add/${algo}/${cfg.seed}`), 'train');
+      const sol = solution(problem);
+      const rng = new Rng(4);
+      const parent = wrongAt(problem, 2, rng);
+      const policy = new ScriptedPolicy((req, i) => {
+        if (req.completionPrefix === undefined) return i === 0 ? renderCompletion(sol) : parent;
+        // Suffixes: alternately the teacher's rest (correct) and a wrong answer.
+        const done = parseCompletion(req.completionPrefix).steps.length;
+        return i % 2 === 0 ? renderCompletion(sol.slice(done)) : renderCompletion([...sol.slice(done, -1), '>0']);
+      });
+      const trainer = new Trainer(addTask, cfg, policy, null);
+      const { rollouts, metrics } = await trainer.step();
+      expect(metrics.resetParents).toBe(1);
+      const groupA = rollouts.filter((r) => r.origin === 'sample');
+      const groupB = rollouts.filter((r) => r.origin === 'reset');
+      expect(groupA).toHaveLength(2);
+      expect(groupB).toHaveLength(2);
+      const k = groupB[0].reset!.k;
+      expect(k).toBeGreaterThanOrEqual(1);
+      expect(k).toBeLessThanOrEqual(parseCompletion(parent).steps.length);
+      if (algo === 'srpo') {
+        // The scripted log-probs fall along the text, so no token is below pMin=0.2 (p >= e^-0.5):
+        // the lowest mean log-prob step is the last one.
+        expect(k).toBe(parseCompletion(parent).steps.length);
+      }
+      const prefix = stepPrefix(parseCompletion(parent).steps, k - 1);
+      expect(groupB.every((r) => r.reset!.prefix === prefix && r.completion.startsWith(prefix))).toBe(true);
+      // Advantages per group: A = [1, 0] -> [+1, -1]; B = [1, 0] -> [+1, -1] (as k < n leaves room to fail).
+      expect(groupA.map((r) => Math.round(r.advantage))).toEqual([1, -1]);
+      const batch = policy.updates[0];
+      const b = rollouts.indexOf(groupB[0]);
+      const roles = completionRoles(batch, b, problem.prompt.length, groupB[0].completion.length);
+      expect(roles.slice(0, prefix.length).every((x) => x === ROLE.masked)).toBe(true);
+      expect(roles.slice(prefix.length).every((x) => x === ROLE.pg)).toBe(true);
+      // The parent itself is not trained: 4 sequences, none of them the parent's text outside group A.
+      expect(batch.B).toBe(4);
+    }
+  });
+});
+
+describe('config validation', () => {
+  it('rejects bad values with a message naming them', () => {
+    expect(() => parseRlConfig({ groupSize: 1 })).toThrow(/groupSize 1/);
+    expect(() => parseRlConfig({ lr: -1 })).toThrow(/lr -1/);
+    expect(() => parseRlConfig({ algo: 'ppo' })).toThrow(/algo "ppo"/);
+    expect(() => parseRlConfig({ task: 'nope' })).toThrow(/task "nope"/);
+    expect(() => parseRlConfig({ algo: 'rrpo', groupSize: 5 })).toThrow(/G must be even/);
+    expect(() => parseRlConfig({ bogus: 1 })).toThrow();
+    expect(parseRlConfig({}).groupSize).toBe(8);
+  });
+});
+
+describe('a real policy through the coordinator', () => {
+  it('leaks no tensors: the count after iteration 5 equals the count after iteration 50', async () => {
+    const policy = PolicyModel.create(addTask, 5, { nLayer: 1, dModel: 32, nHead: 2, dMlp: 64 });
+    const service = new LocalPolicyService(addTask, policy);
+    const cfg = parseRlConfig({ algo: 'grpo', promptsPerIter: 2, groupSize: 4, lr: 1e-4 });
+    const trainer = new Trainer(addTask, cfg, service, null);
+    let at5 = -1;
+    for (let i = 1; i <= 50; i++) {
+      await trainer.step();
+      if (i === 5) at5 = await service.numTensors();
+    }
+    expect(at5).toBeGreaterThan(0);
+    expect(await service.numTensors()).toBe(at5);
+    policy.dispose();
+  });
+});
