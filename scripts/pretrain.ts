@@ -1,5 +1,5 @@
 /**
- * npm run pretrain -- --task <add|arith> [--seed N] [--out DIR] [--sft-steps N] [--prm-steps N]
+ * npm run pretrain -- --task <add|arith> [--seed N] [--out DIR] [--sft-steps N] [--sft-lr X] [--sft-batch N] [--prm-steps N]
  * Trains the SFT policy and the PRM deterministically on the wasm backend and writes them to
  * public/checkpoints/<task>/ (policy.json/.bin, prm.json/.bin, eval.json).
  */
@@ -18,7 +18,7 @@ import {
 import { Rng } from '../src/core/rng';
 import { getTask } from '../src/core/tasks';
 import { useBackend } from '../src/node/backend';
-import { cliMain, intOption } from '../src/node/cli';
+import { cliMain, intOption, numOption } from '../src/node/cli';
 import { writeCheckpoint } from '../src/node/files';
 import { Progress } from '../src/node/progress';
 
@@ -49,6 +49,8 @@ await cliMain(HELP, async () => {
       out: { type: 'string' },
       'sft-steps': { type: 'string' },
       'prm-steps': { type: 'string' },
+      'sft-lr': { type: 'string' },
+      'sft-batch': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -57,9 +59,12 @@ await cliMain(HELP, async () => {
   if (!values.task) throw new Error('missing --task (add or arith)');
   const task = getTask(values.task);
   const seed = intOption('seed', values.seed, 0);
-  const sft = {
-    ...SFT[task.name],
-    steps: intOption('sft-steps', values['sft-steps'] ?? String(SFT[task.name].steps), 1),
+  const base = SFT[task.name];
+  const sft: SftSchedule = {
+    ...base,
+    steps: intOption('sft-steps', values['sft-steps'] ?? String(base.steps), 1),
+    lr: numOption('sft-lr', values['sft-lr'] ?? String(base.lr), 1e-6, 1),
+    batchSize: intOption('sft-batch', values['sft-batch'] ?? String(base.batchSize), 1, 1024),
   };
   const prmSchedule = { ...PRM, steps: intOption('prm-steps', values['prm-steps'] ?? String(PRM.steps), 1) };
   const out = values.out ?? path.join('public', 'checkpoints', task.name);

@@ -272,7 +272,7 @@ describe('add', () => {
 
   it('rejects an invalid prefix in the teacher', () => {
     expect(() => addTask.nextStep(p('47+85'), ['7+5+0=13'])).toThrow(/invalid prefix/);
-    expect(() => arithTask.nextStep({ prompt: '3+4*2', answer: '11' }, ['7*2'])).toThrow(/invalid prefix/);
+    expect(() => arithTask.nextStep({ prompt: '3+4*2', answer: '11' }, ['3+4=7'])).toThrow(/invalid prefix/);
     expect(() => addTask.nextStep(p('47+85'), addTask.solve(p('47+85')))).toThrow(/complete/);
   });
 });
@@ -280,38 +280,148 @@ describe('add', () => {
 describe('arith', () => {
   const p = (prompt: string): Problem => ({ prompt, answer: String(evalText(prompt)) });
   const legal = (prompt: string, prefix: string[] = []) => arithTask.legalNextSteps(p(prompt), prefix);
+  const check = (prompt: string, steps: string[]) => arithTask.checkSteps(p(prompt), steps);
+  const REDUCTION = /^(\d+)([-+*])(\d+)=(\d+)$/;
 
   it('hand-written examples', () => {
-    expect(legal('3+4*2')).toEqual(['3+8']);
-    expect(arithTask.solve(p('3+4*2'))).toEqual(['3+8', '11', '>11']);
-    expect(new Set(legal('2*3+4*5'))).toEqual(new Set(['6+4*5', '2*3+20']));
-    expect(arithTask.nextStep(p('2*3+4*5'), [])).toBe('6+4*5'); // leftmost first
-    expect(legal('(3+4)*2')).toEqual(['7*2']);
-    expect(legal('10-(3-2)')).toEqual(['10-1']);
-    expect(legal('10-3-2')).toEqual(['7-2']);
-    expect(new Set(legal('(1+2)*(3+4)'))).toEqual(new Set(['3*(3+4)', '(1+2)*7']));
-    expect(legal('(1+2)*(3+4)', ['3*(3+4)'])).toEqual(['3*7']);
-    expect(arithTask.checkSteps(p('3+4*2'), ['7*2'])).toEqual([false]); // + before *
-    expect(arithTask.checkSteps(p('3+4*2'), ['3+8', '>11'])).toEqual([true, false]); // premature answer
-    expect(arithTask.checkSteps(p('3+4*2'), ['3+8', '11', '>12'])).toEqual([true, true, false]);
-    expect(arithTask.checkSteps(p('3+4*2'), ['3+8', '11', '>11', '11'])).toEqual([true, true, true, false]);
-    expect(arithTask.checkSteps(p('3+4*2'), ['3+(8)', '11', '>11'])).toEqual([false, false, false]);
-    expect(arithTask.checkSteps(p('3+4*2'), ['', '((', '>11'])).toEqual([false, false, false]);
+    expect(renderCompletion(arithTask.solve(p('2*3+4*5')))).toBe('2*3=6;4*5=20;6+20=26;>26.');
+    expect(new Set(legal('2*3+4*5'))).toEqual(new Set(['2*3=6', '4*5=20']));
+    expect(legal('2*3+4*5', ['2*3=6'])).toEqual(['4*5=20']);
+    expect(legal('2*3+4*5', ['4*5=20'])).toEqual(['2*3=6']);
+    expect(legal('2*3+4*5', ['2*3=6', '4*5=20'])).toEqual(['6+20=26']);
+    expect(legal('2*3+4*5', ['4*5=20', '2*3=6', '6+20=26'])).toEqual(['>26']);
+    expect(arithTask.nextStep(p('2*3+4*5'), [])).toBe('2*3=6'); // leftmost first
+    expect(check('2*3+4*5', ['4*5=20', '2*3=6', '6+20=26', '>26'])).toEqual([true, true, true, true]);
+    expect(renderCompletion(arithTask.solve(p('3+4*2')))).toBe('4*2=8;3+8=11;>11.');
+    expect(legal('3+4*2')).toEqual(['4*2=8']);
+    expect(renderCompletion(arithTask.solve(p('(3+4)*2')))).toBe('3+4=7;7*2=14;>14.');
+    expect(legal('10-(3-2)')).toEqual(['3-2=1']);
+    expect(legal('10-3-2')).toEqual(['10-3=7']);
+    expect(new Set(legal('(1+2)*(3+4)'))).toEqual(new Set(['1+2=3', '3+4=7']));
+    expect(legal('(1+2)*(3+4)', ['3+4=7'])).toEqual(['1+2=3']);
+    expect(legal('(1+2)*(3+4)', ['3+4=7', '1+2=3'])).toEqual(['3*7=21']);
+    // Two identical reducible nodes: one step text, applied to the leftmost; the other is still legal after.
+    expect(legal('2*3+2*3')).toEqual(['2*3=6']);
+    expect(legal('2*3+2*3', ['2*3=6'])).toEqual(['2*3=6']);
+    expect(legal('2*3+2*3', ['2*3=6', '2*3=6'])).toEqual(['6+6=12']);
+    expect(legal('2*3-2', ['2*3=6'])).toEqual(['6-2=4']);
+    // Leftmost matters when the identical nodes sit in different contexts.
+    expect(new Set(legal('1+1+(1+1)*2'))).toEqual(new Set(['1+1=2']));
+    expect(legal('1+1+(1+1)*2', ['1+1=2'])).toEqual(['1+1=2']); // "2+(1+1)*2", not "1+1+2*2"
+    expect(legal('1+1+(1+1)*2', ['1+1=2', '1+1=2'])).toEqual(['2*2=4']);
   });
 
-  it('corruptions cover wrong results, illegal orders and miscopies', () => {
+  it('rejects illegal orders, wrong values, premature and late answers, and garbage', () => {
+    expect(check('3+4*2', ['3+4=7'])).toEqual([false]); // + before *
+    expect(check('3+4*2', ['3+4=7', '7*2=14', '>14'])).toEqual([false, false, false]);
+    expect(check('10-3-2', ['3-2=1'])).toEqual([false]); // right-associated
+    expect(check('10-(3-2)', ['10-3=7'])).toEqual([false]); // parentheses ignored
+    expect(check('(3+4)*2', ['4*2=8'])).toEqual([false]);
+    expect(check('3+4*2', ['3+8=11'])).toEqual([false]); // uses a value not yet computed
+    expect(check('3+4*2', ['4*2=9'])).toEqual([false]); // wrong result
+    expect(check('3+4*2', ['4*3=12'])).toEqual([false]); // wrong operand
+    expect(check('3+4*2', ['2*4=8'])).toEqual([false]); // operands in the wrong order
+    expect(check('3+4*2', ['4+2=6'])).toEqual([false]); // wrong operator
+    for (const bad of [
+      '04*2=8',
+      '4*2=08',
+      '4*2=8 ',
+      ' 4*2=8',
+      '4*2',
+      '8',
+      '3+8',
+      '4*2==8',
+      '(4*2)=8',
+      '4*2=8=8',
+    ])
+      expect(check('3+4*2', [bad])).toEqual([false]);
+    expect(check('3+4*2', ['4*2=8', '>11'])).toEqual([true, false]); // premature answer
+    expect(check('3+4*2', ['>11'])).toEqual([false]);
+    expect(check('3+4*2', ['4*2=8', '3+8=11', '>12'])).toEqual([true, true, false]);
+    expect(check('3+4*2', ['4*2=8', '3+8=11', '11'])).toEqual([true, true, false]); // no answer mark
+    expect(check('3+4*2', ['4*2=8', '3+8=11', '>11', '>11'])).toEqual([true, true, true, false]);
+    expect(check('3+4*2', ['4*2=8', '3+8=11', '>11', '3+8=11'])).toEqual([true, true, true, false]);
+    expect(check('3+4*2', ['4*2=8', '4*2=8'])).toEqual([true, false]); // a node is reduced once
+    expect(check('3+4*2', ['', '((', '>11'])).toEqual([false, false, false]);
+    expect(legal('3+4*2', ['4*2=8', '3+8=11', '>11'])).toEqual([]);
+    expect(() => legal('3+4*2', ['3+4=7'])).toThrow(/invalid prefix/);
+  });
+
+  it('every legal path does the same reductions as the teacher, each one local and correct', () => {
+    fc.assert(
+      fc.property(seed, fc.constantFrom(...SPLITS), (s, split) => {
+        const rng = new Rng(s);
+        const prob = arithTask.sample(rng, split);
+        const path = randomWalk(arithTask, prob, rng);
+        const teacher = arithTask.solve(prob);
+        const leaves = prob.prompt.match(/\d+/g)!.length;
+        expect(path).toHaveLength(leaves); // leaves - 1 reductions + the answer
+        expect([...path].sort()).toEqual([...teacher].sort());
+        // Replay the path on a multiset of available values: every operand was available, every result is right.
+        const avail = prob.prompt.match(/\d+/g)!.map(Number);
+        const take = (n: number) => {
+          const i = avail.indexOf(n);
+          expect(i).toBeGreaterThanOrEqual(0);
+          avail.splice(i, 1);
+        };
+        for (const step of path.slice(0, -1)) {
+          const m = REDUCTION.exec(step);
+          expect(m).not.toBeNull();
+          const [a, op, b, c] = [Number(m![1]), m![2], Number(m![3]), Number(m![4])];
+          expect(c).toBe(op === '+' ? a + b : op === '-' ? a - b : a * b);
+          take(a);
+          take(b);
+          avail.push(c);
+        }
+        expect(avail).toEqual([Number(prob.answer)]);
+        // Every legal next step along the way is a reduction (or the answer at the end only).
+        for (let k = 0; k < path.length; k++)
+          for (const st of arithTask.legalNextSteps(prob, path.slice(0, k)))
+            expect(st).toMatch(k === path.length - 1 ? /^>\d+$/ : REDUCTION);
+      }),
+      RUNS,
+    );
+  });
+
+  it('corruptions cover wrong results, wrong operands, illegal orders and premature answers', () => {
     const rng = new Rng(1);
-    const seen = new Set(Array.from({ length: 300 }, () => arithTask.corruptStep(rng, p('3+4*12'), [])));
-    expect(seen).toContain('7*12'); // + before *
-    expect(seen).toContain('3+50'); // 4*12 off by 2 (a miscopy changes 48 by 1 or its tens digit)
-    expect(seen).toContain('2+48'); // miscopied 3
-    expect(seen).not.toContain('3+48');
-    // Reducing inside parentheses drops them, so the illegal-order error is not a trivial format slip.
+    const seen = new Set(Array.from({ length: 400 }, () => arithTask.corruptStep(rng, p('3+4*12'), [])));
+    expect(seen).toContain('3+4=7'); // + before *
+    expect(seen).toContain('4*12=50'); // result off by 2
+    expect(seen).toContain('4*12=38'); // result with a digit changed
+    expect([...seen].some((x) => /^(?!4\*12=)\d+\*\d+=\d+$/.test(x))).toBe(true); // miscopied operand
+    expect(seen).toContain('12*12=48'); // another number of the state copied
+    expect([...seen].some((x) => /^>\d+$/.test(x))).toBe(true); // premature answer
+    expect(seen).not.toContain('4*12=48');
+    expect(seen).not.toContain('>51'); // a premature right answer would still be rewarded
+    for (const x of seen) expect(x).toMatch(/^(\d+[-+*]\d+=\d+|>\d+)$/);
+    // Ignoring parentheses and associativity.
     const paren = new Set(Array.from({ length: 300 }, () => arithTask.corruptStep(rng, p('(3+4)*2+1'), [])));
-    expect(paren).toContain('(3+4)*3'); // + before *
-    expect([...paren].filter((s) => s.includes('(7)') || s.includes('(3)'))).toEqual([]);
-    const answers = Array.from({ length: 50 }, () => arithTask.corruptStep(rng, p('3+4*2'), ['3+8', '11']));
+    expect(paren).toContain('4*2=8');
+    expect(paren).toContain('2+1=3');
+    const assoc = new Set(Array.from({ length: 300 }, () => arithTask.corruptStep(rng, p('10-3-2'), [])));
+    expect(assoc).toContain('3-2=1');
+    const answers = Array.from({ length: 50 }, () =>
+      arithTask.corruptStep(rng, p('3+4*2'), ['4*2=8', '3+8=11']),
+    );
     for (const a of answers) expect(a).toMatch(/^>(?!11$)\d+$/);
+  });
+
+  it('corrupted steps keep the step format, numbers in [0, 99], and fit maxSeqLen', () => {
+    fc.assert(
+      fc.property(seed, fc.constantFrom(...SPLITS), (s, split) => {
+        const rng = new Rng(s);
+        const prob = arithTask.sample(rng, split);
+        const path = randomWalk(arithTask, prob, rng);
+        const k = rng.int(0, path.length - 1);
+        const bad = arithTask.corruptStep(rng, prob, path.slice(0, k));
+        expect(bad).toMatch(/^(\d+[-+*]\d+=\d+|>\d+)$/);
+        for (const n of bad.match(/\d+/g)!.map(Number)) expect(n).toBeLessThanOrEqual(99);
+        const seq = `${prob.prompt}:${renderCompletion([...path.slice(0, k), bad])}`;
+        expect(seq.length).toBeLessThanOrEqual(arithTask.maxSeqLen);
+      }),
+      RUNS,
+    );
   });
 
   it('some problems have several legal next steps', () => {
@@ -360,11 +470,18 @@ describe('arith', () => {
       expect(Math.max(...leaves)).toBeLessThanOrEqual(12);
       for (const step of arithTask.solve(prob)) {
         for (const n of step.match(/\d+/g)!.map(Number)) expect(n).toBeLessThanOrEqual(99);
-        expect(step).not.toMatch(/(^|[-+*(>])-/); // no negative numbers
+        expect(step).not.toMatch(/(^|[-+*(>=])-/); // no negative numbers
       }
     }
     expect([...seenLeaves].sort((a, b) => a - b)).toEqual(Array.from({ length: 13 }, (_, i) => i));
-    expect(arithTask.maxSeqLen).toBe(40);
+  });
+
+  it('maxSeqLen is a tight bound', () => {
+    expect(arithTask.maxSeqLen).toBe(47);
+    // The longest sequence (found by enumerating every 4-leaf problem) hits the bound exactly.
+    const seq = `10+(10+(10+10)):${renderCompletion(arithTask.solve(p('10+(10+(10+10))')))}`;
+    expect(seq).toBe('10+(10+(10+10)):10+10=20;10+20=30;10+30=40;>40.');
+    expect(seq).toHaveLength(47);
   });
 });
 

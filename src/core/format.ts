@@ -4,7 +4,7 @@
  * step, `ANSWER_MARK + answer`) ends with EOS. The PRM reads its score at every step terminator.
  *
  *   add:   "47+85:7+5+0=12;4+8+1=13;>132."
- *   arith: "3+4*2:3+8;11;>11."
+ *   arith: "3+4*2:4*2=8;3+8=11;>11."
  */
 export const PROMPT_END = ':';
 export const STEP_END = ';';

@@ -1,13 +1,17 @@
-import { ANSWER_MARK, isAnswerStep, parseCompletion } from '../format';
+import { ANSWER_MARK, EOS, isAnswerStep, PROMPT_END, parseCompletion, STEP_END } from '../format';
 import { hashString, type Rng } from '../rng';
 import type { Problem, Split, Task } from './types';
 
 /**
- * `arith`: integer expression evaluation with + - * and parentheses, one reduction per step.
- *   "3+4*2:3+8;11;>11."
- * A step re-renders the whole expression after replacing ONE reducible node (an operator whose two
- * operands are numbers) by its value; any reducible node is legal, so independent sub-expressions can
- * be reduced in any order ("2*3+4*5" -> "6+4*5" or "2*3+20"). When one number n is left, the step is ">n".
+ * `arith`: integer expression evaluation with + - * and parentheses, one local reduction per step.
+ *   "2*3+4*5:2*3=6;4*5=20;6+20=26;>26."
+ * The state is the expression tree with reduced nodes replaced by their values. A step "a<op>b=c"
+ * reduces one reducible node (an operator whose two children are numbers in the current state): a and
+ * b are those numbers, c the node's value. Any reducible node is legal, so independent sub-expressions
+ * can be reduced in any order ("2*3+4*5" -> "2*3=6" or "4*5=20"), but precedence, associativity and
+ * parentheses are enforced ("3+4*2" -> only "4*2=8"). When one number n is left, the step is ">n".
+ * Unlike re-rendering the whole expression each step, no step copies the expression, so a model's
+ * errors are not concentrated in the first (longest) step.
  *
  * Splits. train/test: held-out hash rule on the prompt, both restricted to at most one '*'.
  * ood: expressions with at least two '*' (hence 3 or 4 leaves). Why not longer expressions: the models
@@ -77,13 +81,27 @@ export function parseExpr(text: string): Expr | null {
   return e && i === toks.length ? e : null;
 }
 
-/** Every one-reduction successor, in left-to-right order of the reduced node; `value` computes its result. */
-function reductions(e: Expr, value = (op: Op, a: number, b: number) => apply(op, a, b)): Expr[] {
+/** One reducible node (an operator whose two children are numbers) and the state after reducing it. */
+interface Reduction {
+  a: number;
+  op: Op;
+  b: number;
+  c: number;
+  next: Expr;
+}
+
+const stepText = (r: Reduction): string => `${r.a}${r.op}${r.b}=${r.c}`;
+
+/** Every reducible node of `e`, left to right, each with the whole expression after replacing it by its value. */
+function reductions(e: Expr): Reduction[] {
   if (e.kind === 'num') return [];
-  if (e.left.kind === 'num' && e.right.kind === 'num') return [num(value(e.op, e.left.value, e.right.value))];
+  if (e.left.kind === 'num' && e.right.kind === 'num') {
+    const c = apply(e.op, e.left.value, e.right.value);
+    return [{ a: e.left.value, op: e.op, b: e.right.value, c, next: num(c) }];
+  }
   return [
-    ...reductions(e.left, value).map((left) => ({ ...e, left })),
-    ...reductions(e.right, value).map((right) => ({ ...e, right })),
+    ...reductions(e.left).map((r) => ({ ...r, next: { ...e, left: r.next } })),
+    ...reductions(e.right).map((r) => ({ ...r, next: { ...e, right: r.next } })),
   ];
 }
 
@@ -96,11 +114,16 @@ function promptExpr(problem: Problem): Expr {
   return e;
 }
 
-/** Legal next steps from a state, each with the state it leads to (rendering is injective, so keyed by text). */
+/**
+ * Legal next steps from a state, each with the state it leads to, in left-to-right order. Two reducible
+ * nodes with the same operands and operator give the same step text; it reduces the leftmost of them.
+ */
 function successors(state: State): Map<string, State> {
-  if (state === 'done') return new Map();
-  if (state.kind === 'num') return new Map([[ANSWER_MARK + state.value, 'done']]);
-  return new Map(reductions(state).map((r) => [renderExpr(r), r]));
+  const next = new Map<string, State>();
+  if (state === 'done') return next;
+  if (state.kind === 'num') return next.set(ANSWER_MARK + state.value, 'done');
+  for (const r of reductions(state)) if (!next.has(stepText(r))) next.set(stepText(r), r.next);
+  return next;
 }
 
 /** First-error labels of `steps`, and the state reached by the valid prefix. */
@@ -116,10 +139,14 @@ function walk(problem: Problem, steps: readonly string[]): { labels: boolean[]; 
   return { labels, state };
 }
 
-function legalNextSteps(problem: Problem, prefix: readonly string[]): string[] {
+function validState(problem: Problem, prefix: readonly string[]): State {
   const { labels, state } = walk(problem, prefix);
   if (!labels.every(Boolean)) throw new Error(`arith: invalid prefix for '${problem.prompt}'`);
-  return [...successors(state).keys()];
+  return state;
+}
+
+function legalNextSteps(problem: Problem, prefix: readonly string[]): string[] {
+  return [...successors(validState(problem, prefix)).keys()];
 }
 
 /** The teacher: reduce the leftmost reducible node (successors are in left-to-right order). */
@@ -149,46 +176,59 @@ export function arithSplitOf(prompt: string): Split {
 /** Longest rendering of a k-leaf expression with d-digit numbers: k-1 operators, <= k-2 paren pairs (never the root). */
 const exprLenBound = (k: number, d: number): number => k * d + (k - 1) + 2 * Math.max(0, k - 2);
 
+/**
+ * prompt + ':' + (MAX_LEAVES - 1) reduction steps "a<op>b=c;" + ">n.". Every operand and result is a
+ * node value in [0, VALUE_MAX], and every order of reductions performs the same steps, so all legal
+ * completions of a problem have the same length.
+ */
 function maxSeqLenBound(): number {
-  const leafDigits = String(LEAF_MAX).length;
-  const valueDigits = String(VALUE_MAX).length;
-  let len = exprLenBound(MAX_LEAVES, leafDigits) + 1; // prompt + ':'
-  for (let k = MAX_LEAVES - 1; k >= 1; k--) len += exprLenBound(k, valueDigits) + 1; // each reduction + ';'
-  return len + ANSWER_MARK.length + valueDigits + 1; // answer step + '.'
+  const d = String(VALUE_MAX).length;
+  const prompt = exprLenBound(MAX_LEAVES, String(LEAF_MAX).length) + PROMPT_END.length;
+  const reduction = 3 * d + '+='.length + STEP_END.length;
+  const answer = ANSWER_MARK.length + d + EOS.length;
+  return prompt + (MAX_LEAVES - 1) * reduction + answer;
 }
 
 /** Tokens of a rendered expression: numbers, operators, parens. */
 const tokens = (text: string): string[] => text.match(/\d+|[-+*()]/g) ?? [];
+const isNum = (t: string | undefined): t is string => t !== undefined && /^\d+$/.test(t);
+const inRange = (n: number): boolean => n >= 0 && n <= VALUE_MAX;
 
-/**
- * A reduction that ignores precedence and parentheses: evaluate some textually adjacent "a op b"
- * ("3+4*2" -> "7*2", "10-3+2" -> "10-5"). Drops parentheses left around a lone number.
- */
-function textualReduction(rng: Rng, text: string): string | null {
-  const t = tokens(text);
-  const spots = t.flatMap((_, i) =>
-    /^\d+$/.test(t[i]) && '+-*'.includes(t[i + 1] ?? '_') && /^\d+$/.test(t[i + 2] ?? '') ? [i] : [],
-  );
-  if (spots.length === 0) return null;
-  const i = rng.pick(spots);
-  const v = String(apply(t[i + 1] as Op, Number(t[i]), Number(t[i + 2])));
-  const wrapped = t[i - 1] === '(' && t[i + 3] === ')';
-  return [...t.slice(0, wrapped ? i - 1 : i), v, ...t.slice(wrapped ? i + 4 : i + 3)].join('');
+/** A plausible wrong copy of n in [0, VALUE_MAX] (possibly n itself): off by 1..3, or one digit changed. */
+function wrongNumber(rng: Rng, n: number): number {
+  if (rng.float() < 0.5) return n + rng.pick([-3, -2, -1, 1, 2, 3]);
+  const s = String(n);
+  const i = rng.int(0, s.length - 1);
+  const d = (s.charCodeAt(i) - 48 + rng.int(1, 9)) % 10;
+  return Number(s.slice(0, i) + d + s.slice(i + 1)); // A leading 0 drops the digit ("48" -> "8").
 }
 
-/** Change one number of a legal step: by 1, or its tens digit replaced ("48" -> "38", "8" -> "58"). */
-function miscopy(rng: Rng, text: string): string {
-  const t = tokens(text.slice(text.startsWith(ANSWER_MARK) ? ANSWER_MARK.length : 0));
-  const idx = t.flatMap((s, i) => (/^\d+$/.test(s) ? [i] : []));
-  const i = rng.pick(idx);
-  const n = Number(t[i]);
-  t[i] = String(rng.float() < 0.5 ? Math.max(0, n + rng.pick([-1, 1])) : (n % 10) + 10 * rng.int(0, 9));
-  return (text.startsWith(ANSWER_MARK) ? ANSWER_MARK : '') + t.join('');
+/** A miscopied operand: a wrong copy of it, or another number of the current state. */
+function miscopy(rng: Rng, n: number, stateNumbers: readonly number[]): number {
+  return rng.float() < 0.25 ? rng.pick(stateNumbers) : wrongNumber(rng, n);
+}
+
+/**
+ * Reductions that ignore precedence, associativity or parentheses: "a op b" adjacent in the text with
+ * its parentheses removed that is not a reducible node ("3+4*2" -> "3+4=7", "10-3-2" -> "3-2=1",
+ * "(3+4)*2" -> "4*2=8"). Empty when there is none.
+ */
+function illegalReductions(state: Expr): string[] {
+  const legal = new Set(reductions(state).map(stepText));
+  const t = tokens(renderExpr(state)).filter((x) => x !== '(' && x !== ')');
+  const out: string[] = [];
+  for (let i = 0; i + 2 < t.length; i++) {
+    if (!isNum(t[i]) || !'+-*'.includes(t[i + 1]) || !isNum(t[i + 2])) continue;
+    const c = apply(t[i + 1] as Op, Number(t[i]), Number(t[i + 2]));
+    const step = `${t[i]}${t[i + 1]}${t[i + 2]}=${c}`;
+    if (inRange(c) && !legal.has(step)) out.push(step);
+  }
+  return out;
 }
 
 export const arithTask: Task = {
   name: 'arith',
-  chars: '0123456789+-*():;>.',
+  chars: '0123456789+-*()=:;>.',
   maxSeqLen: maxSeqLenBound(),
 
   sample(rng: Rng, split: Split): Problem {
@@ -217,28 +257,46 @@ export const arithTask: Task = {
     return steps;
   },
 
+  /**
+   * Kinds, all with numbers in [0, VALUE_MAX] (so the sequence still fits maxSeqLen): a wrong result,
+   * a miscopied operand (half the time with the result recomputed from it), an illegal order (an
+   * adjacent pair, parentheses ignored, that is not a reducible node), and a premature answer (a number of the
+   * current state or a next result, never the true answer, so the outcome is wrong too). With one
+   * number left, or after the answer, a wrong answer.
+   */
   corruptStep(rng: Rng, problem: Problem, prefix: readonly string[]): string {
-    const { labels, state } = walk(problem, prefix);
-    if (!labels.every(Boolean)) throw new Error(`arith: invalid prefix for '${problem.prompt}'`);
-    const legal = successors(state);
-    // After the answer step anything is invalid; offer a miscopied repeat of the answer.
-    const answer = state === 'done' ? prefix[prefix.length - 1] : null;
+    const state = validState(problem, prefix);
+    const k = prefix.length;
+    const isInvalid = (cand: string): boolean => !walk(problem, [...prefix, cand]).labels[k];
+    const answerOnly = state === 'done' || state.kind === 'num';
+    const answer = Number(state !== 'done' && state.kind === 'num' ? state.value : problem.answer);
+    const rs = answerOnly ? [] : reductions(state);
+    const stateNumbers = answerOnly ? [] : tokens(renderExpr(state)).filter(isNum).map(Number);
+    const illegal = answerOnly ? [] : illegalReductions(state);
     for (;;) {
-      let cand: string | null;
-      const kind = rng.int(0, 2);
-      if (answer !== null || (state !== 'done' && state.kind === 'num')) {
-        cand = miscopy(rng, answer ?? [...legal.keys()][0]);
-      } else if (kind === 0) {
-        // Wrong arithmetic result in one reducible node.
-        const delta = rng.pick([-10, -2, -1, 1, 2, 10]);
-        const wrong = reductions(state as Expr, (op, a, b) => Math.max(0, apply(op, a, b) + delta));
-        cand = renderExpr(rng.pick(wrong));
-      } else if (kind === 1) {
-        cand = textualReduction(rng, renderExpr(state as Expr)); // Illegal order, e.g. + before *.
+      let cand: string | null = null;
+      const kind = rng.int(0, 9);
+      if (answerOnly) {
+        const n = wrongNumber(rng, answer);
+        if (inRange(n)) cand = ANSWER_MARK + n;
+      } else if (kind <= 2) {
+        const r = rng.pick(rs);
+        const c = wrongNumber(rng, r.c);
+        if (inRange(c)) cand = stepText({ ...r, c });
+      } else if (kind <= 5) {
+        const r = { ...rng.pick(rs) };
+        if (rng.float() < 0.5) r.a = miscopy(rng, r.a, stateNumbers);
+        else r.b = miscopy(rng, r.b, stateNumbers);
+        const c = apply(r.op, r.a, r.b);
+        if (rng.float() < 0.5 && inRange(c)) r.c = c;
+        if (inRange(r.a) && inRange(r.b)) cand = stepText(r);
+      } else if (kind <= 8) {
+        if (illegal.length > 0) cand = rng.pick(illegal);
       } else {
-        cand = miscopy(rng, rng.pick([...legal.keys()])); // Miscopied number.
+        const n = rng.pick([...stateNumbers, ...rs.map((r) => r.c)]);
+        if (String(n) !== problem.answer) cand = ANSWER_MARK + n;
       }
-      if (cand !== null && !legal.has(cand)) return cand;
+      if (cand !== null && isInvalid(cand)) return cand;
     }
   },
 };
