@@ -85,15 +85,15 @@ await cliMain(HELP, async () => {
     iters: intOption('iters', values.iters ?? String(DEFAULT_RL.iters), 1, 100_000),
     seed: intOption('seed', values.seed, 0),
   });
-  const ckDir = values.checkpoint ?? path.join('public', 'checkpoints', task.name);
-  const pc = readCheckpoint(ckDir, 'policy');
-  const rc = readCheckpoint(ckDir, 'prm');
   const out = values.out ?? path.join('runs', `${task.name}-${cfg.algo}-s${cfg.seed}`);
   if (
     !values.force &&
     (existsSync(path.join(out, 'metrics.jsonl')) || existsSync(path.join(out, 'summary.json')))
   )
     throw new Error(`'${out}' already holds a run; pass --force to overwrite it or choose another --out`);
+  const ckDir = values.checkpoint ?? path.join('public', 'checkpoints', task.name);
+  const pc = readCheckpoint(ckDir, 'policy');
+  const rc = readCheckpoint(ckDir, 'prm');
 
   const backend = await useBackend(values.backend);
   const policy = PolicyModel.fromCheckpoint(task, pc.manifestJson, pc.blob);

@@ -57,7 +57,8 @@ describe('policy sampling', () => {
     const policy = PolicyModel.create(addTask, 3);
     const prefixes = ['47+85', '1234+999', '12+34'].map((prompt) => ({ prompt }));
     const run = async (seed: number) =>
-      (await policy.generate(prefixes, { temperature: 1, topP: 0.9, rng: new Rng(seed), maxNewTokens: 24 })).texts;
+      (await policy.generate(prefixes, { temperature: 1, topP: 0.9, rng: new Rng(seed), maxNewTokens: 24 }))
+        .texts;
     const a = await run(11);
     expect(await run(11)).toEqual(a);
     expect(await run(12)).not.toEqual(a);
@@ -66,7 +67,8 @@ describe('policy sampling', () => {
 
   it('does not leak tensors while sampling', async () => {
     const policy = PolicyModel.create(addTask, 3);
-    const gen = () => policy.generate([{ prompt: '12+34' }, { prompt: '1+2' }], { temperature: 1, topP: 1, rng: new Rng(1) });
+    const gen = () =>
+      policy.generate([{ prompt: '12+34' }, { prompt: '1+2' }], { temperature: 1, topP: 1, rng: new Rng(1) });
     await gen();
     const before = tf.memory().numTensors;
     await gen();
@@ -79,9 +81,11 @@ describe('policy sampling', () => {
     const rng = new Rng(5);
     expect(chooseToken(logits, { temperature: 1, topP: 1, greedy: true, padId: 0 }, rng)[0]).toBe(1);
     const seen = new Set<number>();
-    for (let i = 0; i < 300; i++) seen.add(chooseToken(logits, { temperature: 1, topP: 0.6, padId: 0 }, rng)[0]);
+    for (let i = 0; i < 300; i++)
+      seen.add(chooseToken(logits, { temperature: 1, topP: 0.6, padId: 0 }, rng)[0]);
     expect([...seen]).toEqual([1]); // p(1) = 0.66 > 0.6 on its own
-    for (let i = 0; i < 300; i++) seen.add(chooseToken(logits, { temperature: 1, topP: 1, padId: 0 }, rng)[0]);
+    for (let i = 0; i < 300; i++)
+      seen.add(chooseToken(logits, { temperature: 1, topP: 1, padId: 0 }, rng)[0]);
     expect(seen.has(0)).toBe(false);
     expect(seen.size).toBe(4);
   });
@@ -92,9 +96,15 @@ describe('training', () => {
     const policy = PolicyModel.create(addTask, 1);
     const rng = new Rng(2);
     const probe = sftBatch(addTask, policy, new Rng(99), 32);
-    const loss = () => tf.tidy(() => sftLoss(policy.cfg, policy.params, probe.batch, probe.mask).dataSync()[0]);
+    const loss = () =>
+      tf.tidy(() => sftLoss(policy.cfg, policy.params, probe.batch, probe.mask).dataSync()[0]);
     const before = loss();
-    await runSft(addTask, policy, { steps: 30, batchSize: 32, lr: 3e-3, minLr: 3e-3, warmup: 1, clipNorm: 1 }, rng);
+    await runSft(
+      addTask,
+      policy,
+      { steps: 30, batchSize: 32, lr: 3e-3, minLr: 3e-3, warmup: 1, clipNorm: 1 },
+      rng,
+    );
     const after = loss();
     expect(after).toBeLessThan(before - 0.5);
     policy.dispose();
@@ -104,7 +114,12 @@ describe('training', () => {
 describe('checkpoints of models', () => {
   it('round-trip weights, optimizer state, RNG and step bit-exactly', async () => {
     const policy = PolicyModel.create(addTask, 4);
-    await runSft(addTask, policy, { steps: 2, batchSize: 8, lr: 1e-3, minLr: 1e-3, warmup: 1, clipNorm: 1 }, new Rng(1));
+    await runSft(
+      addTask,
+      policy,
+      { steps: 2, batchSize: 8, lr: 1e-3, minLr: 1e-3, warmup: 1, clipNorm: 1 },
+      new Rng(1),
+    );
     policy.rng.float();
     const ck = await policy.toCheckpoint({ note: 'x' });
     const back = PolicyModel.fromCheckpoint(addTask, ck.manifestJson, ck.blob);
@@ -120,14 +135,18 @@ describe('checkpoints of models', () => {
   it('rejects a checkpoint of another task or kind, and a corrupted blob', async () => {
     const policy = PolicyModel.create(addTask, 4);
     const ck = await policy.toCheckpoint();
-    expect(() => PolicyModel.fromCheckpoint(arithTask, ck.manifestJson, ck.blob)).toThrow(/task 'add', not 'arith'/);
-    expect(() => PrmModel.fromCheckpoint(addTask, ck.manifestJson, ck.blob)).toThrow(/holds a policy, not a prm/);
+    expect(() => PolicyModel.fromCheckpoint(arithTask, ck.manifestJson, ck.blob)).toThrow(
+      /task 'add', not 'arith'/,
+    );
+    expect(() => PrmModel.fromCheckpoint(addTask, ck.manifestJson, ck.blob)).toThrow(
+      /holds a policy, not a prm/,
+    );
     const bad = ck.blob.slice();
     bad[100] ^= 0xff;
     expect(() => PolicyModel.fromCheckpoint(addTask, ck.manifestJson, bad)).toThrow(CheckpointError);
-    expect(() => PolicyModel.fromCheckpoint(addTask, ck.manifestJson.replace('"version": 1', '"version": 9'), ck.blob)).toThrow(
-      /newer than this scope-lab supports/,
-    );
+    expect(() =>
+      PolicyModel.fromCheckpoint(addTask, ck.manifestJson.replace('"version": 1', '"version": 9'), ck.blob),
+    ).toThrow(/newer than this scope-lab supports/);
     policy.dispose();
   });
 
@@ -144,5 +163,48 @@ describe('checkpoints of models', () => {
     expect(scores[0].every((s) => Math.abs(s - 0.5) < 1e-6)).toBe(true);
     policy.dispose();
     prm.dispose();
+  });
+});
+
+describe('pretraining is deterministic', () => {
+  it('the same seed gives bit-identical policy and PRM checkpoints', async () => {
+    const { prmRolloutPool, runPrmTraining } = await import('../src/core/pretrain');
+    const once = async () => {
+      const policy = PolicyModel.create(arithTask, 8, { nLayer: 1, dModel: 32, nHead: 2, dMlp: 64 });
+      const rng = new Rng('pretrain-test');
+      await runSft(
+        arithTask,
+        policy,
+        { steps: 3, batchSize: 8, lr: 1e-3, minLr: 1e-4, warmup: 1, clipNorm: 1 },
+        rng.fork('sft'),
+      );
+      const prm = PrmModel.fromPolicy(policy, 8);
+      const pool = await prmRolloutPool(arithTask, policy, prm, 16, rng.fork('pool'));
+      await runPrmTraining(
+        arithTask,
+        prm,
+        pool,
+        {
+          steps: 2,
+          batchSize: 8,
+          lr: 1e-3,
+          minLr: 1e-4,
+          warmup: 1,
+          clipNorm: 1,
+          rollouts: 16,
+          syntheticFraction: 0.5,
+        },
+        rng.fork('prm'),
+      );
+      const out = [await policy.toCheckpoint(), await prm.toCheckpoint()];
+      policy.dispose();
+      prm.dispose();
+      return out;
+    };
+    const [a, b] = [await once(), await once()];
+    for (let i = 0; i < 2; i++) {
+      expect(b[i].manifestJson).toBe(a[i].manifestJson);
+      expect(Buffer.from(b[i].blob).equals(Buffer.from(a[i].blob))).toBe(true);
+    }
   });
 });

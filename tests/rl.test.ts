@@ -56,7 +56,11 @@ describe('rlLoss (tensors) matches the pure per-token maths', () => {
     }
     const logp = tf.tensor2d(logpArr, [B, T - 1]);
     const value = tf.tidy(() => rlLoss(logp, batch, h).loss.dataSync()[0]);
-    const grad = tf.tidy(() => tf.grad((x: tf.Tensor) => rlLoss(x as tf.Tensor2D, batch, h).loss)(logp).dataSync());
+    const grad = tf.tidy(() =>
+      tf
+        .grad((x: tf.Tensor) => rlLoss(x as tf.Tensor2D, batch, h).loss)(logp)
+        .dataSync(),
+    );
     expect(value).toBeCloseTo(expected, 4);
     for (let i = 0; i < n; i++) expect(grad[i]).toBeCloseTo(expectedGrad[i], 4);
     // Some on-policy tokens really were clipped, so the zero-gradient branch was exercised.
@@ -122,7 +126,12 @@ describe('SCOPE rectification', () => {
     const problem = addTask.sample(new Rng(`rl/add/scope/${cfg.seed}`), 'train'); // the trainer's first problem
     expect(solution(problem).length).toBeGreaterThanOrEqual(3);
     const rng = new Rng(9);
-    const fresh = [renderCompletion(solution(problem)), wrongAt(problem, 2, rng), wrongAt(problem, 1, rng), wrongAt(problem, 2, rng)];
+    const fresh = [
+      renderCompletion(solution(problem)),
+      wrongAt(problem, 2, rng),
+      wrongAt(problem, 1, rng),
+      wrongAt(problem, 2, rng),
+    ];
     const policy = new ScriptedPolicy((req, i) => {
       if (!req.completionPrefix) return fresh[i];
       // Continuation after the corrected step: the teacher's remaining steps (so it ends correct).
@@ -159,10 +168,19 @@ describe('SCOPE rectification', () => {
     expect(roles.slice(prefixLen, prefixLen + corrLen).every((x) => x === ROLE.off)).toBe(true);
     expect(roles.slice(prefixLen + corrLen).every((x) => x === ROLE.on)).toBe(true);
     // The kept prefix carries the original rollout's behaviour log-probs.
-    const olds = batch.oldLogps.subarray(b * (batch.T - 1) + problem.prompt.length, b * (batch.T - 1) + problem.prompt.length + prefixLen);
-    expect(Array.from(olds)).toEqual(Array.from({ length: prefixLen }, (_, j) => Math.fround(-0.01 * (j + 1))));
+    const olds = batch.oldLogps.subarray(
+      b * (batch.T - 1) + problem.prompt.length,
+      b * (batch.T - 1) + problem.prompt.length + prefixLen,
+    );
+    expect(Array.from(olds)).toEqual(
+      Array.from({ length: prefixLen }, (_, j) => Math.fround(-0.01 * (j + 1))),
+    );
     // Prompt positions are never trained.
-    expect(batch.weights.subarray(b * (batch.T - 1), b * (batch.T - 1) + problem.prompt.length).every((w) => w === 0)).toBe(true);
+    expect(
+      batch.weights
+        .subarray(b * (batch.T - 1), b * (batch.T - 1) + problem.prompt.length)
+        .every((w) => w === 0),
+    ).toBe(true);
     // Advantages over the mixed group: rewards [1, 1(salvaged), 0, 0] -> +-1 (population std 0.5).
     expect(rollouts.map((x) => Math.round(x.advantage * 1000) / 1000).sort()).toEqual([-1, -1, 1, 1]);
   });
@@ -173,7 +191,9 @@ describe('LUFFY and the SFT control', () => {
     const cfg = config({ algo: 'luffy' });
     const problem = addTask.sample(new Rng(`rl/add/luffy/${cfg.seed}`), 'train');
     const rng = new Rng(1);
-    const policy = new ScriptedPolicy((_r, i) => (i === 0 ? renderCompletion(solution(problem)) : wrongAt(problem, 2, rng)));
+    const policy = new ScriptedPolicy((_r, i) =>
+      i === 0 ? renderCompletion(solution(problem)) : wrongAt(problem, 2, rng),
+    );
     const { rollouts } = await new Trainer(addTask, cfg, policy, null).step();
     const teacher = rollouts.filter((r) => r.origin === 'teacher');
     expect(teacher).toHaveLength(1);
@@ -212,7 +232,9 @@ describe('RRPO / SRPO resets', () => {
         if (req.completionPrefix === undefined) return i === 0 ? renderCompletion(sol) : parent;
         // Suffixes: alternately the teacher's rest (correct) and a wrong answer.
         const done = parseCompletion(req.completionPrefix).steps.length;
-        return i % 2 === 0 ? renderCompletion(sol.slice(done)) : renderCompletion([...sol.slice(done, -1), '>0']);
+        return i % 2 === 0
+          ? renderCompletion(sol.slice(done))
+          : renderCompletion([...sol.slice(done, -1), '>0']);
       });
       const trainer = new Trainer(addTask, cfg, policy, null);
       const { rollouts, metrics } = await trainer.step();
