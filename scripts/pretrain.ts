@@ -90,9 +90,30 @@ await cliMain(HELP, async () => {
   console.log('evaluating…');
   const evalResult = await evaluatePolicy(task, policy, prm);
   const meta = { seed, sft, prm: prmSchedule, eval: evalResult };
-  writeCheckpoint(out, 'policy', await policy.toCheckpoint(meta));
+  const policyCk = await policy.toCheckpoint(meta);
+  writeCheckpoint(out, 'policy', policyCk);
   writeCheckpoint(out, 'prm', await prm.toCheckpoint(meta));
-  writeFileSync(path.join(out, 'eval.json'), `${JSON.stringify(evalResult, null, 2)}\n`);
+  const trainSeconds = (Date.now() - t0) / 1000;
   console.log(JSON.stringify(evalResult));
-  console.log(`done in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+
+  // Is the checkpoint settled? 100 more SFT steps at lr 1e-4 on the same data should barely move it
+  // (algorithms.md section 8: a mid-training snapshot lets any method "gain" from a learning-rate drop).
+  console.log('settledness probe: 100 more SFT steps at lr 1e-4…');
+  const probe = PolicyModel.fromCheckpoint(task, policyCk.manifestJson, policyCk.blob);
+  await runSft(task, probe, { ...sft, steps: 100, lr: 1e-4, minLr: 1e-4, warmup: 1 }, rng.fork('settle'));
+  const after = await evaluatePolicy(task, probe, null);
+  const settle = {
+    steps: 100,
+    lr: 1e-4,
+    testAccBefore: evalResult.testAcc,
+    testAccAfter: after.testAcc,
+    testAccDelta: after.testAcc - evalResult.testAcc,
+    testAccSampledAfter: after.testAccSampled,
+  };
+  writeFileSync(
+    path.join(out, 'eval.json'),
+    `${JSON.stringify({ ...evalResult, settle, pretrainSeconds: Math.round(trainSeconds) }, null, 2)}\n`,
+  );
+  console.log(`settle: ${JSON.stringify(settle)}`);
+  console.log(`done: checkpoints in ${trainSeconds.toFixed(0)}s, probe included ${((Date.now() - t0) / 1000).toFixed(0)}s`);
 });
