@@ -186,6 +186,19 @@ describe('SCOPE rectification', () => {
   });
 });
 
+describe('SCOPE guards', () => {
+  it('skips a rectification whose kept prefix already holds an answer step (no teacher crash)', async () => {
+    const cfg = config({ algo: 'scope' });
+    const problem = addTask.sample(new Rng(`rl/add/scope/${cfg.seed}`), 'train');
+    const sol = solution(problem);
+    // The answer step ends with ';' and is repeated: the oracle flags only the repeat, k = n + 1.
+    const bad = `${sol.map((x) => `${x};`).join('')}${sol[sol.length - 1]}.`;
+    const policy = new ScriptedPolicy(() => bad);
+    const { metrics } = await new Trainer(addTask, cfg, policy, null).step();
+    expect(metrics.rectifications).toBe(0);
+  });
+});
+
 describe('LUFFY and the SFT control', () => {
   it('luffy replaces one failed rollout per group by the teacher solution, all tokens off-policy', async () => {
     const cfg = config({ algo: 'luffy' });
@@ -229,7 +242,9 @@ describe('RRPO / SRPO resets', () => {
       const rng = new Rng(4);
       const parent = wrongAt(problem, 2, rng);
       const policy = new ScriptedPolicy((req, i) => {
-        if (req.completionPrefix === undefined) return i === 0 ? renderCompletion(sol) : parent;
+        // Fresh draws (G/2 + 1 = 3): correct, the failed parent, correct... then wrong ones.
+        if (req.completionPrefix === undefined)
+          return i % 3 === 1 ? parent : i % 3 === 0 ? renderCompletion(sol) : wrongAt(problem, 1, rng);
         // Suffixes: alternately the teacher's rest (correct) and a wrong answer.
         const done = parseCompletion(req.completionPrefix).steps.length;
         return i % 2 === 0
@@ -253,15 +268,17 @@ describe('RRPO / SRPO resets', () => {
       }
       const prefix = stepPrefix(parseCompletion(parent).steps, k - 1);
       expect(groupB.every((r) => r.reset!.prefix === prefix && r.completion.startsWith(prefix))).toBe(true);
-      // Advantages per group: A = [1, 0] -> [+1, -1]; B = [1, 0] -> [+1, -1] (as k < n leaves room to fail).
+      // Advantages per group: A = [1, 0] -> [+1, -1] (population std 0.5).
+      expect(groupA.map((r) => r.reward)).toEqual([1, 0]);
       expect(groupA.map((r) => Math.round(r.advantage))).toEqual([1, -1]);
       const batch = policy.updates[0];
       const b = rollouts.indexOf(groupB[0]);
       const roles = completionRoles(batch, b, problem.prompt.length, groupB[0].completion.length);
       expect(roles.slice(0, prefix.length).every((x) => x === ROLE.masked)).toBe(true);
       expect(roles.slice(prefix.length).every((x) => x === ROLE.pg)).toBe(true);
-      // The parent itself is not trained: 4 sequences, none of them the parent's text outside group A.
+      // The parent itself is not trained: 4 sequences, none of them the parent.
       expect(batch.B).toBe(4);
+      expect(rollouts.some((r) => r.completion === parent)).toBe(false);
     }
   });
 });

@@ -350,8 +350,10 @@ export class Trainer {
       );
       for (const i of pick) {
         const r = cands[i];
-        // The teacher can only continue a prefix that really is valid: a PRM false "correct" is skipped.
-        if (r.oracle.slice(0, r.prmFirstError! - 1).every(Boolean)) chosen.push(r);
+        // The teacher can only continue a prefix that really is valid and unfinished: a PRM false
+        // "correct" (or a kept prefix that already gave an answer) is skipped.
+        const kept = r.steps.slice(0, r.prmFirstError! - 1);
+        if (r.oracle.slice(0, kept.length).every(Boolean) && !kept.some(isAnswerStep)) chosen.push(r);
       }
     }
 
@@ -440,9 +442,14 @@ export class Trainer {
     const c = this.cfg;
     const half = c.groupSize / 2;
     let ts = now();
-    const groupA = await this.sampleGroups(problems, half);
+    // First draw: G/2 + 1 fresh samples per prompt. The first failure becomes the parent (never
+    // trained on); group A is the first G/2 of the others.
+    const first = await this.sampleGroups(problems, half + 1);
     const parents: (Rollout | null)[] = problems.map(
-      (_, g) => groupA.find((r) => r.group === g && r.reward === 0) ?? null,
+      (_, g) => first.find((r) => r.group === g && r.reward === 0) ?? null,
+    );
+    const groupA = problems.flatMap((_, g) =>
+      first.filter((r) => r.group === g && r !== parents[g]).slice(0, half),
     );
     // Keep drawing fresh samples (not trained on) for prompts with no failure yet.
     for (let attempt = 1; attempt < c.resetMaxAttempts && parents.some((p) => p === null); attempt++) {
