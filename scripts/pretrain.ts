@@ -27,9 +27,9 @@ const SFT: Record<string, SftSchedule> = {
   arith: { steps: 1200, batchSize: 64, lr: 1e-3, minLr: 1e-5, warmup: 50, clipNorm: 1 },
 };
 const PRM: PrmSchedule = {
-  steps: 500,
+  steps: 600,
   batchSize: 64,
-  lr: 5e-4,
+  lr: 1e-3,
   minLr: 1e-5,
   warmup: 30,
   clipNorm: 1,

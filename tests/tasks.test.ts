@@ -49,7 +49,46 @@ function hasCarryChain3(prompt: string): boolean {
 
 const oodProperty: Record<string, (prompt: string) => boolean> = {
   add: hasCarryChain3,
-  arith: (prompt) => (prompt.match(/\*/g) ?? []).length >= 2,
+  // Written independently of the implementation: a '-' whose right operand (after precedence and
+  // parentheses) is a product. Tokens: find each '-' at depth d, read its right operand up to the next
+  // '+'/'-' or closing paren at the same depth, and ask whether it is a product.
+  arith: (prompt) => {
+    const t = prompt.match(/\d+|[-+*()]/g) ?? [];
+    for (let i = 0; i < t.length; i++) {
+      if (t[i] !== '-') continue;
+      let depth = 0;
+      let j = i + 1;
+      let topStar = false;
+      let onlyGroup = t[j] === '(';
+      for (; j < t.length; j++) {
+        if (t[j] === '(') depth++;
+        else if (t[j] === ')') {
+          if (depth === 0) break;
+          depth--;
+        } else if (depth === 0 && (t[j] === '+' || t[j] === '-')) break;
+        else if (depth === 0 && t[j] === '*') {
+          topStar = true;
+          onlyGroup = false;
+        }
+      }
+      if (topStar) return true;
+      // "a-(b*c)": the whole right operand is one parenthesised product.
+      if (onlyGroup && t[j - 1] === ')') {
+        const inner = t.slice(i + 2, j - 1);
+        let d = 0;
+        let star = false;
+        let sum = false;
+        for (const x of inner) {
+          if (x === '(') d++;
+          else if (x === ')') d--;
+          else if (d === 0 && x === '*') star = true;
+          else if (d === 0 && (x === '+' || x === '-')) sum = true;
+        }
+        if (star && !sum) return true;
+      }
+    }
+    return false;
+  },
 };
 
 const trueAnswer: Record<string, (prompt: string) => number> = {

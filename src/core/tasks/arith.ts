@@ -13,11 +13,13 @@ import type { Problem, Split, Task } from './types';
  * Unlike re-rendering the whole expression each step, no step copies the expression, so a model's
  * errors are not concentrated in the first (longest) step.
  *
- * Splits. train/test: held-out hash rule on the prompt, both restricted to at most one '*'.
- * ood: expressions with at least two '*' (hence 3 or 4 leaves). Why not longer expressions: the models
- * use learned absolute positions, which cannot length-extrapolate, so OOD is a held-out operator
- * combination within trained lengths: every single rule (precedence, parentheses, each operator) is
- * trained, but never two multiplications in one expression.
+ * Splits. train/test: held-out hash rule on the prompt, both without the ood structure.
+ * ood: expressions that subtract a product ("a-b*c", "a-(b*c)", "(a+b)-c*d"): a '-' node whose right
+ * child is a '*' node. Why not longer expressions: the models use learned absolute positions, which
+ * cannot length-extrapolate, so OOD is a held-out operator combination within trained lengths: every
+ * single rule (precedence, parentheses, each operator, products added or subtracted from) is trained,
+ * but a product is never the subtrahend. (A first choice, "two or more '*'", scored 8-12% greedy after
+ * a long SFT: the model had never seen a product follow a product and garbled those steps.)
  */
 export const MIN_LEAVES = 2;
 export const MAX_LEAVES = 4;
@@ -168,8 +170,16 @@ function allInRange(e: Expr): boolean {
   return v >= 0 && v <= VALUE_MAX && (e.kind === 'num' || (allInRange(e.left) && allInRange(e.right)));
 }
 
+/** The ood structure: some '-' node's right operand is a product. */
+export function subtractsProduct(e: Expr): boolean {
+  if (e.kind === 'num') return false;
+  if (e.op === '-' && e.right.kind === 'op' && e.right.op === '*') return true;
+  return subtractsProduct(e.left) || subtractsProduct(e.right);
+}
+
 export function arithSplitOf(prompt: string): Split {
-  if (prompt.split('*').length - 1 >= 2) return 'ood';
+  const tree = parseExpr(prompt);
+  if (tree && subtractsProduct(tree)) return 'ood';
   return hashString(prompt) % 10 === 0 ? 'test' : 'train';
 }
 
