@@ -532,3 +532,28 @@ describe('getTask', () => {
     expect(() => getTask('toString')).toThrow(/unknown task/);
   });
 });
+
+describe('dense PRM labels (prefixValidity)', () => {
+  it('marks every character valid up to the first deviation from all legal continuations', async () => {
+    const { prefixValidity } = await import('../src/core/pretrain');
+    const p = { prompt: '47+85', answer: '132' };
+    const bits = (c: string) => prefixValidity(addTask, p, c).map(Number).join('');
+    expect(bits('7+5+0=12;4+8+1=13;>132.')).toBe('1'.repeat(23));
+    // Wrong sum digit in step 2 at "=14": valid through "4+8+1=1", invalid from "4" on.
+    expect(bits('7+5+0=12;4+8+1=14;>142.')).toBe(`${'1'.repeat(16)}${'0'.repeat(7)}`);
+    // Unfinished tail: valid so far.
+    expect(bits('7+5+0=12;4+')).toBe('1'.repeat(11));
+    // Anything after the answer is invalid.
+    expect(bits('7+5+0=12;4+8+1=13;>132.9')).toBe(`${'1'.repeat(23)}0`);
+    // An answer step ended with ';' is not a valid terminator for it.
+    expect(bits('7+5+0=12;4+8+1=13;>132;')).toBe(`${'1'.repeat(22)}0`);
+  });
+
+  it('accepts every legal order in arith', async () => {
+    const { prefixValidity } = await import('../src/core/pretrain');
+    const p = { prompt: '2*3+4*5', answer: '26' };
+    for (const c of ['2*3=6;4*5=20;6+20=26;>26.', '4*5=20;2*3=6;6+20=26;>26.'])
+      expect(prefixValidity(arithTask, p, c).every(Boolean)).toBe(true);
+    expect(prefixValidity(arithTask, p, '3+4=7;').map(Number).join('')).toBe('000000');
+  });
+});

@@ -6,7 +6,7 @@
  *   plus synthetic corruptions of teacher solutions.
  */
 import type { PolicyModel, PrmModel } from './agents';
-import { isAnswerStep, parseCompletion, renderCompletion } from './format';
+import { EOS, isAnswerStep, isStepTerminator, renderCompletion, STEP_END } from './format';
 import type { Rng } from './rng';
 import type { Problem, Task } from './tasks/types';
 import { completionMask, cosineLr, optimiseStep, padBatch, prmLoss, type StepResult, sftLoss } from './train';
@@ -81,18 +81,59 @@ export async function runSft(
 
 interface LabelledSequence {
   ids: Int32Array;
-  /** Position of each step terminator and its oracle label. */
+  /** Sequence positions with a label (every completion token) and the label there. */
   positions: number[];
   labels: boolean[];
 }
 
+/**
+ * Dense PRM labels: for every completion character, is the text up to and including it still a
+ * prefix of some valid solution? Monotone (once false, false), and at a step terminator it equals
+ * "every step so far is valid", the quantity the PRM is read for. Training on every token (our
+ * choice) teaches a local check, token by token, instead of a verdict from one position per step:
+ * with terminator-only labels the PRM learned little more than a prior over step positions.
+ */
+export function prefixValidity(task: Task, problem: Problem, completion: string): boolean[] {
+  const out: boolean[] = [];
+  const done: string[] = [];
+  let valid = true;
+  let start = 0;
+  while (start < completion.length) {
+    let end = start;
+    while (end < completion.length && !isStepTerminator(completion[end])) end++;
+    const piece = completion.slice(start, Math.min(end + 1, completion.length)); // step + its terminator
+    if (!valid) out.push(...Array<boolean>(piece.length).fill(false));
+    else {
+      const legal = task.legalNextSteps(problem, done).map((l) => l + (isAnswerStep(l) ? EOS : STEP_END));
+      const matched = Math.max(0, ...legal.map((l) => commonPrefix(l, piece)));
+      for (let j = 0; j < piece.length; j++) out.push(j < matched);
+      const whole = matched === piece.length && isStepTerminator(piece[piece.length - 1]);
+      // A wrong character (or an unfinished tail) ends validity; so does the answer: nothing may follow it.
+      if (!whole || piece.endsWith(EOS)) valid = false;
+      else done.push(piece.slice(0, -1));
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+function commonPrefix(a: string, b: string): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
 function labelSequence(task: Task, prm: PrmModel, problem: Problem, completion: string): LabelledSequence {
   const ids = prm.encode(problem.prompt, completion).slice(0, prm.cfg.blockSize);
-  const labels = task.checkSteps(problem, parseCompletion(completion).steps);
+  const valid = prefixValidity(task, problem, completion);
+  const offset = problem.prompt.length + 1;
   const positions: number[] = [];
-  for (let t = problem.prompt.length + 1; t < ids.length; t++)
-    if (prm.tok.isTerminatorId(ids[t])) positions.push(t);
-  return { ids, positions, labels: labels.slice(0, positions.length) };
+  const labels: boolean[] = [];
+  for (let t = offset; t < ids.length; t++) {
+    positions.push(t);
+    labels.push(valid[t - offset]);
+  }
+  return { ids, positions, labels };
 }
 
 /** Teacher prefix, one corrupted step, then stop: labels valid..valid, invalid. Plus clean solutions. */

@@ -1,0 +1,27 @@
+import { PolicyModel, PrmModel } from '../src/core/agents';
+import { evalSet, oracleFirstError } from '../src/core/evaluate';
+import { parseCompletion } from '../src/core/format';
+import { firstErrorFromPrm } from '../src/core/rl/math';
+import { Rng } from '../src/core/rng';
+import { getTask } from '../src/core/tasks';
+import { useBackend } from '../src/node/backend';
+import { readCheckpoint } from '../src/node/files';
+await useBackend('wasm');
+const task = getTask(process.argv[2]); const dir = process.argv[3];
+const c = readCheckpoint(dir, 'policy'); const r = readCheckpoint(dir, 'prm');
+const policy = PolicyModel.fromCheckpoint(task, c.manifestJson, c.blob);
+const prm = PrmModel.fromCheckpoint(task, r.manifestJson, r.blob);
+const probs = evalSet(task, 'test', 200, 1);
+const gen = await policy.generate(probs.map((p) => ({ prompt: p.prompt })), { temperature: 1, topP: 1, rng: new Rng(1) });
+const items = probs.map((p, i) => ({ prompt: p.prompt, completion: gen.texts[i] }));
+const scores = await prm.scoreSteps(items);
+let early = 0, late = 0, exact = 0; const ex: string[] = [];
+probs.forEach((p, i) => {
+  if (task.reward(p, gen.texts[i]) === 1) return;
+  const o = oracleFirstError(task, p, gen.texts[i]); if (o === 0) return;
+  const k = firstErrorFromPrm(scores[i], 0.5);
+  if (k === o) exact++; else if (k < o) early++; else late++;
+  if (k !== o && ex.length < 8) ex.push(`${p.prompt}:${gen.texts[i]} oracle=${o} prm=${k} [${scores[i].map((s) => s.toFixed(2)).join(' ')}] labels=${task.checkSteps(p, parseCompletion(gen.texts[i]).steps).map(Number).join('')}`);
+});
+console.log({ exact, early, late });
+console.log(ex.join('\n'));
