@@ -1,5 +1,6 @@
-import { ANSWER_MARK, isAnswerStep, parseCompletion } from '../format';
+import { ANSWER_MARK } from '../format';
 import { hashString, type Rng } from '../rng';
+import { outcomeReward, solveWith } from './common';
 import type { Problem, Split, Task } from './types';
 
 /**
@@ -122,21 +123,13 @@ export const addTask: Task = {
     throw new Error(`add: could not sample split '${split}'`);
   },
 
-  reward(problem: Problem, completion: string): number {
-    const { steps, complete } = parseCompletion(completion);
-    const answers = steps.filter(isAnswerStep).length;
-    return complete && answers === 1 && steps[steps.length - 1] === ANSWER_MARK + problem.answer ? 1 : 0;
-  },
+  reward: outcomeReward,
 
   checkSteps,
   legalNextSteps: (problem, prefix) => remaining(problem, prefix).slice(0, 1),
   nextStep,
 
-  solve(problem: Problem): string[] {
-    const steps: string[] = [];
-    while (!isAnswerStep(steps[steps.length - 1] ?? '')) steps.push(nextStep(problem, steps));
-    return steps;
-  },
+  solve: (problem) => solveWith(nextStep, problem),
 
   corruptStep(rng: Rng, problem: Problem, prefix: readonly string[]): string {
     remaining(problem, prefix); // Throws on an invalid prefix.

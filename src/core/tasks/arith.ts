@@ -1,5 +1,6 @@
-import { ANSWER_MARK, EOS, isAnswerStep, PROMPT_END, parseCompletion, STEP_END } from '../format';
+import { ANSWER_MARK, EOS, PROMPT_END, STEP_END } from '../format';
 import { hashString, type Rng } from '../rng';
+import { outcomeReward, solveWith } from './common';
 import type { Problem, Split, Task } from './types';
 
 /**
@@ -251,21 +252,13 @@ export const arithTask: Task = {
     throw new Error(`arith: could not sample split '${split}'`);
   },
 
-  reward(problem: Problem, completion: string): number {
-    const { steps, complete } = parseCompletion(completion);
-    const answers = steps.filter(isAnswerStep).length;
-    return complete && answers === 1 && steps[steps.length - 1] === ANSWER_MARK + problem.answer ? 1 : 0;
-  },
+  reward: outcomeReward,
 
   checkSteps: (problem, steps) => walk(problem, steps).labels,
   legalNextSteps,
   nextStep,
 
-  solve(problem: Problem): string[] {
-    const steps: string[] = [];
-    while (!isAnswerStep(steps[steps.length - 1] ?? '')) steps.push(nextStep(problem, steps));
-    return steps;
-  },
+  solve: (problem) => solveWith(nextStep, problem),
 
   /**
    * Kinds, all with numbers in [0, VALUE_MAX] (so the sequence still fits maxSeqLen): a wrong result,
