@@ -35,6 +35,7 @@ const PRM: PrmSchedule = {
   clipNorm: 1,
   rollouts: 4096,
   syntheticFraction: 0.25,
+  invalidWeight: 4,
 };
 
 const HELP = `usage: npm run pretrain -- --task <add|arith> [--seed N] [--out DIR] [--sft-steps N] [--prm-steps N]

@@ -178,8 +178,11 @@ export class PrmModel extends Agent {
     const cfg: ModelConfig = { ...policy.cfg, kind: 'prm' };
     const values = new Map<string, Float32Array>();
     const policyValues = new Map([...policy.params].map(([n, v]) => [n, v.dataSync() as Float32Array]));
-    for (const [name, shape] of paramShapes(cfg))
-      values.set(name, policyValues.get(name) ?? new Float32Array(shape.reduce((a, b) => a * b, 1)));
+    for (const [name] of paramShapes(cfg)) values.set(name, policyValues.get(name) ?? new Float32Array(1));
+    // Head: logit = a * log p(token) + b. Start at a = 1, b = 2: a token the policy finds likely
+    // (log p ~ 0) is judged valid (~0.88), an unlikely one (log p ~ -4) invalid (~0.12).
+    values.set('prm.a', Float32Array.of(1));
+    values.set('prm.b', Float32Array.of(2));
     return new PrmModel(policy.task, cfg, createParams(cfg, values), new Rng(seed));
   }
 
@@ -192,7 +195,8 @@ export class PrmModel extends Agent {
 
   /**
    * P(step valid) for every terminated step of each completion (text after the first EOS ignored,
-   * an unterminated tail not scored).
+   * an unterminated tail not scored): the running minimum of the per-token verdicts up to the step's
+   * terminator, so a step is only as valid as the least valid token so far.
    */
   async scoreSteps(items: { prompt: string; completion: string }[]): Promise<number[][]> {
     if (items.length === 0) return [];
@@ -212,7 +216,17 @@ export class PrmModel extends Agent {
     const probs = tf.tidy(() => tf.sigmoid(prmLogits(this.cfg, this.params, batch)));
     const host = (await probs.data()) as Float32Array;
     probs.dispose();
-    return positions.map((pos, b) => pos.map((t) => host[b * batch.T + t]));
+    const W = batch.T - 1;
+    return items.map((it, b) => {
+      const scores: number[] = [];
+      let running = 1;
+      // Entry t-1 of the row judges token t; completion tokens start after PROMPT_END.
+      for (let t = it.prompt.length + 1; t < seqs[b].length; t++) {
+        running = Math.min(running, host[b * W + t - 1]);
+        if (positions[b].includes(t)) scores.push(running);
+      }
+      return scores;
+    });
   }
 }
 

@@ -22,7 +22,7 @@ export interface ModelConfig {
   dModel: number;
   /** Hidden width of the MLP (4 * dModel in GPT-2). */
   dMlp: number;
-  /** 'policy' ties the LM head to the embedding; 'prm' adds a scalar head. */
+  /** 'policy' ties the LM head to the embedding; 'prm' adds a two-number verifier head (see prmTokenLogits). */
   kind: 'policy' | 'prm';
 }
 
@@ -61,7 +61,7 @@ export function paramShapes(cfg: ModelConfig): [string, number[]][] {
     );
   }
   shapes.push(['lnf.g', [d]], ['lnf.b', [d]]);
-  if (cfg.kind === 'prm') shapes.push(['prm.w', [d, 1]], ['prm.b', [1]]);
+  if (cfg.kind === 'prm') shapes.push(['prm.a', [1]], ['prm.b', [1]]);
   return shapes;
 }
 
@@ -257,8 +257,14 @@ export function lmHead(p: Params, hidden: tf.Tensor2D): tf.Tensor2D {
 }
 
 /** PRM scores (pre-sigmoid) from hidden states [N, d] -> [N]. */
-export function prmHead(p: Params, hidden: tf.Tensor2D): tf.Tensor1D {
-  return tf.reshape(tf.add(matmul(hidden, params1(p, 'prm.w')), params1(p, 'prm.b')), [-1]) as tf.Tensor1D;
+export function prmTokenLogits(cfg: ModelConfig, p: Params, ids: tf.Tensor2D): tf.Tensor2D {
+  // The PRM's verdict on token t+1 is an affine map of that token's log-prob under the PRM's own LM:
+  //   logit = a * log p(token | prefix) + b.
+  // A verifier then only has to sharpen "is this the token a correct solution would have here", which
+  // the backbone (initialised from the policy) already computes; a freshly initialised scalar head on
+  // the hidden state learned little more than a prior over step positions in our calibration.
+  const { logp } = tokenLogProbs(cfg, p, ids);
+  return tf.add(tf.mul(logp, params1(p, 'prm.a')), params1(p, 'prm.b')) as tf.Tensor2D;
 }
 
 /**

@@ -25,6 +25,11 @@ export interface PrmSchedule extends SftSchedule {
   rollouts: number;
   /** Share of each batch that is synthetic corruptions of teacher solutions. */
   syntheticFraction: number;
+  /**
+   * Loss weight of an invalid token (valid ones weigh 1). A failed rollout has one invalid token
+   * against ~20 valid ones; unweighted, the verdicts drift lenient and wrong steps pass tau = 0.5.
+   */
+  invalidWeight: number;
 }
 
 /** A uniformly random legal solution path (for `add` the only one). */
@@ -89,9 +94,8 @@ interface LabelledSequence {
 /**
  * Dense PRM labels: for every completion character, is the text up to and including it still a
  * prefix of some valid solution? Monotone (once false, false), and at a step terminator it equals
- * "every step so far is valid", the quantity the PRM is read for. Training on every token (our
- * choice) teaches a local check, token by token, instead of a verdict from one position per step:
- * with terminator-only labels the PRM learned little more than a prior over step positions.
+ * "every step so far is valid", the quantity the PRM is read for. The PRM is trained on these
+ * per-token verdicts (our choice): a local check, token by token.
  */
 export function prefixValidity(task: Task, problem: Problem, completion: string): boolean[] {
   const out: boolean[] = [];
@@ -129,9 +133,12 @@ function labelSequence(task: Task, prm: PrmModel, problem: Problem, completion: 
   const offset = problem.prompt.length + 1;
   const positions: number[] = [];
   const labels: boolean[] = [];
+  // Per-token verdicts up to and including the first invalid token; after it there is nothing to judge
+  // (the step score is a running minimum, so later tokens cannot raise it).
   for (let t = offset; t < ids.length; t++) {
     positions.push(t);
     labels.push(valid[t - offset]);
+    if (!valid[t - offset]) break;
   }
   return { ids, positions, labels };
 }
@@ -186,12 +193,14 @@ export async function runPrmTraining(
       seqs.map((q) => q.ids),
       prm.tok.padId,
     );
-    const labels = new Float32Array(batch.B * batch.T);
-    const weights = new Float32Array(batch.B * batch.T);
+    // The PRM's logits are [B, T-1]: entry t-1 judges token t.
+    const W = batch.T - 1;
+    const labels = new Float32Array(batch.B * W);
+    const weights = new Float32Array(batch.B * W);
     for (const [b, q] of seqs.entries())
       for (const [j, t] of q.positions.entries()) {
-        labels[b * batch.T + t] = q.labels[j] ? 1 : 0;
-        weights[b * batch.T + t] = 1;
+        labels[b * W + t - 1] = q.labels[j] ? 1 : 0;
+        weights[b * W + t - 1] = q.labels[j] ? 1 : s.invalidWeight;
       }
     last = await optimiseStep(
       prm.params,

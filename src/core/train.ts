@@ -4,7 +4,7 @@
  * its state is plain named tensors that a checkpoint saves and restores exactly.
  */
 
-import { forwardHidden, type ModelConfig, type Params, prmHead, tokenLogProbs } from './model';
+import { type ModelConfig, type Params, prmTokenLogits, tokenLogProbs } from './model';
 import * as tf from './tf';
 
 export interface AdamHyper {
@@ -165,15 +165,14 @@ export function sftLoss(cfg: ModelConfig, params: Params, batch: PaddedBatch, ma
   ) as tf.Scalar;
 }
 
-/** PRM logits at every position [B*T] (read only at step terminators). */
-export function prmLogits(cfg: ModelConfig, params: Params, batch: PaddedBatch): tf.Tensor1D {
-  const { hidden } = forwardHidden(cfg, params, tf.tensor2d(batch.ids, [batch.B, batch.T], 'int32'));
-  return prmHead(params, hidden);
+/** PRM logits of every next token, [B, T-1] (entry t judges token t+1). */
+export function prmLogits(cfg: ModelConfig, params: Params, batch: PaddedBatch): tf.Tensor2D {
+  return prmTokenLogits(cfg, params, tf.tensor2d(batch.ids, [batch.B, batch.T], 'int32'));
 }
 
 /**
- * Binary cross-entropy of the PRM at labelled positions: `weights` [B*T] is 1 at each step terminator
- * with a label, `labels` [B*T] the oracle label there. Stable form: max(x,0) - x*z + log(1+exp(-|x|)).
+ * Binary cross-entropy of the PRM's per-token verdicts: `labels` and `weights` are [B*(T-1)], entry
+ * t for token t+1. Stable form: max(x,0) - x*z + log(1+exp(-|x|)).
  */
 export function prmLoss(
   cfg: ModelConfig,
@@ -182,7 +181,7 @@ export function prmLoss(
   labels: Float32Array,
   weights: Float32Array,
 ): tf.Scalar {
-  const x = prmLogits(cfg, params, batch);
+  const x = tf.reshape(prmLogits(cfg, params, batch), [-1]);
   const z = tf.tensor1d(labels);
   const w = tf.tensor1d(weights);
   const per = tf.add(tf.sub(tf.relu(x), tf.mul(x, z)), tf.log(tf.add(1, tf.exp(tf.neg(tf.abs(x))))));
