@@ -99,6 +99,9 @@ await cliMain(HELP, async () => {
   const policy = PolicyModel.fromCheckpoint(task, pc.manifestJson, pc.blob);
   // Every run re-seeds sampling from its own seed, so runs differ only by the seed, not by the checkpoint's RNG.
   policy.rng.setState(new (await import('../src/core/rng')).Rng(`policy-sampling/${cfg.seed}`).getState());
+  // RL is a new optimisation problem: the SFT run's Adam moments describe the tiny gradients at the end
+  // of a decayed schedule and would turn the first RL updates into steps many times larger than lr.
+  policy.opt.reset();
   const prm = PrmModel.fromCheckpoint(task, rc.manifestJson, rc.blob);
   const service = new LocalPolicyService(task, policy, () =>
     PolicyModel.fromCheckpoint(task, pc.manifestJson, pc.blob),

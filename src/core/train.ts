@@ -73,6 +73,12 @@ export class Adam {
     this.iterations = iterations;
   }
 
+  /** Forget all moments (a new optimisation problem starts: RL after SFT). */
+  reset(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.assign(tf.zerosLike(t));
+    this.iterations = 0;
+  }
+
   dispose(): void {
     for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
   }
