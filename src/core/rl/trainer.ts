@@ -155,8 +155,9 @@ export class Trainer {
 
     const ts = now();
     const batch = this.buildBatch(rollouts);
+    const warm = c.warmupIters > 0 ? Math.min(1, (this.iter + 1) / c.warmupIters) : 1;
     const stats: UpdateStats = await this.policy.update(batch, {
-      lr: c.lr,
+      lr: c.lr * warm,
       clipNorm: c.clipNorm,
       innerEpochs: c.innerEpochs,
       temperature: c.temperature,
