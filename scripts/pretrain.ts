@@ -29,7 +29,7 @@ const SFT: Record<string, SftSchedule> = {
   add: { steps: 1250, batchSize: 32, lr: 2e-3, minLr: 1e-5, warmup: 50, clipNorm: 1 },
   arith: { steps: 2500, batchSize: 32, lr: 2e-3, minLr: 1e-5, warmup: 50, clipNorm: 1 },
 };
-const PRM: PrmSchedule = {
+const PRM_BASE: PrmSchedule = {
   steps: 800,
   batchSize: 64,
   lr: 1e-3,
@@ -40,6 +40,9 @@ const PRM: PrmSchedule = {
   syntheticFraction: 0.25,
   invalidWeight: 4,
 };
+// arith's verdicts drift more lenient (several legal next steps make single tokens less surprising),
+// so its invalid tokens weigh more.
+const PRM: Record<string, PrmSchedule> = { add: PRM_BASE, arith: { ...PRM_BASE, invalidWeight: 8 } };
 
 const HELP = `usage: npm run pretrain -- --task <add|arith> [--seed N] [--out DIR] [--sft-steps N] [--prm-steps N]
 Trains the SFT policy and the PRM (wasm backend, deterministic per seed) and writes
@@ -70,7 +73,7 @@ await cliMain(HELP, async () => {
     lr: numOption('sft-lr', values['sft-lr'] ?? String(base.lr), 1e-6, 1),
     batchSize: intOption('sft-batch', values['sft-batch'] ?? String(base.batchSize), 1, 1024),
   };
-  const prmSchedule = { ...PRM, steps: intOption('prm-steps', values['prm-steps'] ?? String(PRM.steps), 1) };
+  const prmSchedule = { ...PRM[task.name], steps: intOption('prm-steps', values['prm-steps'] ?? String(PRM[task.name].steps), 1) };
   const out = values.out ?? path.join('public', 'checkpoints', task.name);
   const backend = await useBackend('wasm');
   const t0 = Date.now();
