@@ -73,7 +73,10 @@ await cliMain(HELP, async () => {
     lr: numOption('sft-lr', values['sft-lr'] ?? String(base.lr), 1e-6, 1),
     batchSize: intOption('sft-batch', values['sft-batch'] ?? String(base.batchSize), 1, 1024),
   };
-  const prmSchedule = { ...PRM[task.name], steps: intOption('prm-steps', values['prm-steps'] ?? String(PRM[task.name].steps), 1) };
+  const prmSchedule = {
+    ...PRM[task.name],
+    steps: intOption('prm-steps', values['prm-steps'] ?? String(PRM[task.name].steps), 1),
+  };
   const out = values.out ?? path.join('public', 'checkpoints', task.name);
   const backend = await useBackend('wasm');
   const t0 = Date.now();
@@ -82,7 +85,7 @@ await cliMain(HELP, async () => {
   const rng = new Rng(`pretrain/${task.name}/${seed}`);
   const policy = PolicyModel.create(task, seed);
   const sftBar = new Progress('sft', sft.steps);
-  await runSft(task, policy, sft, rng.fork('sft'), (i, n, r) =>
+  await runSft(task, policy, sft, rng.fork('sft'), (i, _n, r) =>
     sftBar.update(i, `loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(1)}`),
   );
 
@@ -90,7 +93,7 @@ await cliMain(HELP, async () => {
   const prm = PrmModel.fromPolicy(policy, seed);
   const pool = await prmRolloutPool(task, policy, prm, prmSchedule.rollouts, rng.fork('prm-pool'));
   const prmBar = new Progress('prm', prmSchedule.steps);
-  await runPrmTraining(task, prm, pool, prmSchedule, rng.fork('prm'), (i, n, r) =>
+  await runPrmTraining(task, prm, pool, prmSchedule, rng.fork('prm'), (i, _n, r) =>
     prmBar.update(i, `bce ${r.loss.toFixed(4)}`),
   );
 
@@ -122,5 +125,7 @@ await cliMain(HELP, async () => {
     `${JSON.stringify({ ...evalResult, settle, pretrainSeconds: Math.round(trainSeconds) }, null, 2)}\n`,
   );
   console.log(`settle: ${JSON.stringify(settle)}`);
-  console.log(`done: checkpoints in ${trainSeconds.toFixed(0)}s, probe included ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+  console.log(
+    `done: checkpoints in ${trainSeconds.toFixed(0)}s, probe included ${((Date.now() - t0) / 1000).toFixed(0)}s`,
+  );
 });

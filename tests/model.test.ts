@@ -160,7 +160,8 @@ describe('checkpoints of models', () => {
     ]);
     expect(scores.map((s) => s.length)).toEqual([3, 1, 0]);
     // Step scores are running minima of per-token verdicts: in (0, 1) and never increasing.
-    for (const row of scores) for (const [i, s] of row.entries()) expect(s > 0 && s < 1 && (i === 0 || s <= row[i - 1])).toBe(true);
+    for (const row of scores)
+      for (const [i, s] of row.entries()) expect(s > 0 && s < 1 && (i === 0 || s <= row[i - 1])).toBe(true);
     // The same prefix gets the same score whatever follows it (the PRM is causal).
     expect(scores[1][0]).toBeCloseTo(scores[0][0], 5);
     policy.dispose();
