@@ -186,6 +186,26 @@ describe('SCOPE rectification', () => {
   });
 });
 
+describe('SCOPE with the teacher continuation', () => {
+  it('continues the corrected step with the teacher (off-policy) and never asks the policy', async () => {
+    const cfg = config({ algo: 'scope', scopeContinuation: 'teacher' });
+    const problem = addTask.sample(new Rng(`rl/add/scope/${cfg.seed}`), 'train');
+    const sol = solution(problem);
+    const rng = new Rng(9);
+    const policy = new ScriptedPolicy((req, i) => {
+      if (req.completionPrefix) throw new Error('the teacher continues, not the policy');
+      return i === 0 ? renderCompletion(sol) : wrongAt(problem, 2, rng);
+    });
+    const { rollouts } = await new Trainer(addTask, cfg, policy, null).step();
+    const rect = rollouts.filter((r) => r.origin === 'rectified');
+    expect(rect.length).toBeGreaterThan(0);
+    for (const r of rect) {
+      expect(r.completion).toBe(renderCompletion(sol));
+      expect(r.segments.map((x) => x.role)).toEqual(sol.length > 2 ? ['on', 'off', 'off'] : ['on', 'off']);
+    }
+  });
+});
+
 describe('SCOPE guards', () => {
   it('skips a rectification whose kept prefix already holds an answer step (no teacher crash)', async () => {
     const cfg = config({ algo: 'scope' });

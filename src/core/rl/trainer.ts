@@ -11,6 +11,7 @@ import { EOS, isAnswerStep, parseCompletion, renderCompletion, STEP_END, stepPre
 import { diversity, mean, std } from '../metrics';
 import { randomSolution } from '../pretrain';
 import { Rng } from '../rng';
+import { solveWith } from '../tasks/common';
 import type { Problem, Task } from '../tasks/types';
 import { type Tokenizer, tokenizerFor } from '../tokenizer';
 import { type Algo, type RlConfig, rectifyCapOf } from './config';
@@ -381,7 +382,9 @@ export class Trainer {
     } else
       for (const p of needCont)
         conts.set(p.r, {
-          text: renderCompletion(this.teacherFrom(p.r.problem, [...p.own, p.teacherStep])),
+          text: renderCompletion(
+            solveWith((q, pre) => this.task.nextStep(q, pre), p.r.problem, [...p.own, p.teacherStep]),
+          ),
           role: 'off',
         });
 
@@ -417,19 +420,6 @@ export class Trainer {
     extra.salvageRate = plans.length ? extra.salvaged / plans.length : null;
     time.rectify = now() - ts;
     return out;
-  }
-
-  /** Teacher continuation after `prefix` steps: follow nextStep to the answer. */
-  private teacherFrom(problem: Problem, prefix: string[]): string[] {
-    const steps: string[] = [];
-    const all = [...prefix];
-    for (let i = 0; i < 64; i++) {
-      const s = this.task.nextStep(problem, all);
-      steps.push(s);
-      all.push(s);
-      if (isAnswerStep(s)) break;
-    }
-    return steps;
   }
 
   // -------------------------------------------------------------------------------------------------

@@ -9,12 +9,13 @@ export function outcomeReward(problem: Problem, completion: string): number {
   return complete && answers === 1 && steps[steps.length - 1] === ANSWER_MARK + problem.answer ? 1 : 0;
 }
 
-/** Apply the teacher's nextStep until the answer step. */
+/** Apply the teacher's nextStep from a valid prefix until the answer step; returns the new steps. */
 export function solveWith(
   nextStep: (p: Problem, prefix: readonly string[]) => string,
   problem: Problem,
+  prefix: readonly string[] = [],
 ): string[] {
-  const steps: string[] = [];
-  while (!isAnswerStep(steps[steps.length - 1] ?? '')) steps.push(nextStep(problem, steps));
-  return steps;
+  const all = [...prefix];
+  while (!isAnswerStep(all[all.length - 1] ?? '')) all.push(nextStep(problem, all));
+  return all.slice(prefix.length);
 }
