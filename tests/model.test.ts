@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PolicyModel, PrmModel } from '../src/core/agents';
 import { CheckpointError } from '../src/core/checkpoint';
-import { forwardHidden, lmHead } from '../src/core/model';
+import { decodeStep, forwardHidden, lmHead } from '../src/core/model';
 import { runSft, sftBatch } from '../src/core/pretrain';
 import { Rng } from '../src/core/rng';
 import { chooseToken } from '../src/core/sampling';
@@ -49,6 +49,70 @@ describe('policy sampling', () => {
       });
     });
     expect(gen.tokens.every((t) => t.length > 0)).toBe(true);
+    expect(maxDiff).toBeLessThan(1e-4);
+    policy.dispose();
+  });
+
+  it('KV-cache decode steps give the same raw logits as the full forward pass (within 1e-4), left padding included', () => {
+    const policy = PolicyModel.create(addTask, 11);
+    const { cfg, params } = policy;
+    const V = cfg.vocabSize;
+    const rng = new Rng(3);
+    const seqs = [12, 9].map((n) => Int32Array.from({ length: n }, () => rng.int(1, V - 1)));
+    const prefixLens = [5, 2]; // the second prefix is left-padded by 3 in the batch
+    const full = seqs.map((ids) => fullLogits(policy, ids));
+    let maxDiff = 0;
+    tf.tidy(() => {
+      const L = Math.max(...prefixLens);
+      const ids = new Int32Array(2 * L);
+      const pos = new Int32Array(2 * L);
+      const valid = new Float32Array(2 * L);
+      seqs.forEach((s, b) => {
+        const off = L - prefixLens[b];
+        for (let t = 0; t < prefixLens[b]; t++) {
+          ids[b * L + off + t] = s[t];
+          pos[b * L + off + t] = t;
+          valid[b * L + off + t] = 1;
+        }
+      });
+      const pre = forwardHidden(cfg, params, tf.tensor2d(ids, [2, L], 'int32'), {
+        posIds: tf.tensor2d(pos, [2, L], 'int32'),
+        keyValid: tf.tensor2d(valid, [2, L]),
+        returnCache: true,
+      });
+      let logits = lmHead(
+        params,
+        tf.reshape(tf.slice(tf.reshape(pre.hidden, [2, L, cfg.dModel]), [0, L - 1, 0], [2, 1, cfg.dModel]), [
+          2,
+          cfg.dModel,
+        ]) as tf.Tensor2D,
+      );
+      let cache = pre.cache!;
+      const validRows = [Array.from(valid.subarray(0, L)), Array.from(valid.subarray(L))];
+      for (let step = 0; step < 7; step++) {
+        const host = logits.dataSync();
+        seqs.forEach((_, b) => {
+          const t = prefixLens[b] - 1 + step; // position whose next-token logits these are
+          for (let v = 0; v < V; v++)
+            maxDiff = Math.max(maxDiff, Math.abs(host[b * V + v] - full[b][t * V + v]));
+        });
+        const next = seqs.map((s, b) => s[prefixLens[b] + step]);
+        for (const row of validRows) row.push(1);
+        const out = decodeStep(
+          cfg,
+          params,
+          tf.tensor1d(next, 'int32'),
+          tf.tensor1d(
+            prefixLens.map((n) => n + step),
+            'int32',
+          ),
+          cache,
+          tf.tensor2d([...validRows[0], ...validRows[1]], [2, validRows[0].length]),
+        );
+        logits = out.logits;
+        cache = out.cache;
+      }
+    });
     expect(maxDiff).toBeLessThan(1e-4);
     policy.dispose();
   });
