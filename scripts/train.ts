@@ -101,7 +101,7 @@ await cliMain(HELP, async () => {
   policy.rng.setState(new (await import('../src/core/rng')).Rng(`policy-sampling/${cfg.seed}`).getState());
   // RL is a new optimisation problem: the SFT run's Adam moments describe the tiny gradients at the end
   // of a decayed schedule and would turn the first RL updates into steps many times larger than lr.
-  policy.opt.reset();
+  policy.opt.reset({ eps: cfg.adamEps });
   const prm = PrmModel.fromCheckpoint(task, rc.manifestJson, rc.blob);
   const service = new LocalPolicyService(task, policy, () =>
     PolicyModel.fromCheckpoint(task, pc.manifestJson, pc.blob),

@@ -23,7 +23,7 @@ export class Adam {
 
   constructor(
     private readonly params: Params,
-    readonly hyper: AdamHyper = DEFAULT_ADAM,
+    public hyper: AdamHyper = DEFAULT_ADAM,
   ) {
     for (const [name, p] of params) {
       this.m.set(name, tf.variable(tf.zerosLike(p), false));
@@ -73,8 +73,9 @@ export class Adam {
     this.iterations = iterations;
   }
 
-  /** Forget all moments (a new optimisation problem starts: RL after SFT). */
-  reset(): void {
+  /** Forget all moments (a new optimisation problem starts: RL after SFT), optionally with new hyper-parameters. */
+  reset(hyper: Partial<AdamHyper> = {}): void {
+    this.hyper = { ...this.hyper, ...hyper };
     for (const t of [...this.m.values(), ...this.v.values()]) t.assign(tf.zerosLike(t));
     this.iterations = 0;
   }

@@ -25,6 +25,9 @@ export const rlConfigSchema = z
     /** Linear learning-rate warm-up over the first N iterations (fresh Adam moments make the first
      *  updates near-unit steps on every parameter; without it every algorithm dipped ~3 points). */
     warmupIters: z.number().int().min(0),
+    /** Adam epsilon for RL. Larger values damp the steps of parameters whose gradients are mostly
+     *  noise (Adam otherwise moves every parameter by about lr per step). */
+    adamEps: z.number().positive().max(1),
     /** Global gradient-norm clip. */
     clipNorm: z.number().positive(),
     /** Sampling temperature (training and sampled evaluation). */
@@ -90,6 +93,7 @@ export const DEFAULT_RL: RlConfig = {
   groupSize: 8,
   lr: 2e-5,
   warmupIters: 20,
+  adamEps: 1e-8,
   clipNorm: 1,
   temperature: 1,
   topP: 1,
