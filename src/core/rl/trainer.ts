@@ -267,31 +267,22 @@ export class Trainer {
   }
 
   private groupDiversity(rollouts: Rollout[]): number {
-    const groups = new Map<number, string[]>();
-    for (const r of rollouts) groups.set(r.group, [...(groups.get(r.group) ?? []), r.steps.join(STEP_END)]);
-    return diversity([...groups.values()]);
+    return diversity(groupsOf(rollouts).map((g) => g.map((r) => r.steps.join(STEP_END))));
   }
 
   private zeroStdGroupFrac(rollouts: Rollout[]): number {
-    const groups = new Map<number, number[]>();
-    for (const r of rollouts) groups.set(r.group, [...(groups.get(r.group) ?? []), r.reward]);
-    return mean([...groups.values()].map((g) => (std(g) < 1e-8 ? 1 : 0)));
+    return mean(groupsOf(rollouts).map((g) => (std(g.map((r) => r.reward)) < 1e-8 ? 1 : 0)));
   }
 
-  /** Group-wise advantages over the (possibly mixed) groups, in group order. */
+  /** Group-wise advantages over the (possibly mixed) groups. */
   private assignAdvantages(rollouts: Rollout[]): void {
-    const order = [...rollouts].sort((a, b) => a.group - b.group);
-    const sizes: number[] = [];
-    for (const r of order) {
-      if (sizes.length === 0 || order[sizes.reduce((a, b) => a + b, 0) - 1]?.group !== r.group) sizes.push(0);
-      sizes[sizes.length - 1]++;
-    }
+    const groups = groupsOf(rollouts);
     const adv = groupAdvantages(
-      order.map((r) => r.reward),
-      sizes,
+      groups.flat().map((r) => r.reward),
+      groups.map((g) => g.length),
       this.cfg.scaleRewards,
     );
-    order.forEach((r, i) => {
+    groups.flat().forEach((r, i) => {
       r.advantage = adv[i];
     });
   }
@@ -511,9 +502,7 @@ export class Trainer {
       }
     });
     // Advantages inside each group separately (population std; std < 1e-8 -> 0).
-    const byGroup = new Map<number, Rollout[]>();
-    for (const r of out) byGroup.set(r.group, [...(byGroup.get(r.group) ?? []), r]);
-    const groups = [...byGroup.values()];
+    const groups = groupsOf(out);
     const adv = resetGroupAdvantages(
       groups.flatMap((g) => g.map((r) => r.reward)),
       groups.map((g) => g.length),
@@ -589,4 +578,15 @@ export class Trainer {
     });
     return { B, T, ids, roles, oldLogps, advantages, weights };
   }
+}
+
+/** Rollouts split by their `group` field, groups in first-appearance order. */
+function groupsOf(rollouts: Rollout[]): Rollout[][] {
+  const byGroup = new Map<number, Rollout[]>();
+  for (const r of rollouts) {
+    const g = byGroup.get(r.group);
+    if (g) g.push(r);
+    else byGroup.set(r.group, [r]);
+  }
+  return [...byGroup.values()];
 }
