@@ -33,7 +33,12 @@ export interface GenerateOptions {
   greedy?: boolean;
   rng: Rng;
   maxNewTokens?: number;
+  /** Sequences per batched decode (larger requests run as consecutive chunks). */
+  maxBatch?: number;
 }
+
+/** Sequences per batched decode or PRM pass unless a caller says otherwise. */
+const DEFAULT_MAX_BATCH = 256;
 
 export interface Generation extends SampleResult {
   /** Decoded new text per prefix. */
@@ -158,22 +163,31 @@ export class PolicyModel extends Agent {
     prefixes: { prompt: string; completionPrefix?: string }[],
     opts: GenerateOptions,
   ): Promise<Generation> {
-    const ids = prefixes.map((p) => this.encode(p.prompt, p.completionPrefix ?? ''));
-    const res = await sampleBatch(this.cfg, this.params, ids, {
-      maxNewTokens: opts.maxNewTokens ?? this.cfg.blockSize,
-      temperature: opts.temperature,
-      topP: opts.topP,
-      greedy: opts.greedy,
-      rng: opts.rng,
-      stopId: this.tok.eosId,
-      padId: this.tok.padId,
-    });
-    return { ...res, texts: res.tokens.map((t) => this.tok.decode(t)) };
+    const out: Generation = { tokens: [], logps: [], finished: [], texts: [] };
+    const chunk = opts.maxBatch ?? DEFAULT_MAX_BATCH;
+    // Consecutive chunks draw from the RNG in order, so chunking never changes the samples' stream.
+    for (let i = 0; i < prefixes.length; i += chunk) {
+      const ids = prefixes.slice(i, i + chunk).map((p) => this.encode(p.prompt, p.completionPrefix ?? ''));
+      const res = await sampleBatch(this.cfg, this.params, ids, {
+        maxNewTokens: opts.maxNewTokens ?? this.cfg.blockSize,
+        temperature: opts.temperature,
+        topP: opts.topP,
+        greedy: opts.greedy,
+        rng: opts.rng,
+        stopId: this.tok.eosId,
+        padId: this.tok.padId,
+      });
+      out.tokens.push(...res.tokens);
+      out.logps.push(...res.logps);
+      out.finished.push(...res.finished);
+      out.texts.push(...res.tokens.map((t) => this.tok.decode(t)));
+    }
+    return out;
   }
 }
 
 export class PrmModel extends Agent {
-  /** A PRM initialised from a policy's backbone, with a zero scalar head. */
+  /** A PRM initialised from a policy's backbone, with the verifier head at a = 1, b = 2. */
   static fromPolicy(policy: PolicyModel, seed: number): PrmModel {
     const cfg: ModelConfig = { ...policy.cfg, kind: 'prm' };
     const values = new Map<string, Float32Array>();
@@ -198,7 +212,17 @@ export class PrmModel extends Agent {
    * an unterminated tail not scored): the running minimum of the per-token verdicts up to the step's
    * terminator, so a step is only as valid as the least valid token so far.
    */
-  async scoreSteps(items: { prompt: string; completion: string }[]): Promise<number[][]> {
+  async scoreSteps(
+    items: { prompt: string; completion: string }[],
+    maxBatch = DEFAULT_MAX_BATCH,
+  ): Promise<number[][]> {
+    const out: number[][] = [];
+    for (let i = 0; i < items.length; i += maxBatch)
+      out.push(...(await this.scoreChunk(items.slice(i, i + maxBatch))));
+    return out;
+  }
+
+  private async scoreChunk(items: { prompt: string; completion: string }[]): Promise<number[][]> {
     if (items.length === 0) return [];
     const seqs: Int32Array[] = [];
     const positions: number[][] = [];

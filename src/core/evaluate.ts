@@ -74,17 +74,14 @@ async function rollouts(
   rng: Rng,
 ): Promise<string[]> {
   const prefixes = problems.flatMap((p) => Array.from({ length: perProblem }, () => ({ prompt: p.prompt })));
-  const out: string[] = [];
-  for (let i = 0; i < prefixes.length; i += opts.batchSize) {
-    const gen = await policy.generate(prefixes.slice(i, i + opts.batchSize), {
-      temperature: opts.temperature,
-      topP: opts.topP,
-      greedy,
-      rng,
-    });
-    out.push(...gen.texts);
-  }
-  return out;
+  const gen = await policy.generate(prefixes, {
+    temperature: opts.temperature,
+    topP: opts.topP,
+    greedy,
+    rng,
+    maxBatch: opts.batchSize,
+  });
+  return gen.texts;
 }
 
 export async function evaluatePolicy(
@@ -123,7 +120,7 @@ export async function evaluatePolicy(
     const items = groups.flatMap((g, i) =>
       g.map(({ c, r }) => ({ prompt: test[i].prompt, completion: c, r, p: test[i] })),
     );
-    const scores = await scoreInBatches(prm, items, opts.batchSize);
+    const scores = await prm.scoreSteps(items, opts.batchSize);
     const hits: number[] = [];
     const allScores: number[] = [];
     const allLabels: boolean[] = [];
@@ -152,15 +149,4 @@ export async function evaluatePolicy(
     failedFirstErrorAtLeast2: failedFirst(test, sampled, k),
     greedyFailedFirstErrorAtLeast2: failedFirst(test, greedyTest, 1),
   };
-}
-
-export async function scoreInBatches(
-  prm: PrmModel,
-  items: { prompt: string; completion: string }[],
-  batchSize: number,
-): Promise<number[][]> {
-  const out: number[][] = [];
-  for (let i = 0; i < items.length; i += batchSize)
-    out.push(...(await prm.scoreSteps(items.slice(i, i + batchSize))));
-  return out;
 }

@@ -10,7 +10,7 @@
  * embedding. PRM: the same backbone plus a scalar head read at step terminators, sigmoid -> P(valid).
  */
 
-import { Rng } from './rng';
+import type { Rng } from './rng';
 import * as tf from './tf';
 
 export interface ModelConfig {
@@ -116,10 +116,6 @@ export function assignParamValues(params: Params, values: Map<string, Float32Arr
 
 export function disposeParams(params: Params): void {
   for (const v of params.values()) v.dispose();
-}
-
-export function countParams(cfg: ModelConfig): number {
-  return paramShapes(cfg).reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -330,9 +326,4 @@ export function tokenLogProbs(
   const logp = tf.sum(tf.mul(pred, targets), -1) as tf.Tensor2D;
   const entropy = tf.neg(tf.sum(tf.mul(tf.exp(pred), pred), -1)) as tf.Tensor2D;
   return { logp, entropy };
-}
-
-/** Convenience for tests and checks: make an initialised model from a seed. */
-export function createModel(cfg: ModelConfig, seed: number): Params {
-  return createParams(cfg, initParamValues(cfg, new Rng(seed)));
 }

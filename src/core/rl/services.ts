@@ -86,18 +86,8 @@ export class LocalPolicyService implements PolicyService {
   }
 
   async generate(requests: GenerateRequest[], opts: { temperature: number; topP: number; greedy?: boolean }) {
-    const maxBatch = 256;
-    const texts: string[] = [];
-    const logps: Float32Array[] = [];
-    for (let i = 0; i < requests.length; i += maxBatch) {
-      const gen = await this.policy.generate(requests.slice(i, i + maxBatch), {
-        ...opts,
-        rng: this.policy.rng,
-      });
-      texts.push(...gen.texts);
-      logps.push(...gen.logps);
-    }
-    return { texts, logps };
+    const gen = await this.policy.generate(requests, { ...opts, rng: this.policy.rng });
+    return { texts: gen.texts, logps: gen.logps };
   }
 
   async update(batch: UpdateBatch, o: UpdateOptions): Promise<UpdateStats> {
@@ -163,10 +153,7 @@ export class LocalPolicyService implements PolicyService {
 export class LocalPrmService implements PrmService {
   constructor(readonly prm: PrmModel) {}
 
-  async scoreSteps(items: { prompt: string; completion: string }[]) {
-    const out: number[][] = [];
-    for (let i = 0; i < items.length; i += 256)
-      out.push(...(await this.prm.scoreSteps(items.slice(i, i + 256))));
-    return out;
+  scoreSteps(items: { prompt: string; completion: string }[]) {
+    return this.prm.scoreSteps(items);
   }
 }
