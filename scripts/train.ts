@@ -6,10 +6,11 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { PolicyModel, PrmModel } from '../src/core/agents';
+import { PolicyModel } from '../src/core/agents';
 import { ALGOS, DEFAULT_RL, parseRlConfig } from '../src/core/rl/config';
 import { runTraining } from '../src/core/rl/run';
 import { LocalPolicyService, LocalPrmService } from '../src/core/rl/services';
+import { loadPrm, prepareRlPolicy } from '../src/core/rl/setup';
 import { Trainer } from '../src/core/rl/trainer';
 import { getTask } from '../src/core/tasks';
 import { useBackend } from '../src/node/backend';
@@ -96,13 +97,8 @@ await cliMain(HELP, async () => {
   const rc = readCheckpoint(ckDir, 'prm');
 
   const backend = await useBackend(values.backend);
-  const policy = PolicyModel.fromCheckpoint(task, pc.manifestJson, pc.blob);
-  // Every run re-seeds sampling from its own seed, so runs differ only by the seed, not by the checkpoint's RNG.
-  policy.rng.setState(new (await import('../src/core/rng')).Rng(`policy-sampling/${cfg.seed}`).getState());
-  // RL is a new optimisation problem: the SFT run's Adam moments describe the tiny gradients at the end
-  // of a decayed schedule and would turn the first RL updates into steps many times larger than lr.
-  policy.opt.reset({ eps: cfg.adamEps });
-  const prm = PrmModel.fromCheckpoint(task, rc.manifestJson, rc.blob);
+  const policy = prepareRlPolicy(task, pc, cfg);
+  const prm = loadPrm(task, rc);
   const service = new LocalPolicyService(task, policy, () =>
     PolicyModel.fromCheckpoint(task, pc.manifestJson, pc.blob),
   );

@@ -12,7 +12,7 @@ export interface RunHooks {
   onIteration?(r: IterationResult): void | Promise<void>;
   onEval?(iter: number, e: EvalResult): void | Promise<void>;
   onCheckpoint?(iter: number, ck: StoredCheckpoint): void | Promise<void>;
-  /** Polled between iterations: true stops the run after the current one. */
+  /** Polled after each iteration: true makes it the last one (evaluated and checkpointed). */
   shouldStop?(): boolean;
 }
 
@@ -40,56 +40,103 @@ function pickEval(e: EvalResult) {
   return { testAcc, testAccSampled, oodAcc, passAt8, diversity, correctPaths };
 }
 
-export async function runTraining(trainer: Trainer, hooks: RunHooks = {}): Promise<RunSummary> {
-  const c = trainer.cfg;
-  const t0 = Date.now();
-  const backend = (await trainer.policy.describe()).backend;
-  const start = await trainer.evaluate();
-  await hooks.onEval?.(trainer.iter, start);
-  let last = start;
-  let minSampled = start.testAccSampled;
-  let rectified = 0;
-  let salvaged = 0;
-  let skipped = 0;
-  const iterStart = Date.now();
-  let done = 0;
-  for (let i = 0; i < c.iters; i++) {
+/**
+ * A run, one iteration at a time, so a page can pause, step and resume it; `runTraining` drives it
+ * to the end. The first `next()` evaluates the starting policy before iterating.
+ */
+export class RunLoop {
+  private readonly t0 = Date.now();
+  private iterStart = 0;
+  private started = false;
+  private start: EvalResult | null = null;
+  private last: EvalResult | null = null;
+  private minSampled = Number.POSITIVE_INFINITY;
+  private rectified = 0;
+  private salvaged = 0;
+  private skipped = 0;
+  /** Iterations done in this loop (a resumed trainer may start at iter > 0). */
+  done = 0;
+  private backend = '';
+
+  constructor(
+    readonly trainer: Trainer,
+    private readonly hooks: RunHooks = {},
+  ) {}
+
+  get finished(): boolean {
+    return this.done >= this.trainer.cfg.iters;
+  }
+
+  /** Evaluate the starting policy (once; `next` calls it if needed). */
+  async begin(): Promise<EvalResult> {
+    if (this.start) return this.start;
+    this.backend = (await this.trainer.policy.describe()).backend;
+    this.start = await this.trainer.evaluate();
+    this.last = this.start;
+    this.minSampled = this.start.testAccSampled;
+    await this.hooks.onEval?.(this.trainer.iter, this.start);
+    this.iterStart = Date.now();
+    this.started = true;
+    return this.start;
+  }
+
+  /** One iteration, with the evaluation and checkpoint it is due. `final` forces both. */
+  async next(final = false): Promise<IterationResult> {
+    if (!this.started) await this.begin();
+    const c = this.trainer.cfg;
+    const trainer = this.trainer;
     const res = await trainer.step();
-    done++;
+    this.done++;
     const m: IterationMetrics = res.metrics;
-    rectified += m.rectifications ?? 0;
-    salvaged += m.salvaged ?? 0;
-    skipped += m.skippedUpdates;
-    const final = i === c.iters - 1 || hooks.shouldStop?.();
-    if (trainer.iter % c.evalEvery === 0 || final) {
-      last = await trainer.evaluate();
-      m.eval = last;
-      minSampled = Math.min(minSampled, last.testAccSampled);
-      await hooks.onEval?.(trainer.iter, last);
+    this.rectified += m.rectifications ?? 0;
+    this.salvaged += m.salvaged ?? 0;
+    this.skipped += m.skippedUpdates;
+    const last = final || this.finished || (this.hooks.shouldStop?.() ?? false);
+    if (trainer.iter % c.evalEvery === 0 || last) {
+      this.last = await trainer.evaluate();
+      m.eval = this.last;
+      this.minSampled = Math.min(this.minSampled, this.last.testAccSampled);
+      await this.hooks.onEval?.(trainer.iter, this.last);
     }
-    await hooks.onIteration?.(res);
-    if ((c.checkpointEvery > 0 && trainer.iter % c.checkpointEvery === 0) || final)
-      await hooks.onCheckpoint?.(
+    await this.hooks.onIteration?.(res);
+    if ((c.checkpointEvery > 0 && trainer.iter % c.checkpointEvery === 0) || last)
+      await this.hooks.onCheckpoint?.(
         trainer.iter,
         await trainer.policy.checkpoint({ config: c, iter: trainer.iter }),
       );
+    return res;
+  }
+
+  summary(): RunSummary {
+    const c = this.trainer.cfg;
+    if (!this.start || !this.last) throw new Error('summary() before the run began');
+    const rectifies = c.algo === 'scope';
+    return {
+      task: c.task,
+      algo: c.algo,
+      seed: c.seed,
+      iters: this.done,
+      backend: this.backend,
+      wallSeconds: (Date.now() - this.t0) / 1000,
+      secondsPerIter: (Date.now() - this.iterStart) / 1000 / Math.max(1, this.done),
+      start: pickEval(this.start),
+      end: pickEval(this.last),
+      minTestAccSampled: this.minSampled,
+      salvageRate: rectifies ? (this.rectified ? this.salvaged / this.rectified : 0) : null,
+      rectifications: rectifies ? this.rectified : null,
+      skippedUpdates: this.skipped,
+      config: c,
+    };
+  }
+}
+
+/** Run to the end (or until `shouldStop`), evaluating and checkpointing on schedule. */
+export async function runTraining(trainer: Trainer, hooks: RunHooks = {}): Promise<RunSummary> {
+  const loop = new RunLoop(trainer, hooks);
+  await loop.begin();
+  while (!loop.finished) {
+    await loop.next();
     if (hooks.shouldStop?.()) break;
   }
-  const rectifies = c.algo === 'scope';
-  return {
-    task: c.task,
-    algo: c.algo,
-    seed: c.seed,
-    iters: done,
-    backend,
-    wallSeconds: (Date.now() - t0) / 1000,
-    secondsPerIter: (Date.now() - iterStart) / 1000 / Math.max(1, done),
-    start: pickEval(start),
-    end: pickEval(last),
-    minTestAccSampled: minSampled,
-    salvageRate: rectifies ? (rectified ? salvaged / rectified : 0) : null,
-    rectifications: rectifies ? rectified : null,
-    skippedUpdates: skipped,
-    config: c,
-  };
+  return loop.summary();
 }
