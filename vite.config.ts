@@ -1,14 +1,25 @@
+import { readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { defineConfig } from 'vite';
 
-// The app and its workers. Cross-origin isolation headers let tfjs use threaded WASM where it helps;
-// the widget must keep working without them (see platform notes).
+// Every HTML page at the top level is an entry (the app, the headless runner, test pages).
+const pages = Object.fromEntries(
+  readdirSync(import.meta.dirname)
+    .filter((f) => f.endsWith('.html'))
+    .map((f) => [f.replace(/\.html$/, ''), resolve(import.meta.dirname, f)]),
+);
+
+// Cross-origin isolation headers let tfjs use threaded WASM where it helps; the widget must keep
+// working without them (see platform notes).
+const isolation = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
 export default defineConfig({
   publicDir: 'public',
-  server: {
-    headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
-  },
-  preview: {
-    headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
-  },
+  server: { headers: isolation },
+  preview: { headers: isolation },
   worker: { format: 'es' },
+  build: { target: 'es2022', rollupOptions: { input: pages } },
 });
