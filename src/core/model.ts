@@ -159,7 +159,10 @@ const NEG = -1e9;
 
 /** Additive attention bias [B, 1, Tq, Tk]: causal, plus masked (padding) keys. Finite, so no NaN rows. */
 function attentionBias(keyValid: tf.Tensor2D | null, B: number, T: number): tf.Tensor {
-  const causal = tf.reshape(tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), NEG), [1, 1, T, T]);
+  // The causal part is built on the host: one upload instead of five kernels.
+  const mask = new Float32Array(T * T);
+  for (let i = 0; i < T; i++) mask.fill(NEG, i * T + i + 1, (i + 1) * T);
+  const causal = tf.tensor4d(mask, [1, 1, T, T]);
   if (!keyValid) return causal;
   const pad = tf.reshape(tf.mul(tf.sub(1, keyValid), NEG), [B, 1, 1, T]);
   return tf.add(causal, pad);
@@ -170,12 +173,12 @@ export interface ForwardOptions {
   posIds?: tf.Tensor2D;
   /** [B, T] 1 for real tokens, 0 for padding keys; default all real. */
   keyValid?: tf.Tensor2D;
-  /** Return each layer's keys (transposed, [B, H, dh, T]) and values ([B, H, T, dh]) for the KV cache. */
+  /** Return each layer's keys and values ([B, H, T, dh]) for the KV cache. */
   returnCache?: boolean;
 }
 
 export interface KvCache {
-  /** Per layer, keys transposed: [B, H, dh, t]. */
+  /** Per layer, keys: [B, H, t, dh] (grown along axis 2 like the values: a cheap concat). */
   k: tf.Tensor4D[];
   /** Per layer, values: [B, H, t, dh]. */
   v: tf.Tensor4D[];
@@ -194,10 +197,16 @@ function embed(cfg: ModelConfig, p: Params, ids: tf.Tensor2D, posIds?: tf.Tensor
     tf.cast(tf.oneHot(tf.reshape(ids, [B * T]), cfg.vocabSize), 'float32'),
     params1(p, 'wte'),
   );
-  const pos = posIds
-    ? matmul(tf.cast(tf.oneHot(tf.reshape(posIds, [B * T]), cfg.blockSize), 'float32'), params1(p, 'wpe'))
-    : tf.tile(tf.slice(params1(p, 'wpe'), [0, 0], [T, cfg.dModel]), [B, 1]);
-  return tf.add(tok, pos) as tf.Tensor2D;
+  if (posIds) {
+    const pos = matmul(
+      tf.cast(tf.oneHot(tf.reshape(posIds, [B * T]), cfg.blockSize), 'float32'),
+      params1(p, 'wpe'),
+    );
+    return tf.add(tok, pos) as tf.Tensor2D;
+  }
+  // Positions 0..T-1 for every row: a broadcast add (tile's gradient is one slice + add per row).
+  const pos = tf.reshape(tf.slice(params1(p, 'wpe'), [0, 0], [T, cfg.dModel]), [1, T, cfg.dModel]);
+  return tf.reshape(tf.add(tf.reshape(tok, [B, T, cfg.dModel]), pos), [B * T, cfg.dModel]) as tf.Tensor2D;
 }
 
 /** Split a [B*T, 3d] projection into q, k, v heads [B, H, T, dh] (rank 4 throughout). */
@@ -231,10 +240,11 @@ export function forwardHidden(
     const a = layerNorm(x, params1(p, h + 'ln1.g'), params1(p, h + 'ln1.b'));
     const qkv = tf.add(matmul(a, params1(p, h + 'attn.wqkv')), params1(p, h + 'attn.bqkv')) as tf.Tensor2D;
     const q = heads(qkv, 0, cfg, B, T);
-    const kT = swapLast(heads(qkv, 1, cfg, B, T)) as tf.Tensor4D;
+    const k = heads(qkv, 1, cfg, B, T);
+    const kT = swapLast(k) as tf.Tensor4D;
     const v = heads(qkv, 2, cfg, B, T);
     if (cache) {
-      cache.k.push(kT);
+      cache.k.push(k);
       cache.v.push(v);
     }
     const att = tf.softmax(tf.add(tf.mul(matmul(q, kT), scale), bias));
@@ -281,7 +291,10 @@ export function decodeStep(
   const H = cfg.nHead;
   const dh = d / H;
   const scale = 1 / Math.sqrt(dh);
-  let x = tf.add(tf.gather(params1(p, 'wte'), ids), tf.gather(params1(p, 'wpe'), posIds)) as tf.Tensor2D;
+  // One-hot x matmul (as in forwardHidden) is exact and much faster than gather on wasm.
+  const tok = tf.matMul(tf.cast(tf.oneHot(ids, cfg.vocabSize), 'float32'), params1(p, 'wte'));
+  const pos = tf.matMul(tf.cast(tf.oneHot(posIds, cfg.blockSize), 'float32'), params1(p, 'wpe'));
+  let x = tf.add(tok, pos) as tf.Tensor2D;
   const t = keyValid.shape[1];
   const bias = tf.reshape(tf.mul(tf.sub(1, keyValid), NEG), [B, 1, 1, t]);
   const next: KvCache = { k: [], v: [] };
@@ -290,13 +303,15 @@ export function decodeStep(
     const a = layerNorm(x, params1(p, h + 'ln1.g'), params1(p, h + 'ln1.b'));
     const qkv = tf.add(tf.matMul(a, params1(p, h + 'attn.wqkv')), params1(p, h + 'attn.bqkv')) as tf.Tensor2D;
     const q = tf.reshape(tf.slice(qkv, [0, 0], [B, d]), [B, H, 1, dh]);
-    const kNew = tf.reshape(tf.slice(qkv, [0, d], [B, d]), [B, H, dh, 1]);
+    const kNew = tf.reshape(tf.slice(qkv, [0, d], [B, d]), [B, H, 1, dh]);
     const vNew = tf.reshape(tf.slice(qkv, [0, 2 * d], [B, d]), [B, H, 1, dh]);
-    const kT = tf.concat([cache.k[l], kNew], 3) as tf.Tensor4D;
+    const k = tf.concat([cache.k[l], kNew], 2) as tf.Tensor4D;
     const v = tf.concat([cache.v[l], vNew], 2) as tf.Tensor4D;
-    next.k.push(kT);
+    next.k.push(k);
     next.v.push(v);
-    const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, kT), scale), bias));
+    // Batched matmuls take tfjs-wasm's generic loop either way; with transposeB its inner loop reads
+    // both operands contiguously, and the sums run in the same order as q @ kT.
+    const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias));
     const y = tf.reshape(tf.matMul(att, v), [B, d]);
     x = tf.add(x, tf.add(tf.matMul(y, params1(p, h + 'attn.wo')), params1(p, h + 'attn.bo'))) as tf.Tensor2D;
     const m = layerNorm(x, params1(p, h + 'ln2.g'), params1(p, h + 'ln2.b'));
