@@ -3,8 +3,8 @@
  * the cpu, wasm and webgpu backends:
  * - embeddings are one-hot x matmul (wasm has no gather gradient);
  * - attention keeps tensors at rank <= 4 (webgpu miscompiles rank-5 pad/slice);
- * - every matmul goes through `matmul` below, whose gradient uses explicit transposes: tfjs-wasm's
- *   transposed-operand matmul is ~8-10x slower than transpose + plain matmul.
+ * - the layers are custom-gradient ops whose backward passes use only kernels that are fast on
+ *   tfjs-wasm (see "Ops" below and docs/performance.md).
  *
  * Policy: pre-LN blocks, causal attention, learned absolute positions, output head tied to the token
  * embedding. PRM: the same backbone plus a scalar head read at step terminators, sigmoid -> P(valid).
@@ -119,41 +119,101 @@ export function disposeParams(params: Params): void {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Ops
+// Ops. tfjs is op-bound at this size and tfjs-wasm has slow spots, so the layers are custom-gradient
+// ops with hand-written backward passes built only from fast kernels (measured, docs/performance.md):
+// - 2-D matmuls without transpose flags (XNNPACK; with a flag, or batched, a scalar loop);
+// - no reductions over a leading axis (tfjs-wasm transposes first): column sums are ones @ x;
+// - 2-D transposes are slow too: x^T @ y transposes whichever operand is smaller;
+// - no tanh (a scalar libm loop): GELU goes through the vectorised sigmoid;
+// - fewer saved tensors (each is copied for the tape) and fewer kernels overall.
+// Forward values are the same sequence of float operations as the plain ops, except GELU (below).
 
-function swapLast(x: tf.Tensor): tf.Tensor {
-  const perm = x.shape.map((_, i) => i);
-  const r = perm.length;
-  [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
-  return tf.transpose(x, perm);
+type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
+
+/** A differentiable op from its forward computation and hand-written gradient (tf.customGrad, typed). */
+function customOp(
+  fn: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: GradFunc },
+): (...inputs: tf.Tensor[]) => tf.Tensor {
+  const op = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    return fn(args as tf.Tensor[], save);
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return (...inputs) => op(...inputs);
 }
 
-/** a @ b (rank 2, or rank 3/4 batched with equal batch dims) with a transpose-flag-free gradient. */
-export const matmul = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
-  save([a, b]);
+/**
+ * Column sums of x [N, C] as [C]: ones[1, N] @ x. Never pass a reshaped view of a tensor that is also
+ * a matmul's right operand in another shape: tfjs-wasm keys its packed-operand cache by the data only.
+ */
+function sumRows(x: tf.Tensor): tf.Tensor {
+  const [N, C] = x.shape;
+  return tf.reshape(tf.matMul(tf.ones([1, N]), x as tf.Tensor2D), [C]);
+}
+
+/** a^T @ b for a [N, K], b [N, M] -> [K, M], transposing whichever side moves fewer numbers. */
+function matmulTA(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  const [N, K] = a.shape as number[];
+  const M = (b.shape as number[])[1];
+  if (N * K <= (N + K) * M) return tf.matMul(tf.transpose(a) as tf.Tensor2D, b as tf.Tensor2D);
+  return tf.transpose(tf.matMul(tf.transpose(b) as tf.Tensor2D, a as tf.Tensor2D));
+}
+
+/** x @ w + b for x [N, in], w [in, out], b [out]. */
+const dense = customOp(([x, w, b], save) => {
+  save([x, w]);
   return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sa, sb] = saved;
-      return [
-        tf.matMul(dy as tf.Tensor2D, swapLast(sb) as tf.Tensor2D),
-        tf.matMul(swapLast(sa) as tf.Tensor2D, dy as tf.Tensor2D),
-      ];
+    value: tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b),
+    gradFunc: (dy, [sx, sw]) => [
+      tf.matMul(dy as tf.Tensor2D, tf.transpose(sw) as tf.Tensor2D),
+      matmulTA(sx, dy),
+      sumRows(dy),
+    ],
+  };
+}) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
+
+const LN_EPS = 1e-5;
+
+/** Layer norm over the last axis of x [N, d] with gain g and bias b. */
+const layerNorm = customOp(([x, g, b], save) => {
+  const xc = tf.sub(x, tf.mean(x, -1, true));
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), LN_EPS));
+  const xhat = tf.mul(xc, rstd);
+  save([xhat, rstd, g]);
+  return {
+    value: tf.add(tf.mul(xhat, g), b),
+    gradFunc: (dy, [sxhat, srstd, sg]) => {
+      const dxhat = tf.mul(dy, sg);
+      // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), per row.
+      const centred = tf.sub(
+        tf.sub(dxhat, tf.mean(dxhat, -1, true)),
+        tf.mul(sxhat, tf.mean(tf.mul(dxhat, sxhat), -1, true)),
+      );
+      return [tf.mul(centred, srstd), sumRows(tf.mul(dy, sxhat)), sumRows(dy)];
     },
   };
-}) as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+}) as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
 
-function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b) as tf.Tensor2D;
-}
+const GELU_K = 0.044715;
+const GELU_2C = 2 * Math.sqrt(2 / Math.PI);
 
-/** GELU, tanh approximation (as GPT-2). */
-function gelu(x: tf.Tensor): tf.Tensor {
-  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
-}
+/**
+ * GELU, tanh approximation (as GPT-2): 0.5 x (1 + tanh(c (x + k x^3))) written as x * sigmoid(z) with
+ * z = 2c x (1 + k x^2) (the same function: 1 + tanh(u) = 2 sigmoid(2u)). tfjs-wasm's tanh is a scalar
+ * libm loop, several times slower than its vectorised sigmoid; values agree to float rounding.
+ */
+const gelu = customOp(([x], save) => {
+  const s = tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_K), 1)), GELU_2C));
+  save([x, s]);
+  return {
+    value: tf.mul(x, s),
+    gradFunc: (dy, [sx, ss]) => {
+      // d/dx [x s(z)] = s + x s (1 - s) dz/dx, dz/dx = 2c (1 + 3k x^2).
+      const dz = tf.mul(tf.add(tf.mul(tf.square(sx), 3 * GELU_K), 1), GELU_2C);
+      const ds = tf.mul(tf.mul(ss, tf.sub(1, ss)), tf.mul(sx, dz));
+      return [tf.mul(dy, tf.add(ss, ds))];
+    },
+  };
+});
 
 const NEG = -1e9;
 
@@ -190,31 +250,89 @@ function params1(p: Params, name: string): tf.Variable {
   return v;
 }
 
-/** Embeddings of ids [B, T] at positions, as [B*T, d]. */
+/** Embeddings of ids [B, T] at positions (default 0..T-1), as [B*T, d]: one-hot x table matmuls. */
 function embed(cfg: ModelConfig, p: Params, ids: tf.Tensor2D, posIds?: tf.Tensor2D): tf.Tensor2D {
   const [B, T] = ids.shape;
-  const tok = matmul(
-    tf.cast(tf.oneHot(tf.reshape(ids, [B * T]), cfg.vocabSize), 'float32'),
-    params1(p, 'wte'),
-  );
-  if (posIds) {
-    const pos = matmul(
-      tf.cast(tf.oneHot(tf.reshape(posIds, [B * T]), cfg.blockSize), 'float32'),
-      params1(p, 'wpe'),
-    );
-    return tf.add(tok, pos) as tf.Tensor2D;
-  }
-  // Positions 0..T-1 for every row: a broadcast add (tile's gradient is one slice + add per row).
-  const pos = tf.reshape(tf.slice(params1(p, 'wpe'), [0, 0], [T, cfg.dModel]), [1, T, cfg.dModel]);
-  return tf.reshape(tf.add(tf.reshape(tok, [B, T, cfg.dModel]), pos), [B * T, cfg.dModel]) as tf.Tensor2D;
+  const N = B * T;
+  const d = cfg.dModel;
+  const tokOneHot = tf.cast(tf.oneHot(tf.reshape(ids, [N]), cfg.vocabSize), 'float32');
+  const posOneHot = posIds ? tf.cast(tf.oneHot(tf.reshape(posIds, [N]), cfg.blockSize), 'float32') : null;
+  const op = customOp(([wte, wpe], save) => {
+    save(posOneHot ? [tokOneHot, posOneHot] : [tokOneHot]);
+    const tok = tf.matMul(tokOneHot, wte as tf.Tensor2D);
+    // Without position ids every row has positions 0..T-1: a broadcast add of the table's first T rows.
+    const value = posOneHot
+      ? tf.add(tok, tf.matMul(posOneHot, wpe as tf.Tensor2D))
+      : tf.reshape(tf.add(tf.reshape(tok, [B, T, d]), tf.reshape(tf.slice(wpe, [0, 0], [T, d]), [1, T, d])), [
+          N,
+          d,
+        ]);
+    return {
+      value,
+      gradFunc: (dy, [tokOh, posOh]) => {
+        const dPos = posOh
+          ? matmulTA(posOh, dy)
+          : // A copy, not a reshaped view: tfjs-wasm caches a matmul's packed right operand by its data
+            // and would reuse it for dy's other shape below (an abort).
+            tf.pad(tf.reshape(sumRows(tf.clone(tf.reshape(dy, [B, T * d]))), [T, d]), [
+              [0, cfg.blockSize - T],
+              [0, 0],
+            ]);
+        return [matmulTA(tokOh, dy), dPos];
+      },
+    };
+  });
+  return op(params1(p, 'wte'), params1(p, 'wpe')) as tf.Tensor2D;
 }
 
-/** Split a [B*T, 3d] projection into q, k, v heads [B, H, T, dh] (rank 4 throughout). */
-function heads(x: tf.Tensor2D, part: number, cfg: ModelConfig, B: number, T: number): tf.Tensor4D {
+/**
+ * Causal self-attention on the fused projection qkv [B*T, 3d] -> [B*T, d] (heads merged, before the
+ * output projection), bias [B or 1, 1, T, T]. The heads are laid out [3H, B, T, dh], so q, k and v
+ * are contiguous slices and the backward pass ends in one concat; batched matmuls use transpose flags
+ * (they take tfjs-wasm's generic loop either way, where the flags cost nothing).
+ */
+function attention(cfg: ModelConfig, qkv: tf.Tensor2D, bias: tf.Tensor, B: number, T: number): tf.Tensor2D {
+  const H = cfg.nHead;
   const d = cfg.dModel;
-  const dh = d / cfg.nHead;
-  const s = tf.slice(x, [0, part * d], [B * T, d]);
-  return tf.transpose(tf.reshape(s, [B, T, cfg.nHead, dh]), [0, 2, 1, 3]) as tf.Tensor4D;
+  const dh = d / H;
+  const scale = 1 / Math.sqrt(dh);
+  const bias4 = tf.reshape(bias, [1, bias.shape[0], T, T]);
+  const op = customOp(([x], save) => {
+    const hd = tf.transpose(tf.reshape(x, [B, T, 3 * H, dh]), [2, 0, 1, 3]);
+    const q = tf.slice(hd, [0, 0, 0, 0], [H, B, T, dh]);
+    const k = tf.slice(hd, [H, 0, 0, 0], [H, B, T, dh]);
+    const v = tf.slice(hd, [2 * H, 0, 0, 0], [H, B, T, dh]);
+    const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias4));
+    save([q, k, v, att]);
+    return {
+      value: tf.reshape(tf.transpose(tf.matMul(att, v), [1, 2, 0, 3]), [B * T, d]),
+      gradFunc: (dy, [sq, sk, sv, satt]) => {
+        const dOut = tf.transpose(tf.reshape(dy, [B, T, H, dh]), [2, 0, 1, 3]);
+        const dAtt = tf.matMul(dOut, sv, false, true);
+        const dv = tf.matMul(satt, dOut, true, false);
+        // Softmax backward, then the score scale.
+        const ds = tf.mul(tf.mul(tf.sub(dAtt, tf.sum(tf.mul(dAtt, satt), -1, true)), satt), scale);
+        const dq = tf.matMul(ds, sk);
+        const dk = tf.matMul(ds, sq, true, false);
+        return [tf.reshape(tf.transpose(tf.concat([dq, dk, dv], 0), [1, 2, 0, 3]), [B * T, 3 * d])];
+      },
+    };
+  });
+  return op(qkv) as tf.Tensor2D;
+}
+
+/** Keys and values [B, H, T, dh] of a projection qkv [B*T, 3d], for the KV cache. */
+function cacheEntries(cfg: ModelConfig, qkv: tf.Tensor2D, B: number, T: number): [tf.Tensor4D, tf.Tensor4D] {
+  const H = cfg.nHead;
+  const dh = cfg.dModel / H;
+  const kv = tf.transpose(
+    tf.reshape(tf.slice(qkv, [0, cfg.dModel], [B * T, 2 * cfg.dModel]), [B, T, 2 * H, dh]),
+    [0, 2, 1, 3],
+  );
+  return [
+    tf.slice(kv, [0, 0, 0, 0], [B, H, T, dh]) as tf.Tensor4D,
+    tf.slice(kv, [0, H, 0, 0], [B, H, T, dh]) as tf.Tensor4D,
+  ];
 }
 
 /**
@@ -229,37 +347,42 @@ export function forwardHidden(
 ): { hidden: tf.Tensor2D; cache?: KvCache } {
   const [B, T] = ids.shape;
   if (T > cfg.blockSize) throw new Error(`sequence length ${T} exceeds blockSize ${cfg.blockSize}`);
-  const d = cfg.dModel;
-  const dh = d / cfg.nHead;
-  const scale = 1 / Math.sqrt(dh);
   let x = embed(cfg, p, ids, opts.posIds);
   const bias = attentionBias(opts.keyValid ?? null, B, T);
   const cache: KvCache | undefined = opts.returnCache ? { k: [], v: [] } : undefined;
   for (let l = 0; l < cfg.nLayer; l++) {
     const h = `h${l}.`;
     const a = layerNorm(x, params1(p, h + 'ln1.g'), params1(p, h + 'ln1.b'));
-    const qkv = tf.add(matmul(a, params1(p, h + 'attn.wqkv')), params1(p, h + 'attn.bqkv')) as tf.Tensor2D;
-    const q = heads(qkv, 0, cfg, B, T);
-    const k = heads(qkv, 1, cfg, B, T);
-    const kT = swapLast(k) as tf.Tensor4D;
-    const v = heads(qkv, 2, cfg, B, T);
+    const qkv = dense(a, params1(p, h + 'attn.wqkv'), params1(p, h + 'attn.bqkv'));
     if (cache) {
+      const [k, v] = cacheEntries(cfg, qkv, B, T);
       cache.k.push(k);
       cache.v.push(v);
     }
-    const att = tf.softmax(tf.add(tf.mul(matmul(q, kT), scale), bias));
-    const y = tf.reshape(tf.transpose(matmul(att, v), [0, 2, 1, 3]), [B * T, d]);
-    x = tf.add(x, tf.add(matmul(y, params1(p, h + 'attn.wo')), params1(p, h + 'attn.bo'))) as tf.Tensor2D;
+    const y = attention(cfg, qkv, bias, B, T);
+    x = tf.add(x, dense(y, params1(p, h + 'attn.wo'), params1(p, h + 'attn.bo'))) as tf.Tensor2D;
     const m = layerNorm(x, params1(p, h + 'ln2.g'), params1(p, h + 'ln2.b'));
-    const hid = gelu(tf.add(matmul(m, params1(p, h + 'mlp.w1')), params1(p, h + 'mlp.b1')));
-    x = tf.add(x, tf.add(matmul(hid, params1(p, h + 'mlp.w2')), params1(p, h + 'mlp.b2'))) as tf.Tensor2D;
+    const hid = gelu(dense(m, params1(p, h + 'mlp.w1'), params1(p, h + 'mlp.b1')));
+    x = tf.add(x, dense(hid, params1(p, h + 'mlp.w2'), params1(p, h + 'mlp.b2'))) as tf.Tensor2D;
   }
   return { hidden: layerNorm(x, params1(p, 'lnf.g'), params1(p, 'lnf.b')), cache };
 }
 
+/** h @ wte^T: the tied output head. */
+const tiedHead = customOp(([h, wte], save) => {
+  save([h, wte]);
+  return {
+    value: tf.matMul(h as tf.Tensor2D, tf.transpose(wte) as tf.Tensor2D),
+    gradFunc: (dy, [sh, swte]) => [
+      tf.matMul(dy as tf.Tensor2D, swte as tf.Tensor2D),
+      tf.matMul(tf.transpose(dy) as tf.Tensor2D, sh as tf.Tensor2D),
+    ],
+  };
+});
+
 /** LM logits from hidden states [N, d] -> [N, V] through the tied embedding. */
 export function lmHead(p: Params, hidden: tf.Tensor2D): tf.Tensor2D {
-  return matmul(hidden, tf.transpose(params1(p, 'wte'))) as tf.Tensor2D;
+  return tiedHead(hidden, params1(p, 'wte')) as tf.Tensor2D;
 }
 
 /** PRM scores (pre-sigmoid) from hidden states [N, d] -> [N]. */
@@ -333,12 +456,16 @@ export function tokenLogProbs(
   temperature = 1,
 ): { logp: tf.Tensor2D; entropy: tf.Tensor2D } {
   const [B, T] = ids.shape;
+  const V = cfg.vocabSize;
   const { hidden } = forwardHidden(cfg, p, ids);
-  const logits = tf.div(lmHead(p, hidden), temperature);
-  const logSm = tf.reshape(tf.logSoftmax(logits), [B, T, cfg.vocabSize]);
-  const pred = tf.slice(logSm, [0, 0, 0], [B, T - 1, cfg.vocabSize]);
-  const targets = tf.cast(tf.oneHot(tf.slice(ids, [0, 1], [B, T - 1]), cfg.vocabSize), 'float32');
-  const logp = tf.sum(tf.mul(pred, targets), -1) as tf.Tensor2D;
-  const entropy = tf.neg(tf.sum(tf.mul(tf.exp(pred), pred), -1)) as tf.Tensor2D;
+  const logits = lmHead(p, hidden);
+  const logSm = tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature));
+  // Row t predicts ids[t+1]; the last row of each sequence gets a dummy target and is dropped after the
+  // per-row sums (slicing [B, T] is cheaper than slicing [B, T, V]).
+  const next = tf.concat([tf.slice(ids, [0, 1], [B, T - 1]), tf.zeros([B, 1], 'int32')], 1);
+  const targets = tf.cast(tf.oneHot(tf.reshape(next, [B * T]), V), 'float32');
+  const perRow = (x: tf.Tensor) => tf.slice(tf.reshape(x, [B, T]), [0, 0], [B, T - 1]) as tf.Tensor2D;
+  const logp = perRow(tf.sum(tf.mul(logSm, targets), -1));
+  const entropy = perRow(tf.neg(tf.sum(tf.mul(tf.exp(logSm), logSm), -1)));
   return { logp, entropy };
 }
