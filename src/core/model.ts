@@ -150,12 +150,51 @@ function sumRows(x: tf.Tensor): tf.Tensor {
   return tf.reshape(tf.matMul(tf.ones([1, N]), x as tf.Tensor2D), [C]);
 }
 
+/**
+ * x^T for x [R, C]. tfjs-wasm's rank-2 transpose kernel is ~10x slower than its rank-3 one doing the
+ * same data movement, so a tall matrix goes through [r1, r2, C] -> [C, r1, r2].
+ */
+function transpose2d(x: tf.Tensor): tf.Tensor2D {
+  const [R, C] = x.shape as number[];
+  let r1 = Math.floor(Math.sqrt(R));
+  while (R % r1 !== 0) r1--;
+  if (r1 === 1) return tf.transpose(x) as tf.Tensor2D;
+  return tf.reshape(tf.transpose(tf.reshape(x, [r1, R / r1, C]), [2, 0, 1]), [C, R]);
+}
+
 /** a^T @ b for a [N, K], b [N, M] -> [K, M], transposing whichever side moves fewer numbers. */
 function matmulTA(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   const [N, K] = a.shape as number[];
   const M = (b.shape as number[])[1];
-  if (N * K <= (N + K) * M) return tf.matMul(tf.transpose(a) as tf.Tensor2D, b as tf.Tensor2D);
-  return tf.transpose(tf.matMul(tf.transpose(b) as tf.Tensor2D, a as tf.Tensor2D));
+  if (N * K <= (N + K) * M) return tf.matMul(transpose2d(a), b as tf.Tensor2D);
+  return transpose2d(tf.matMul(transpose2d(b), a as tf.Tensor2D));
+}
+
+/**
+ * Batched a @ b over the leading axes ([..., I, K] @ [..., K, J], optional transposes of the last two).
+ * tfjs-wasm runs batched matmuls as a scalar loop; there it is written as a depthwise convolution
+ * (XNNPACK), one group per batch entry: input [I, 1, K, G] (a), filter [1, K, G, J] (b), valid
+ * padding, output [I, 1, 1, G * J]. Measured 1.5-4x faster at attention sizes, more at longer T.
+ */
+function groupMatMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
+  if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, transposeA, transposeB);
+  const r = a.rank;
+  const lead = a.shape.slice(0, r - 2);
+  const G = lead.reduce((x, y) => x * y, 1);
+  const [a1, a2] = a.shape.slice(r - 2);
+  const [b1, b2] = b.shape.slice(r - 2);
+  const [I, K] = transposeA ? [a2, a1] : [a1, a2];
+  const J = transposeB ? b1 : b2;
+  // input element (i, k, g) = a[g, i, k]; filter element (k, g, j) = b[g, k, j].
+  const input = tf.transpose(tf.reshape(a, [G, a1, a2]), transposeA ? [2, 1, 0] : [1, 2, 0]);
+  const filter = tf.transpose(tf.reshape(b, [G, b1, b2]), transposeB ? [2, 0, 1] : [1, 0, 2]);
+  const out = tf.depthwiseConv2d(
+    tf.reshape(input, [I, 1, K, G]) as tf.Tensor4D,
+    tf.reshape(filter, [1, K, G, J]) as tf.Tensor4D,
+    1,
+    'valid',
+  );
+  return tf.reshape(tf.transpose(tf.reshape(out, [I, G, J]), [1, 0, 2]), [...lead, I, J]);
 }
 
 /** x @ w + b for x [N, in], w [in, out], b [out]. */
@@ -164,7 +203,7 @@ const dense = customOp(([x, w, b], save) => {
   return {
     value: tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b),
     gradFunc: (dy, [sx, sw]) => [
-      tf.matMul(dy as tf.Tensor2D, tf.transpose(sw) as tf.Tensor2D),
+      tf.matMul(dy as tf.Tensor2D, transpose2d(sw)),
       matmulTA(sx, dy),
       sumRows(dy),
     ],
@@ -288,8 +327,8 @@ function embed(cfg: ModelConfig, p: Params, ids: tf.Tensor2D, posIds?: tf.Tensor
 /**
  * Causal self-attention on the fused projection qkv [B*T, 3d] -> [B*T, d] (heads merged, before the
  * output projection), bias [B or 1, 1, T, T]. The heads are laid out [3H, B, T, dh], so q, k and v
- * are contiguous slices and the backward pass ends in one concat; batched matmuls use transpose flags
- * (they take tfjs-wasm's generic loop either way, where the flags cost nothing).
+ * are contiguous slices and the backward pass ends in one concat; the batched matmuls go through
+ * groupMatMul (transposes folded into its layout changes).
  */
 function attention(cfg: ModelConfig, qkv: tf.Tensor2D, bias: tf.Tensor, B: number, T: number): tf.Tensor2D {
   const H = cfg.nHead;
@@ -302,18 +341,18 @@ function attention(cfg: ModelConfig, qkv: tf.Tensor2D, bias: tf.Tensor, B: numbe
     const q = tf.slice(hd, [0, 0, 0, 0], [H, B, T, dh]);
     const k = tf.slice(hd, [H, 0, 0, 0], [H, B, T, dh]);
     const v = tf.slice(hd, [2 * H, 0, 0, 0], [H, B, T, dh]);
-    const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias4));
+    const att = tf.softmax(tf.add(tf.mul(groupMatMul(q, k, false, true), scale), bias4));
     save([q, k, v, att]);
     return {
-      value: tf.reshape(tf.transpose(tf.matMul(att, v), [1, 2, 0, 3]), [B * T, d]),
+      value: tf.reshape(tf.transpose(groupMatMul(att, v), [1, 2, 0, 3]), [B * T, d]),
       gradFunc: (dy, [sq, sk, sv, satt]) => {
         const dOut = tf.transpose(tf.reshape(dy, [B, T, H, dh]), [2, 0, 1, 3]);
-        const dAtt = tf.matMul(dOut, sv, false, true);
-        const dv = tf.matMul(satt, dOut, true, false);
+        const dAtt = groupMatMul(dOut, sv, false, true);
+        const dv = groupMatMul(satt, dOut, true, false);
         // Softmax backward, then the score scale.
         const ds = tf.mul(tf.mul(tf.sub(dAtt, tf.sum(tf.mul(dAtt, satt), -1, true)), satt), scale);
-        const dq = tf.matMul(ds, sk);
-        const dk = tf.matMul(ds, sq, true, false);
+        const dq = groupMatMul(ds, sk);
+        const dk = groupMatMul(ds, sq, true, false);
         return [tf.reshape(tf.transpose(tf.concat([dq, dk, dv], 0), [1, 2, 0, 3]), [B * T, 3 * d])];
       },
     };
@@ -375,7 +414,7 @@ const tiedHead = customOp(([h, wte], save) => {
     value: tf.matMul(h as tf.Tensor2D, tf.transpose(wte) as tf.Tensor2D),
     gradFunc: (dy, [sh, swte]) => [
       tf.matMul(dy as tf.Tensor2D, swte as tf.Tensor2D),
-      tf.matMul(tf.transpose(dy) as tf.Tensor2D, sh as tf.Tensor2D),
+      tf.matMul(transpose2d(dy), sh as tf.Tensor2D),
     ],
   };
 });
