@@ -49,16 +49,29 @@ export class Adam {
     }
   }
 
-  /** One update with (already clipped) gradients scaled by `gradScale`; every parameter needs one. */
+  /** Gradients as one flat vector in the moments' layout; every parameter needs one. */
+  flatten(grads: Map<string, tf.Tensor>): tf.Tensor1D {
+    for (const n of this.names) if (!grads.has(n)) throw new Error(`Adam: no gradient for '${n}'`);
+    return tf.tidy(() => tf.concat(this.names.map((n) => tf.reshape(grads.get(n)!, [-1]))) as tf.Tensor1D);
+  }
+
+  /** One update with (already clipped) gradients scaled by `gradScale`. */
   apply(grads: Map<string, tf.Tensor>, lr: number, gradScale = 1): void {
-    for (const n of this.names) if (!grads.has(n)) throw new Error(`Adam.apply: no gradient for '${n}'`);
+    const flat = this.flatten(grads);
+    this.applyFlat(flat, lr, gradScale);
+    flat.dispose();
+  }
+
+  /** One update from flattened gradients (see `flatten`). */
+  applyFlat(flatGrads: tf.Tensor1D, lr: number, gradScale = 1): void {
+    if (flatGrads.size !== this.mFlat.size)
+      throw new Error(`Adam: ${flatGrads.size} gradient values for ${this.mFlat.size} parameters`);
     this.iterations++;
     const { beta1, beta2, eps, weightDecay } = this.hyper;
     const c1 = 1 - beta1 ** this.iterations;
     const c2 = 1 - beta2 ** this.iterations;
     tf.tidy(() => {
-      const g0 = tf.concat(this.names.map((n) => tf.reshape(grads.get(n)!, [-1])));
-      const g = gradScale === 1 ? g0 : tf.mul(g0, gradScale);
+      const g = gradScale === 1 ? flatGrads : tf.mul(flatGrads, gradScale);
       const m = this.mFlat;
       const v = this.vFlat;
       m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
@@ -137,7 +150,8 @@ export interface StepResult {
 
 /**
  * Compute gradients of `lossFn`, clip them to `clipNorm` (global L2 norm) and apply Adam.
- * One host sync per step (loss and norm), which also guards against non-finite updates.
+ * One host sync per step (loss and norm), which also guards against non-finite updates. The gradients
+ * are flattened once, for the norm and for the fused Adam update.
  */
 export async function optimiseStep(
   params: Params,
@@ -156,11 +170,13 @@ export async function optimiseStep(
     const g = grads[params.get(n)!.name];
     if (g) gradMap.set(n, g);
   });
-  const normT = tf.tidy(() => tf.sqrt(tf.addN([...gradMap.values()].map((g) => tf.sum(tf.square(g))))));
-  const [loss, gradNorm] = [(await value.data())[0], (await normT.data())[0]];
+  const flat = opt.flatten(gradMap);
+  tf.dispose([...gradMap.values()]);
+  const lossAndNorm = tf.tidy(() => tf.stack([value, tf.sqrt(tf.sum(tf.square(flat)))]));
+  const [loss, gradNorm] = (await lossAndNorm.data()) as Float32Array;
   const skipped = !Number.isFinite(loss) || !Number.isFinite(gradNorm);
-  if (!skipped) opt.apply(gradMap, lr, gradNorm > clipNorm ? clipNorm / (gradNorm + 1e-6) : 1);
-  tf.dispose([value, normT, ...gradMap.values()]);
+  if (!skipped) opt.applyFlat(flat, lr, gradNorm > clipNorm ? clipNorm / (gradNorm + 1e-6) : 1);
+  tf.dispose([value, lossAndNorm, flat]);
   return { loss, gradNorm, skipped };
 }
 
