@@ -64,6 +64,12 @@ async function run(req: BenchRequest): Promise<void> {
   }
   if (!(await tf.setBackend(name))) throw new Error(`tfjs backend '${name}' failed to initialise`);
   await tf.ready();
+  // WebGPU reports validation errors only to the console and returns garbage: fail loudly instead.
+  const gpuErrors: string[] = [];
+  if (name === 'webgpu') {
+    const device = (tf.backend() as unknown as { device: GPUDevice }).device;
+    device.onuncapturederror = (e) => gpuErrors.push(e.error.message);
+  }
   const fetchBytes = async (file: string) => {
     const res = await fetch(new URL(`checkpoints/add/${file}`, req.base));
     if (!res.ok) throw new Error(`fetching ${file}: HTTP ${res.status}`);
@@ -87,6 +93,7 @@ async function run(req: BenchRequest): Promise<void> {
     },
     req.opts,
   );
+  if (gpuErrors.length) throw new Error(`WebGPU errors: ${gpuErrors.slice(0, 3).join(' | ')}`);
   const wasmFeatures =
     name === 'wasm'
       ? {

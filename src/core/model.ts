@@ -155,6 +155,8 @@ function sumRows(x: tf.Tensor): tf.Tensor {
  * same data movement, so a tall matrix goes through [r1, r2, C] -> [C, r1, r2].
  */
 function transpose2d(x: tf.Tensor): tf.Tensor2D {
+  // Only on wasm: WebGPU builds a wrong shader for some rank-3 transposes (of one-hot matrices).
+  if (tf.getBackend() !== 'wasm') return tf.transpose(x) as tf.Tensor2D;
   const [R, C] = x.shape as number[];
   let r1 = Math.floor(Math.sqrt(R));
   while (R % r1 !== 0) r1--;
@@ -501,8 +503,14 @@ export function tokenLogProbs(
   const logSm = tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature));
   // Row t predicts ids[t+1]; the last row of each sequence gets a dummy target and is dropped after the
   // per-row sums (slicing [B, T] is cheaper than slicing [B, T, V]).
-  const next = tf.concat([tf.slice(ids, [0, 1], [B, T - 1]), tf.zeros([B, 1], 'int32')], 1);
-  const targets = tf.cast(tf.oneHot(tf.reshape(next, [B * T]), V), 'float32');
+  const targets = tf.reshape(
+    tf.pad(tf.cast(tf.oneHot(tf.slice(ids, [0, 1], [B, T - 1]), V), 'float32'), [
+      [0, 0],
+      [0, 1],
+      [0, 0],
+    ]),
+    [B * T, V],
+  );
   const perRow = (x: tf.Tensor) => tf.slice(tf.reshape(x, [B, T]), [0, 0], [B, T - 1]) as tf.Tensor2D;
   const logp = perRow(tf.sum(tf.mul(logSm, targets), -1));
   const entropy = perRow(tf.neg(tf.sum(tf.mul(tf.exp(logSm), logSm), -1)));
