@@ -50,9 +50,7 @@ export async function benchBrowser(
     page.on('pageerror', (e) => log(`browser page error: ${e.message}`));
     const q = new URLSearchParams({ backend: req.backend });
     if (req.threads !== undefined) q.set('threads', String(req.threads));
-    if (req.opts.parts) q.set('parts', req.opts.parts.join(','));
-    if (req.opts.runs !== undefined) q.set('runs', String(req.opts.runs));
-    if (req.opts.growthIters !== undefined) q.set('rlIters', String(req.opts.growthIters));
+    q.set('opts', JSON.stringify(req.opts));
     // localhost: WebGPU needs a secure context.
     await page.goto(`http://localhost:${port}/bench.html?${q}`);
     const handle = await page.waitForFunction(() => window.benchResult, undefined, {

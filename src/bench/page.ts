@@ -1,9 +1,10 @@
 /**
  * bench.html: runs the benchmark in a dedicated worker. Query: ?backend=auto|webgpu|wasm|cpu
- * &threads=N&parts=decode,sft,rl&runs=N&rlIters=N. The result lands in `window.benchResult` (and on
- * the page); progress goes to the console.
+ * &threads=N&parts=decode,sft,rl&runs=N&rlIters=N&quick=1, or opts=<BenchOptions as JSON> (what
+ * `npm run bench -- --runtime browser` sends). The result lands in `window.benchResult` (and on the
+ * page); progress goes to the console.
  */
-import type { BenchOptions, BenchPart } from './measure';
+import { type BenchOptions, type BenchPart, QUICK_BENCH } from './options';
 import type { BenchBackend, BenchMessage, BenchRequest } from './protocol';
 
 declare global {
@@ -14,7 +15,10 @@ declare global {
 
 const q = new URLSearchParams(location.search);
 const num = (k: string) => (q.has(k) ? Number(q.get(k)) : undefined);
-const opts: Partial<BenchOptions> = {};
+const opts: Partial<BenchOptions> = {
+  ...(q.get('quick') === '1' ? QUICK_BENCH : {}),
+  ...(JSON.parse(q.get('opts') ?? '{}') as Partial<BenchOptions>),
+};
 if (q.has('parts')) opts.parts = (q.get('parts') ?? '').split(',') as BenchPart[];
 if (num('runs') !== undefined) opts.runs = num('runs');
 if (num('rlIters') !== undefined) opts.growthIters = num('rlIters');
