@@ -17,12 +17,13 @@ import { formatReport, type PeerResult } from '../src/bench/report';
 import { cliMain, intOption } from '../src/node/cli';
 
 const HELP = `usage: npm run bench -- [--runtime node|browser] [--backend auto|webgpu|wasm|cpu] [--threads N] [--json]
-         [--peer] [--parts ${BENCH_PARTS.join(',')}] [--runs N] [--rl-iters N] [--quick] [--profile]
+         [--peer] [--parts ${BENCH_PARTS.join(',')}] [--runs N] [--no-cache-runs N] [--rl-iters N] [--quick] [--profile]
 Times batched decoding (KV cache vs none), one SFT step (32 x 32, Adam) and the default SCOPE iteration
 from the shipped add checkpoints. --runtime browser runs it in headless Chromium (a Web Worker on
 bench.html). --threads: WASM threads in the browser (needs cross-origin isolation; default: tfjs's choice).
 --peer runs the PyTorch peer (bench/peer/peer.py, Debian python3-torch) in the same run.
 --quick: 2 timed runs, 3 RL iterations (for backends where a step takes seconds: webgpu on SwiftShader, cpu).
+--no-cache-runs 0 skips the (slow) no-cache reference decoder.
 --profile (node) prints kernel time by op for one SFT step, one decode and one RL update.
 --json prints only the JSON object, on the last stdout line.`;
 
@@ -55,6 +56,7 @@ await cliMain(HELP, async () => {
       parts: { type: 'string', default: BENCH_PARTS.join(',') },
       runs: { type: 'string' },
       'rl-iters': { type: 'string' },
+      'no-cache-runs': { type: 'string' },
       profile: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
@@ -69,6 +71,8 @@ await cliMain(HELP, async () => {
       throw new Error(`unknown part '${p}' in --parts (expected some of ${BENCH_PARTS.join(', ')})`);
   const opts: Partial<BenchOptions> = { ...(values.quick ? QUICK_BENCH : {}), parts: parts as BenchPart[] };
   if (values.runs !== undefined) opts.runs = intOption('runs', values.runs, 1, 1000);
+  if (values['no-cache-runs'] !== undefined)
+    opts.noCacheRuns = intOption('no-cache-runs', values['no-cache-runs'], 0, 1000);
   if (values['rl-iters'] !== undefined)
     opts.growthIters = intOption('rl-iters', values['rl-iters'], 1, 10_000);
   const threads = values.threads === undefined ? undefined : intOption('threads', values.threads, 1, 16);

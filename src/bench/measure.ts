@@ -59,8 +59,9 @@ export interface BenchResult {
     /** The decode measurement: P x G sequences, longest prompt, new tokens, position table size. */
     decode?: { batch: number; prefixLen: number; newTokens: number; blockSize: number };
   };
-  decodeTokensPerSec?: { kvCache: number; noCache: number; speedup: number };
-  decodeMs?: { kvCache: Spread; noCache: Spread };
+  /** noCache and speedup are null when the no-cache decoder was skipped (noCacheRuns 0). */
+  decodeTokensPerSec?: { kvCache: number; noCache: number | null; speedup: number | null };
+  decodeMs?: { kvCache: Spread; noCache: Spread | null };
   sftStepMs?: number;
   sftStepMsSpread?: Spread;
   rlIterationMs?: { total: number; generate: number; prm: number; rectify: number; update: number };
@@ -227,18 +228,21 @@ async function measureDecode(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe
   };
   env.log(`decode: ${prefixes.length} sequences x ${o.decodeNewTokens} new tokens, KV cache`);
   const kv = await timeRuns(env, probe, o.runs, o.warmup, run(sampleBatch));
-  env.log('decode: no cache (full forward every step)');
-  const nc = await timeRuns(env, probe, o.noCacheRuns, 1, run(sampleNoCache));
+  let nc: number[] = [];
+  if (o.noCacheRuns > 0) {
+    env.log('decode: no cache (full forward every step)');
+    nc = await timeRuns(env, probe, o.noCacheRuns, Math.min(1, o.warmup), run(sampleNoCache));
+  }
   policy.dispose();
   const tokens = prefixes.length * o.decodeNewTokens;
   const kvS = spreadOf(kv);
-  const ncS = spreadOf(nc);
+  const ncS = nc.length ? spreadOf(nc) : null;
   out.decodeTokensPerSec = {
     kvCache: round((tokens / kvS.median) * 1000, 0),
-    noCache: round((tokens / ncS.median) * 1000, 0),
-    speedup: round(ncS.median / kvS.median, 1),
+    noCache: ncS ? round((tokens / ncS.median) * 1000, 0) : null,
+    speedup: ncS ? round(ncS.median / kvS.median, 1) : null,
   };
-  out.decodeMs = { kvCache: roundSpread(kvS), noCache: roundSpread(ncS) };
+  out.decodeMs = { kvCache: roundSpread(kvS), noCache: ncS ? roundSpread(ncS) : null };
   out.sizes.decode = { batch: prefixes.length, prefixLen, newTokens: o.decodeNewTokens, blockSize };
 }
 

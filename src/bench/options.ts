@@ -5,7 +5,7 @@ export interface BenchOptions {
   /** Timed runs of each decode / SFT measurement (after `warmup` untimed ones). */
   runs: number;
   warmup: number;
-  /** The no-cache decoder is slow: fewer runs. */
+  /** The no-cache decoder is slow: fewer runs (0 skips it). */
   noCacheRuns: number;
   /** New tokens per sequence in the decode measurement. */
   decodeNewTokens: number;

@@ -7,7 +7,7 @@ export interface PeerResult {
   threads: number;
   torch: string;
   blas: string;
-  decodeTokensPerSec?: { kvCache: number; noCache: number };
+  decodeTokensPerSec?: { kvCache: number; noCache: number | null };
   [k: string]: unknown;
 }
 
@@ -26,8 +26,10 @@ export function formatReport(r: BenchResult & { peer?: PeerResult | null }): str
     lines.push(
       `decode (${s.batch} seqs, prefix <= ${s.prefixLen}, ${s.newTokens} new tokens):`,
       `  KV cache   ${String(r.decodeTokensPerSec.kvCache).padStart(8)} tok/s   ms/run ${spreadText(r.decodeMs.kvCache)}`,
-      `  no cache   ${String(r.decodeTokensPerSec.noCache).padStart(8)} tok/s   ms/run ${spreadText(r.decodeMs.noCache)}`,
-      `  speed-up   ${r.decodeTokensPerSec.speedup}x`,
+      r.decodeMs.noCache
+        ? `  no cache   ${String(r.decodeTokensPerSec.noCache).padStart(8)} tok/s   ms/run ${spreadText(r.decodeMs.noCache)}`
+        : '  no cache   (skipped)',
+      `  speed-up   ${r.decodeTokensPerSec.speedup ?? '-'}x`,
     );
   }
   if (r.sftStepMs !== undefined)
