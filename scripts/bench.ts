@@ -24,7 +24,8 @@ bench.html). --threads: WASM threads in the browser (needs cross-origin isolatio
 --peer runs the PyTorch peer (bench/peer/peer.py, Debian python3-torch) in the same run.
 --quick: 2 timed runs, 3 RL iterations (for backends where a step takes seconds: webgpu on SwiftShader, cpu).
 --no-cache-runs 0 skips the (slow) no-cache reference decoder.
---profile (node) prints kernel time by op for one SFT step, one decode and one RL update.
+--profile adds kernel time by kernel (tf.profile, median of a few runs) for the SFT step, the decode
+and one RL iteration.
 --json prints only the JSON object, on the last stdout line.`;
 
 const PYTHON = '/usr/bin/python3';
@@ -69,7 +70,11 @@ await cliMain(HELP, async () => {
   for (const p of parts)
     if (!(BENCH_PARTS as readonly string[]).includes(p))
       throw new Error(`unknown part '${p}' in --parts (expected some of ${BENCH_PARTS.join(', ')})`);
-  const opts: Partial<BenchOptions> = { ...(values.quick ? QUICK_BENCH : {}), parts: parts as BenchPart[] };
+  const opts: Partial<BenchOptions> = {
+    ...(values.quick ? QUICK_BENCH : {}),
+    parts: parts as BenchPart[],
+    profile: values.profile,
+  };
   if (values.runs !== undefined) opts.runs = intOption('runs', values.runs, 1, 1000);
   if (values['no-cache-runs'] !== undefined)
     opts.noCacheRuns = intOption('no-cache-runs', values['no-cache-runs'], 0, 1000);
@@ -84,12 +89,10 @@ await cliMain(HELP, async () => {
     if (values.backend === 'webgpu') throw new Error('the node runtime has no webgpu; use --runtime browser');
     if (threads !== undefined && threads !== 1)
       throw new Error('tfjs-wasm in Node runs single-threaded; --threads is for --runtime browser');
-    const { benchNode, profileNode } = await import('../src/bench/node');
+    const { benchNode } = await import('../src/bench/node');
     const backend = values.backend === 'cpu' ? 'cpu' : 'wasm';
-    if (values.profile) return void (await profileNode(backend, log));
     result = await benchNode(backend, opts, log);
   } else if (values.runtime === 'browser') {
-    if (values.profile) throw new Error('--profile is for the node runtime');
     const { benchBrowser } = await import('../src/bench/browser');
     result = await benchBrowser({ backend: values.backend as 'auto', threads, opts }, log);
   } else throw new Error(`unknown runtime '${values.runtime}' (expected node or browser)`);

@@ -71,6 +71,10 @@ export interface BenchResult {
   growthIters?: number;
   /** Peak JS heap in use (null where the runtime cannot read it: a browser worker). */
   peakHeapMB: number | null;
+  /** With `profile`: kernel time by kernel of one SFT step, one KV-cache decode, one RL iteration. */
+  sftProfile?: OpTime[];
+  decodeProfile?: OpTime[];
+  rlProfile?: OpTime[];
   /** Peak bytes held by tfjs tensors. */
   peakTensorMB: number;
   /** Peak size of the WASM backend's linear memory (tensors and scratch), null on other backends. */
@@ -228,6 +232,7 @@ async function measureDecode(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe
   };
   env.log(`decode: ${prefixes.length} sequences x ${o.decodeNewTokens} new tokens, KV cache`);
   const kv = await timeRuns(env, probe, o.runs, o.warmup, run(sampleBatch));
+  if (o.profile) out.decodeProfile = await profileByKernel(run(sampleBatch), 3);
   let nc: number[] = [];
   if (o.noCacheRuns > 0) {
     env.log('decode: no cache (full forward every step)');
@@ -255,7 +260,7 @@ async function measureSft(env: BenchEnv, o: BenchOptions, probe: Probe, out: Ben
   const ids = Int32Array.from({ length: B * T }, () => rng.int(1, policy.cfg.vocabSize - 1));
   const mask = new Float32Array(B * (T - 1)).fill(1);
   env.log(`sft step: batch ${B} x ${T} tokens, Adam`);
-  const ms = await timeRuns(env, probe, o.runs, o.warmup, async () => {
+  const step = async () => {
     const r = await optimiseStep(
       policy.params,
       policy.opt,
@@ -264,7 +269,12 @@ async function measureSft(env: BenchEnv, o: BenchOptions, probe: Probe, out: Ben
       1,
     );
     if (r.skipped) throw new Error('sft bench: non-finite step');
-  });
+  };
+  const ms = await timeRuns(env, probe, o.runs, o.warmup, step);
+  if (o.profile) {
+    env.log('sft step: profiling kernels');
+    out.sftProfile = await profileByKernel(step);
+  }
   policy.dispose();
   const s = spreadOf(ms);
   out.sftStepMs = round(s.median);
@@ -297,6 +307,10 @@ async function measureRl(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe: Pr
       env.log(`rl: ${i + 1}/${o.growthIters} (median total ${spreadOf(times.total).median.toFixed(0)} ms)`);
   }
   const after = await service.numTensors();
+  if (o.profile) {
+    env.log('rl: profiling kernels of one iteration');
+    out.rlProfile = await profileByKernel(async () => void (await trainer.step()), 3);
+  }
   policy.dispose();
   prm.dispose();
   const spreads = Object.fromEntries(keys.map((k) => [k, spreadOf(times[k])])) as Record<
@@ -356,25 +370,40 @@ export async function runBench(env: BenchEnv, opts: Partial<BenchOptions> = {}):
 // Where the time goes
 
 export interface OpTime {
+  /** Kernel name; matmul-like kernels also carry their input shapes. */
   kernel: string;
+  /** Median over the profiled runs of the kernel's total time in one run. */
   ms: number;
   calls: number;
 }
 
-/** Kernel time of one call of `fn` by kernel name (tf.profile), largest first. */
-export async function profileByKernel(fn: () => Promise<void> | void): Promise<OpTime[]> {
-  const info = await tf.profile(async () => {
-    await fn();
-  });
-  const by = new Map<string, OpTime>();
+const SHAPED = new Set(['BatchMatMul', 'DepthwiseConv2dNative', 'Transpose']);
+
+/** Kernel time of `fn` by kernel (tf.profile), median over `runs` calls, largest first. */
+export async function profileByKernel(fn: () => Promise<void> | void, runs = 5): Promise<OpTime[]> {
   const backend = tf.getBackend();
-  for (const k of info.kernels) {
-    // Scopes (a custom gradient's 'forward', 'unnamed scope') wrap kernels already listed.
-    if (!tf.getKernel(k.name, backend)) continue;
-    const e = by.get(k.name) ?? { kernel: k.name, ms: 0, calls: 0 };
-    e.ms += k.kernelTimeMs as number;
-    e.calls++;
-    by.set(k.name, e);
+  const perRun: Map<string, OpTime>[] = [];
+  for (let r = 0; r < runs; r++) {
+    const info = await tf.profile(async () => {
+      await fn();
+    });
+    const by = new Map<string, OpTime>();
+    for (const k of info.kernels) {
+      // Scopes (a custom gradient's 'forward', 'unnamed scope') wrap kernels already listed.
+      if (!tf.getKernel(k.name, backend)) continue;
+      const key = SHAPED.has(k.name) ? `${k.name} ${JSON.stringify(k.inputShapes)}` : k.name;
+      const e = by.get(key) ?? { kernel: key, ms: 0, calls: 0 };
+      e.ms += k.kernelTimeMs as number;
+      e.calls++;
+      by.set(key, e);
+    }
+    perRun.push(by);
   }
-  return [...by.values()].sort((a, b) => b.ms - a.ms).map((e) => ({ ...e, ms: round(e.ms) }));
+  const keys = new Set(perRun.flatMap((m) => [...m.keys()]));
+  return [...keys]
+    .map((key) => {
+      const ms = spreadOf(perRun.map((m) => m.get(key)?.ms ?? 0)).median;
+      return { kernel: key, ms: round(ms), calls: Math.max(...perRun.map((m) => m.get(key)?.calls ?? 0)) };
+    })
+    .sort((a, b) => b.ms - a.ms);
 }

@@ -18,6 +18,8 @@ export interface BenchOptions {
   growthIters: number;
   /** Which measurements to take. */
   parts: readonly BenchPart[];
+  /** Also report kernel time by kernel (tf.profile) of each measurement. */
+  profile: boolean;
 }
 
 /** Few runs, for backends where one step takes seconds (webgpu on SwiftShader, cpu). */
@@ -42,4 +44,5 @@ export const DEFAULT_BENCH: BenchOptions = {
   rlWarmup: 3,
   growthIters: 50,
   parts: BENCH_PARTS,
+  profile: false,
 };

@@ -1,5 +1,5 @@
 /** The benchmark result as a human-readable table (pure string formatting). */
-import type { BenchResult } from './measure';
+import type { BenchResult, OpTime } from './measure';
 import type { Spread } from './stats';
 
 export interface PeerResult {
@@ -13,6 +13,20 @@ export interface PeerResult {
 
 const spreadText = (s: Spread | undefined) =>
   s ? `median ${s.median}  [min ${s.min}, q1 ${s.q1}, q3 ${s.q3}, max ${s.max}] n=${s.n}` : '';
+
+function profileLines(title: string, ops: OpTime[] | undefined, top = 15): string[] {
+  if (!ops) return [];
+  const total = ops.reduce((a, o) => a + o.ms, 0);
+  return [
+    `${title}: ${total.toFixed(1)} ms kernel time (tf.profile, median of runs)`,
+    ...ops
+      .slice(0, top)
+      .map(
+        (o) =>
+          `  ${o.ms.toFixed(2).padStart(8)} ms ${((100 * o.ms) / total).toFixed(0).padStart(3)}%  ${String(o.calls).padStart(4)}x  ${o.kernel}`,
+      ),
+  ];
+}
 
 export function formatReport(r: BenchResult & { peer?: PeerResult | null }): string {
   const m = r.model;
@@ -46,6 +60,11 @@ export function formatReport(r: BenchResult & { peer?: PeerResult | null }): str
   }
   lines.push(
     `peak JS heap: ${r.peakHeapMB ?? 'n/a'} MB, tensors: ${r.peakTensorMB} MB, wasm memory: ${r.peakWasmMemoryMB ?? 'n/a'} MB`,
+  );
+  lines.push(
+    ...profileLines('sft step kernels', r.sftProfile),
+    ...profileLines('decode kernels', r.decodeProfile),
+    ...profileLines('scope iteration kernels', r.rlProfile),
   );
   if (r.peer) {
     lines.push(

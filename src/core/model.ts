@@ -164,6 +164,22 @@ function transpose2d(x: tf.Tensor): tf.Tensor2D {
   return tf.reshape(tf.transpose(tf.reshape(x, [r1, R / r1, C]), [2, 0, 1]), [C, R]);
 }
 
+/**
+ * x cut along axis 0 into consecutive pieces of `sizes` rows. tfjs-wasm's slice copies its whole input
+ * on every call, so there the pieces come from one read of x; elsewhere tf.split.
+ */
+export function splitRows(x: tf.Tensor, sizes: number[]): tf.Tensor[] {
+  if (tf.getBackend() !== 'wasm') return tf.split(x, sizes, 0);
+  const host = x.dataSync();
+  const rest = x.shape.slice(1);
+  const rowSize = x.size / x.shape[0];
+  let row = 0;
+  return sizes.map((n) => {
+    row += n;
+    return tf.tensor(host.subarray((row - n) * rowSize, row * rowSize), [n, ...rest], x.dtype);
+  });
+}
+
 /** a^T @ b for a [N, K], b [N, M] -> [K, M], transposing whichever side moves fewer numbers. */
 function matmulTA(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   const [N, K] = a.shape as number[];
@@ -340,9 +356,7 @@ function attention(cfg: ModelConfig, qkv: tf.Tensor2D, bias: tf.Tensor, B: numbe
   const bias4 = tf.reshape(bias, [1, bias.shape[0], T, T]);
   const op = customOp(([x], save) => {
     const hd = tf.transpose(tf.reshape(x, [B, T, 3 * H, dh]), [2, 0, 1, 3]);
-    const q = tf.slice(hd, [0, 0, 0, 0], [H, B, T, dh]);
-    const k = tf.slice(hd, [H, 0, 0, 0], [H, B, T, dh]);
-    const v = tf.slice(hd, [2 * H, 0, 0, 0], [H, B, T, dh]);
+    const [q, k, v] = splitRows(hd, [H, H, H]);
     const att = tf.softmax(tf.add(tf.mul(groupMatMul(q, k, false, true), scale), bias4));
     save([q, k, v, att]);
     return {

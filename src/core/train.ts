@@ -4,7 +4,7 @@
  * its state is plain named tensors that a checkpoint saves and restores exactly.
  */
 
-import { type ModelConfig, type Params, prmTokenLogits, tokenLogProbs } from './model';
+import { type ModelConfig, type Params, prmTokenLogits, splitRows, tokenLogProbs } from './model';
 import * as tf from './tf';
 
 export interface AdamHyper {
@@ -83,7 +83,8 @@ export class Adam {
         const decay = tf.mul(tf.mul(flatParams, tf.tensor1d(this.decayMask)), weightDecay);
         step = tf.add(step, decay);
       }
-      const deltas = tf.split(tf.mul(step, lr), this.sizes);
+      // (splitRows, not tf.split: on wasm every slice copies the whole vector.)
+      const deltas = splitRows(tf.mul(step, lr), this.sizes);
       for (const [i, n] of this.names.entries()) {
         const p = this.params.get(n)!;
         p.assign(tf.sub(p, tf.reshape(deltas[i], p.shape)));
