@@ -480,9 +480,10 @@ export function decodeStep(
     const h = `h${l}.`;
     const a = layerNorm(x, params1(p, h + 'ln1.g'), params1(p, h + 'ln1.b'));
     const qkv = tf.add(tf.matMul(a, params1(p, h + 'attn.wqkv')), params1(p, h + 'attn.bqkv')) as tf.Tensor2D;
-    const q = tf.reshape(tf.slice(qkv, [0, 0], [B, d]), [B, H, 1, dh]);
-    const kNew = tf.reshape(tf.slice(qkv, [0, d], [B, d]), [B, H, 1, dh]);
-    const vNew = tf.reshape(tf.slice(qkv, [0, 2 * d], [B, d]), [B, H, 1, dh]);
+    // [B, 3d] -> [3, B, d]: q, k and v as contiguous row blocks (one cheap split, no column slices).
+    const [q, kNew, vNew] = splitRows(tf.transpose(tf.reshape(qkv, [B, 3, d]), [1, 0, 2]), [1, 1, 1]).map(
+      (t) => tf.reshape(t, [B, H, 1, dh]),
+    );
     const k = tf.concat([cache.k[l], kNew], 2) as tf.Tensor4D;
     const v = tf.concat([cache.v[l], vNew], 2) as tf.Tensor4D;
     next.k.push(k);
