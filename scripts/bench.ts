@@ -1,6 +1,6 @@
 /**
  * npm run bench -- [--runtime node|browser] [--backend auto|webgpu|wasm|cpu] [--threads N] [--json]
- *   [--peer] [--parts decode,sft,rl] [--runs N] [--rl-iters N] [--profile]
+ *   [--peer] [--parts decode,sft,rl] [--runs N] [--no-cache-runs N] [--rl-iters N] [--quick] [--profile]
  * Where the time goes for the default model and the default iteration; see docs/performance.md.
  */
 import { spawnSync } from 'node:child_process';
@@ -31,13 +31,12 @@ and one RL iteration.
 const PYTHON = '/usr/bin/python3';
 
 function runPeer(log: (m: string) => void): PeerResult | null {
-  const probe = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (!existsSync(PYTHON) || probe.status !== 0) {
+  if (!existsSync(PYTHON) || spawnSync(PYTHON, ['-c', 'import torch']).status !== 0) {
     log('peer: skipped (no python3-torch: apt-get install -y python3-torch libopenblas0-pthread)');
     return null;
   }
   log('peer: PyTorch (best of 1 and 2 threads)');
-  const r = spawnSync('nice', ['-n', '0', PYTHON, 'bench/peer/peer.py', '--json'], {
+  const r = spawnSync(PYTHON, ['bench/peer/peer.py', '--json'], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
