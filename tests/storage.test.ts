@@ -673,6 +673,39 @@ describe('schema versions', () => {
     expect((await store.listCheckpoints('old-run')).map((c) => c.iter)).toEqual([5, 6]);
   });
 
+  it('a failing upgrade leaves the v1 database as it was', async () => {
+    store.close();
+    globalThis.indexedDB = new IDBFactory();
+    const ck = makeCk(5);
+    const v1 = await openV1();
+    await v1.put('runs', { id: 'r', config: CONFIG, createdAt: 1, updatedAt: 1, iter: 5, status: 'done' });
+    await v1.put('checkpoints', {
+      runId: 'r',
+      iter: 5,
+      createdAt: 3,
+      task: 'add',
+      manifestJson: ck.manifestJson,
+      blob: ck.blob,
+    });
+    v1.close();
+    const before = await snapshot();
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    spies.push(errors);
+    faultOnPut('blobs', () => {
+      throw new DOMException('disk error', 'UnknownError');
+    });
+    await expectStorageError(openStore(), 'unavailable', /cannot be opened/);
+    expect(errors).toHaveBeenCalledWith(expect.stringMatching(/schema upgrade failed/), expect.anything());
+    const db = await openDB(dbNameFor('scope-lab'));
+    expect(db.version).toBe(1);
+    db.close();
+    expect(await snapshot()).toEqual(before);
+    for (const s of spies) s.mockRestore();
+    spies = [];
+    store = await openStore(); // and a later open (the fault gone) upgrades it
+    expect(bytesOf((await store.latestCheckpoint('r'))!.ck)).toEqual(bytesOf(ck));
+  });
+
   it('a database from a newer scope-lab is refused with a version error, untouched', async () => {
     store.close();
     globalThis.indexedDB = new IDBFactory();
