@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PolicyModel } from '../src/core/agents';
 import { ALGOS, DEFAULT_RL, parseRlConfig } from '../src/core/rl/config';
+import { parseOverrides } from '../src/core/rl/overrides';
 import { runTraining } from '../src/core/rl/run';
 import { LocalPolicyService, LocalPrmService } from '../src/core/rl/services';
 import { loadPrm, prepareRlPolicy } from '../src/core/rl/setup';
@@ -24,28 +25,6 @@ Starts from the shipped checkpoints (public/checkpoints/<task>, or --checkpoint 
 DIR/metrics.jsonl (one object per iteration), DIR/summary.json and the final policy checkpoint.
 --set overrides any config knob, e.g. --set lr=1e-5 --set groupSize=16 (see docs/algorithms.md).
 --json prints the summary as the last stdout line.`;
-
-/** "key=value" -> typed value following the default's type. */
-function parseSet(items: string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const item of items) {
-    const eq = item.indexOf('=');
-    if (eq < 1) throw new Error(`--set expects key=value, got '${item}'`);
-    const key = item.slice(0, eq);
-    const raw = item.slice(eq + 1);
-    if (!(key in DEFAULT_RL)) throw new Error(`--set: unknown config key '${key}'`);
-    const def = (DEFAULT_RL as Record<string, unknown>)[key];
-    if (typeof def === 'number' || (def === null && key === 'rectifyCap')) {
-      out[key] = raw === 'null' ? null : Number(raw);
-      if (raw !== 'null' && (raw.trim() === '' || !Number.isFinite(out[key] as number)))
-        throw new Error(`--set ${key}: '${raw}' is not a number`);
-    } else if (typeof def === 'boolean') {
-      if (raw !== 'true' && raw !== 'false') throw new Error(`--set ${key}: '${raw}' is not true or false`);
-      out[key] = raw === 'true';
-    } else out[key] = raw;
-  }
-  return out;
-}
 
 await cliMain(HELP, async () => {
   const { values } = parseArgs({
@@ -80,7 +59,7 @@ await cliMain(HELP, async () => {
   if (values.backend !== 'wasm' && values.backend !== 'cpu')
     throw new Error(`unknown backend '${values.backend}' for the node runtime (expected wasm or cpu)`);
   const cfg = parseRlConfig({
-    ...parseSet(values.set ?? []),
+    ...parseOverrides(values.set ?? []),
     task: task.name,
     algo: values.algo,
     iters: intOption('iters', values.iters ?? String(DEFAULT_RL.iters), 1, 100_000),
