@@ -40,7 +40,7 @@ export async function ensureBuilt(root: string, log: (s: string) => void): Promi
   const inputs = Math.max(...BUILD_INPUTS.map((p) => newestMtime(path.join(root, p))));
   if (existsSync(stamp) && statSync(stamp).mtimeMs > inputs) return false;
   log('building the pages (vite build) ...');
-  await build({ root, logLevel: 'warn', configFile: path.join(root, 'vite.config.ts') });
+  await build({ root, logLevel: 'error', configFile: path.join(root, 'vite.config.ts') });
   writeFileSync(stamp, `${new Date().toISOString()}\n`);
   return true;
 }
