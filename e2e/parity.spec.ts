@@ -70,6 +70,9 @@ function checkpointParams(kind: 'policy' | 'prm'): string[] {
 }
 
 test('wasm and webgpu match cpu on forward, every gradient and KV-cache decoding', async ({ page }) => {
+  // WebGPU on SwiftShader is CPU emulation (shader compiles dominate): ~60 s alone on 2 cores, 2x
+  // that when they are shared; the limit leaves room for a loaded machine, not for a slow kernel.
+  test.setTimeout(300_000);
   await page.goto('/parity.html');
   const report = await page.evaluate(() => window.parity.run({ backends: ['wasm', 'webgpu'] }));
   const summary = table(report);
