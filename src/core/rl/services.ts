@@ -9,6 +9,7 @@ import { tokenLogProbs } from '../model';
 import type { Task } from '../tasks/types';
 import * as tf from '../tf';
 import { optimiseStep } from '../train';
+import { type NonFiniteKind, poisonLoss } from './faults';
 import { type LossHyper, rlLoss, type UpdateBatch } from './loss';
 
 export interface GenerateRequest {
@@ -29,6 +30,8 @@ export interface UpdateOptions extends LossHyper {
   clipNorm: number;
   innerEpochs: number;
   temperature: number;
+  /** Test hook (see faults.ts): poison this update so the non-finite guard must skip it. */
+  injectNonFinite?: NonFiniteKind;
 }
 
 export interface UpdateStats {
@@ -118,7 +121,7 @@ export class LocalPolicyService implements PolicyService {
           const out = rlLoss(logp, batch, o);
           const meanEntropy = tf.div(tf.sum(tf.mul(entropy, trained)), trainedCount);
           side = [tf.keep(out.clipFraction), tf.keep(out.kl), tf.keep(meanEntropy)];
-          return out.loss;
+          return o.injectNonFinite ? poisonLoss(out.loss, o.injectNonFinite) : out.loss;
         },
         o.lr,
         o.clipNorm,

@@ -15,6 +15,7 @@ import { solveWith } from '../tasks/common';
 import type { Problem, Task } from '../tasks/types';
 import { type Tokenizer, tokenizerFor } from '../tokenizer';
 import { type Algo, type RlConfig, rectifyCapOf } from './config';
+import { type FaultInjection, faultAt, parseFaultInjection } from './faults';
 import { ROLE, type Role, type UpdateBatch } from './loss';
 import {
   aggregationWeights,
@@ -107,6 +108,8 @@ export class Trainer {
   readonly rng: Rng;
   private readonly tok: Tokenizer;
   iter = 0;
+  /** Test hook: iterations whose update is made non-finite (null in every normal run). */
+  private faults: FaultInjection | null = null;
 
   constructor(
     readonly task: Task,
@@ -119,6 +122,11 @@ export class Trainer {
     this.rng = rng ?? new Rng(`rl/${cfg.task}/${cfg.algo}/${cfg.seed}`);
     const needsPrm = cfg.algo === 'scope' || cfg.algo === 'prm-dense';
     if (needsPrm && cfg.prmMode === 'learned' && !prm) throw new Error(`${cfg.algo} needs a PRM`);
+  }
+
+  /** Test hook: make the updates of chosen iterations non-finite (validated; see faults.ts). */
+  injectFaults(spec: unknown): void {
+    this.faults = parseFaultInjection(spec);
   }
 
   /** Run one iteration and return its metrics and rollouts (for the inspector). */
@@ -166,6 +174,7 @@ export class Trainer {
       epsHigh: c.epsHigh,
       gamma: c.gamma,
       beta: c.beta,
+      injectNonFinite: faultAt(this.faults, this.iter + 1),
     });
     time.update = now() - ts;
     this.iter++;
