@@ -6,7 +6,7 @@
  *
  * Packed single-file form: "SCOPELAB" (8 bytes) | uint32 LE manifest byte length | manifest UTF-8 | blob.
  */
-import { z } from 'zod';
+import { z } from './zod';
 import type { RngState } from './rng';
 
 export const CHECKPOINT_FORMAT = 'scope-lab-checkpoint';

@@ -2,7 +2,7 @@
  * Every RL knob in one place: named, documented, defaulted (algorithms.md sections 3-8) and validated
  * once. The CLI, the UI and the URL state all go through `parseRlConfig`.
  */
-import { z } from 'zod';
+import { z } from '../zod';
 import { TASK_NAMES } from '../tasks/types';
 
 export const ALGOS = ['grpo', 'prm-dense', 'luffy', 'scope', 'rrpo', 'srpo', 'sft-control'] as const;

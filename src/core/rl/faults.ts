@@ -8,7 +8,7 @@
  * poisoning (`UpdateOptions.injectNonFinite`). That option is plain data, so the same hook reaches a
  * policy service running in a browser worker.
  */
-import { z } from 'zod';
+import { z } from '../zod';
 import * as tf from '../tf';
 
 /** What to poison: the loss value (NaN), or only the gradients (infinite, with a finite loss). */

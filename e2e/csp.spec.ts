@@ -1,0 +1,203 @@
+/**
+ * The built pages under a strict Content-Security-Policy without 'unsafe-eval' (issue 9, item 9).
+ * A small node:http server in this spec serves dist/ (built by the Playwright config's webServer)
+ * with the policy below on every response, so the workers get it too. Violations are collected in
+ * three ways: the browser's reports (report-uri, which covers the workers), the document's
+ * `securitypolicyviolation` events, and console errors. A control shows that detection works.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { expect, type Page, test } from '@playwright/test';
+import type { RunnerEvent } from '../src/runner/main';
+
+const DIST = path.resolve(import.meta.dirname, '..', 'dist');
+
+/**
+ * The minimal policy the built pages and their workers need (found by removing each source and
+ * watching what broke; docs/reliability.md):
+ * - script-src 'self' 'wasm-unsafe-eval': our bundles, and compiling tfjs's WASM binaries.
+ *   No 'unsafe-eval', no 'unsafe-inline'.
+ * - worker-src 'self': the policy and PRM workers are our own files. (tfjs-backend-wasm would start
+ *   its threads from a blob: URL, but at one thread it starts none.)
+ * - connect-src 'self': fetching the checkpoints and the .wasm binaries.
+ * - default-src 'none' and object-src/base-uri/form-action 'none': nothing else is allowed:
+ *   no styles or images from anywhere (the pages have none), no plugins, no <base>, no forms.
+ */
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self'",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
+
+/** On every response: the policy, where to report, and `vite preview`'s isolation headers. */
+const HEADERS = {
+  'Content-Security-Policy': `${CSP}; report-uri /csp-report`,
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
+/** A worker of our origin that tries eval: the control (served by this spec, not in dist/). */
+const CONTROL_WORKER = '/csp-control-worker.js';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.bin': 'application/octet-stream',
+  '.css': 'text/css',
+  '.svg': 'image/svg+xml',
+};
+
+interface Violation {
+  source: string;
+  directive: string;
+  blocked: string;
+  sample?: string;
+  where?: string;
+}
+
+/** dist/ with the CSP (+ report-uri) and the same isolation headers as `vite preview`. */
+function serveDist(reports: Violation[]): Promise<{ server: Server; base: string }> {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/csp-report') {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        const r = (JSON.parse(body) as { 'csp-report': Record<string, string> })['csp-report'];
+        reports.push({
+          source: 'report-uri',
+          directive: r['violated-directive'],
+          blocked: r['blocked-uri'],
+          sample: r['script-sample'],
+          where: `${r['source-file'] ?? r['document-uri']}:${r['line-number'] ?? ''}`,
+        });
+        res.writeHead(204).end();
+      });
+      return;
+    }
+    // Browsers ask for an icon on their own; the pages have none.
+    if (url.pathname === '/favicon.ico') return void res.writeHead(204).end();
+    if (url.pathname === CONTROL_WORKER) {
+      res.writeHead(200, { ...HEADERS, 'Content-Type': TYPES['.js'] });
+      return void res.end("try { eval('1') } catch {} postMessage('tried')");
+    }
+    let file = path.join(DIST, decodeURIComponent(url.pathname));
+    if (!file.startsWith(DIST)) return void res.writeHead(403).end();
+    if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
+    if (!existsSync(file)) {
+      reports.push({ source: 'server', directive: '', blocked: '', sample: `404 ${url.pathname}` });
+      return void res.writeHead(404).end();
+    }
+    res.writeHead(200, {
+      ...HEADERS,
+      'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+    });
+    res.end(readFileSync(file));
+  });
+  return new Promise((resolve) =>
+    server.listen(0, 'localhost', () =>
+      resolve({ server, base: `http://localhost:${(server.address() as AddressInfo).port}` }),
+    ),
+  );
+}
+
+/** Document-level violations and console errors of a page, into `into`. */
+async function watch(page: Page, into: Violation[]): Promise<void> {
+  await page.exposeFunction('cspViolation', (v: Violation) => into.push(v));
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) =>
+      (window as unknown as { cspViolation(v: unknown): void }).cspViolation({
+        source: 'event',
+        directive: e.violatedDirective,
+        blocked: e.blockedURI,
+        sample: e.sample,
+        where: `${e.sourceFile}:${e.lineNumber}`,
+      }),
+    );
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error') into.push({ source: 'console', directive: '', blocked: '', sample: m.text() });
+  });
+  page.on('pageerror', (e) =>
+    into.push({ source: 'pageerror', directive: '', blocked: '', sample: e.message }),
+  );
+}
+
+let served: { server: Server; base: string };
+const violations: Violation[] = [];
+
+test.beforeAll(async () => {
+  expect(existsSync(path.join(DIST, 'runner.html')), 'dist/ is built by the webServer').toBe(true);
+  served = await serveDist(violations);
+});
+test.afterAll(async () => {
+  await new Promise((r) => served.server.close(r));
+});
+test.beforeEach(() => {
+  violations.length = 0;
+});
+
+/** Reports arrive asynchronously: give them a moment before judging. */
+async function settledViolations(page: Page): Promise<Violation[]> {
+  await page.waitForTimeout(1500);
+  return [...violations];
+}
+
+test('the runner trains 2 iterations on wasm under the CSP, with no violation anywhere', async ({ page }) => {
+  await watch(page, violations);
+  const events: RunnerEvent[] = [];
+  let done!: (e: RunnerEvent) => void;
+  const finished = new Promise<RunnerEvent>((r) => {
+    done = r;
+  });
+  await page.exposeFunction('scopeReport', (e: RunnerEvent) => {
+    events.push(e);
+    if (e.type === 'done' || e.type === 'fatal') done(e);
+  });
+  const q =
+    'task=add&algo=scope&iters=2&seed=1&backend=wasm&set.evalN=4&set.promptsPerIter=2&set.groupSize=4';
+  await page.goto(`${served.base}/runner.html?${q}`);
+  const end = await finished;
+  expect(end.type === 'fatal' ? end.message : '').toBe('');
+  expect(events.filter((e) => e.type === 'iteration').length).toBe(2);
+  const ready = events.find((e) => e.type === 'ready') as Extract<RunnerEvent, { type: 'ready' }>;
+  expect((ready.backend as { backend: string }).backend).toBe('wasm');
+  expect(ready.crossOriginIsolated).toBe(true);
+  expect(await settledViolations(page)).toEqual([]);
+
+  // The control: the same watchers do see a violation, in the page and in a worker. (Code run by
+  // page.evaluate itself is exempt from CSP, so the page's attempt runs later, from a timer.)
+  await page.evaluate((workerUrl) => {
+    setTimeout(() => {
+      try {
+        new Function('return 1');
+      } catch {}
+    }, 0);
+    const w = new Worker(workerUrl);
+    return new Promise((resolve, reject) => {
+      w.onmessage = resolve;
+      w.onerror = (e) => reject(new Error(`the control worker failed: ${e.message}`));
+    });
+  }, CONTROL_WORKER);
+  const seen = await settledViolations(page);
+  expect(seen.some((v) => v.source === 'event' && /script-src/.test(v.directive))).toBe(true);
+  expect(seen.filter((v) => v.source === 'report-uri' && v.blocked === 'eval').length).toBe(2);
+});
+
+test('the app page loads under the CSP with no violation', async ({ page }) => {
+  await watch(page, violations);
+  await page.goto(`${served.base}/`);
+  await expect(page).toHaveTitle('scope-lab');
+  expect(await page.evaluate(() => document.readyState)).toBe('complete');
+  expect(await settledViolations(page)).toEqual([]);
+});
