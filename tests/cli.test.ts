@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../src/node/files';
-import { parseEvalArgs, parsePretrainArgs, parseTrainArgs } from '../src/node/options';
+import { parseEvalArgs, parsePretrainArgs, parseSoakArgs, parseTrainArgs } from '../src/node/options';
 
 const SHIPPED = path.join('public', 'checkpoints', 'add');
 
@@ -151,7 +151,21 @@ describe('eval and pretrain options', () => {
   for (const [args, msg] of pretrainCases)
     it(`pretrain ${args.join(' ')}`, () => expectOneLineError(() => parsePretrainArgs(args), msg));
 
+  const soakCases: [string[], RegExp][] = [
+    [['--iters', '5'], /--iters must be an integer in \[8, 100000\], got '5'/],
+    [['--every', '0'], /--every must be an integer in \[1, 1000\], got '0'/],
+    [['--iters', '100', '--every', '30'], /--every 30 gives fewer than 4 samples over 100 iterations/],
+    [['--backend', 'gpu'], /unknown backend 'gpu'/],
+    [['--algo', 'ppo'], /unknown algo 'ppo'/],
+    [['--autosave', 'x'], /--autosave must be an integer/],
+    [['--runtime', 'node'], /Unknown option '--runtime'/],
+  ];
+  for (const [args, msg] of soakCases)
+    it(`soak ${args.join(' ')}`, () => expectOneLineError(() => parseSoakArgs(args), msg));
+
   it('good input parses', () => {
+    expect(parseSoakArgs([])).toMatchObject({ every: 50, autosave: 10, backend: 'wasm' });
+    expect(parseSoakArgs([])?.config).toMatchObject({ iters: 1000, promptsPerIter: 2, groupSize: 4 });
     expect(parseEvalArgs([...EVAL, '--n', '10'])).toMatchObject({ n: 10, seed: 1234, backend: 'wasm' });
     expect(parsePretrainArgs(['--task', 'arith', '--sft-lr', '1e-3'])).toMatchObject({
       out: path.join('public', 'checkpoints', 'arith'),

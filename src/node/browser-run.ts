@@ -78,6 +78,10 @@ export interface BrowserRunOptions {
   /** Every runner event as it arrives (iterations, evals, notices, ...). */
   onEvent?: (e: RunnerEvent) => void;
   log?: (s: string) => void;
+  /** Extra runner URL parameters (storage=ns, autosave=N, soak=N; see src/runner/params.ts). */
+  query?: Record<string, string>;
+  /** Extra Chromium flags for this run. */
+  launchArgs?: string[];
 }
 
 /** Train in headless Chromium; resolves with the summary and the final policy checkpoint. */
@@ -92,7 +96,8 @@ export async function runInBrowser(o: BrowserRunOptions): Promise<BrowserRunResu
     configFile: path.join(root, 'vite.config.ts'),
     preview: { port: 0, host: 'localhost', strictPort: false, open: false },
   });
-  const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS }).catch((e) => {
+  const args = [...CHROMIUM_ARGS, ...(o.launchArgs ?? [])];
+  const browser = await chromium.launch({ executablePath, args }).catch((e) => {
     throw new Error(`could not start Chromium at ${executablePath}: ${e instanceof Error ? e.message : e}`);
   });
   try {
@@ -107,6 +112,9 @@ export async function runInBrowser(o: BrowserRunOptions): Promise<BrowserRunResu
       resolve = res;
       reject = rej;
     });
+    // A failure can arrive while the page is still loading, before `finished` is awaited: mark it
+    // handled so Node does not crash with an unhandled rejection (the await below still throws it).
+    finished.catch(() => {});
     page.on('pageerror', (e) => reject(new Error(`runner page error: ${e.message}`)));
     page.on('crash', () => reject(new Error('the Chromium page crashed')));
     await page.exposeFunction('scopeReport', (e: RunnerEvent) => {
@@ -130,9 +138,8 @@ export async function runInBrowser(o: BrowserRunOptions): Promise<BrowserRunResu
         });
       }
     });
-    await page.goto(
-      `${base.replace(/\/$/, '')}/runner.html?${runnerQuery(o.config, o.backend, { final: '1' })}`,
-    );
+    const query = runnerQuery(o.config, o.backend, { ...o.query, final: '1' });
+    await page.goto(`${base.replace(/\/$/, '')}/runner.html?${query}`);
     return await finished;
   } finally {
     await browser.close();

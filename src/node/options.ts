@@ -223,3 +223,59 @@ export function parsePretrainArgs(argv: string[]): PretrainArgs | null {
     prmSteps: opt(v['prm-steps'], (r) => intOption('prm-steps', r, 1, 1_000_000)),
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// soak
+
+export const SOAK_HELP = `usage: npm run soak -- [--iters N] [--every N] [--task add|arith] [--algo ${ALGOS.join('|')}]
+         [--backend auto|webgpu|wasm|cpu] [--autosave N] [--out DIR] [--json]
+Trains a small configuration (P=2 prompts x G=4, evalN 20) for N iterations (default 1000) in headless
+Chromium through the runner page, with IndexedDB autosave every --autosave iterations (default 10).
+Every --every iterations (default 50) it pauses at the iteration boundary and samples live tensors in
+both workers, the JS heap of the page and its workers, and IndexedDB usage; then it judges them
+(no tensor growth, bounded heap, bounded IndexedDB: src/node/soak.ts) and exits 1 if a rule fails.
+Writes DIR/soak.json (default runs/soak). Not part of CI.`;
+
+export interface SoakArgs {
+  config: RlConfig;
+  every: number;
+  backend: BackendChoice;
+  autosave: number;
+  out: string;
+  json: boolean;
+}
+
+/** The soak's small configuration: the rest are the defaults. */
+export const SOAK_CONFIG = { promptsPerIter: 2, groupSize: 4, evalN: 20, evalEvery: 100 } as const;
+
+export function parseSoakArgs(argv: string[]): SoakArgs | null {
+  const v = parse(argv, {
+    iters: { type: 'string', default: '1000' },
+    every: { type: 'string', default: '50' },
+    task: { type: 'string', default: 'add' },
+    algo: { type: 'string', default: 'scope' },
+    backend: { type: 'string', default: 'wasm' },
+    autosave: { type: 'string', default: '10' },
+    out: { type: 'string', default: path.join('runs', 'soak') },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (v.help) return null;
+  const task = getTask(v.task).name;
+  if (!(ALGOS as readonly string[]).includes(v.algo))
+    throw new Error(`unknown algo '${v.algo}' (expected one of: ${ALGOS.join(', ')})`);
+  if (!(BROWSER_BACKENDS as readonly string[]).includes(v.backend))
+    throw new Error(`unknown backend '${v.backend}' (expected ${BROWSER_BACKENDS.join(', ')})`);
+  const iters = intOption('iters', v.iters, 8, 100_000);
+  const every = intOption('every', v.every, 1, iters);
+  if (iters / every < 4)
+    throw new Error(`--every ${every} gives fewer than 4 samples over ${iters} iterations`);
+  return {
+    config: parseRlConfig({ ...SOAK_CONFIG, task, algo: v.algo, iters, seed: 1 }),
+    every,
+    backend: v.backend as BackendChoice,
+    autosave: intOption('autosave', v.autosave, 1, iters),
+    out: v.out,
+    json: v.json,
+  };
+}

@@ -5,7 +5,9 @@
  */
 import { TrainingSession } from '../browser/session';
 import type { SessionEventMap } from '../browser/session-api';
+import { openStore } from '../storage';
 import { parseRunnerParams } from './params';
+import { installSoakSampler, type SoakSample } from './soak';
 
 export type RunnerEvent =
   | {
@@ -24,6 +26,7 @@ export type RunnerEvent =
       finalCheckpoint?: { iter: number; manifestJson: string; blobBase64: string };
     }
   | { type: 'fatal'; message: string }
+  | { type: 'sample'; sample: SoakSample }
   | { type: Exclude<keyof SessionEventMap, 'iteration' | 'done'>; detail: unknown };
 
 declare global {
@@ -48,7 +51,8 @@ const status = document.getElementById('status')!;
 
 async function main(): Promise<TrainingSession> {
   const params = parseRunnerParams(location.search);
-  const session = await TrainingSession.create(params.options);
+  // With storage=<namespace> the run is saved to IndexedDB through the real store (as in the app).
+  const session = await TrainingSession.create(params.options, (namespace) => openStore(namespace));
   window.scopeRunner!.session = session;
   for (const type of ['state', 'backend', 'eval', 'checkpoint', 'notice', 'error'] as const)
     session.on(type, (detail) => report({ type, detail }));
@@ -65,20 +69,31 @@ async function main(): Promise<TrainingSession> {
     iter: session.iter,
     crossOriginIsolated: self.crossOriginIsolated,
   });
-  if (params.autostart)
-    session.start().then(
-      async (summary) => {
-        if (!summary) return;
-        let finalCheckpoint: Extract<RunnerEvent, { type: 'done' }>['finalCheckpoint'];
-        if (params.reportFinalCheckpoint) {
-          const { iter, ck } = await session.checkpointNow();
-          finalCheckpoint = { iter, manifestJson: ck.manifestJson, blobBase64: base64(ck.blob) };
-        }
-        status.textContent = 'done';
-        report({ type: 'done', summary, finalCheckpoint });
-      },
-      (e) => report({ type: 'fatal', message: e instanceof Error ? e.message : String(e) }),
+  const fatal = (e: unknown) =>
+    report({ type: 'fatal', message: e instanceof Error ? e.message : String(e) });
+  // 'done' comes from the session, so a run that a test paused and restarted (autostart=0, or a
+  // soak that pauses to sample at rest) still reports its end.
+  session.on('done', async (summary) => {
+    try {
+      let finalCheckpoint: Extract<RunnerEvent, { type: 'done' }>['finalCheckpoint'];
+      if (params.reportFinalCheckpoint) {
+        const { iter, ck } = await session.checkpointNow();
+        finalCheckpoint = { iter, manifestJson: ck.manifestJson, blobBase64: base64(ck.blob) };
+      }
+      status.textContent = 'done';
+      report({ type: 'done', summary, finalCheckpoint });
+    } catch (e) {
+      fatal(e);
+    }
+  });
+  if (params.soakEvery !== null)
+    await installSoakSampler(
+      session,
+      { every: params.soakEvery, namespace: params.options.storageNamespace! },
+      (sample) => report({ type: 'sample', sample }),
+      fatal,
     );
+  if (params.autostart) session.start().catch(fatal);
   return session;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The headless runner's URL: `runner.html?task=add&algo=scope&iters=20&seed=1&backend=wasm
- * &set.lr=1e-5&storage=ns&autosave=1&resume=<runId>&autostart=0&final=1`. Everything is validated
+ * &set.lr=1e-5&storage=ns&autosave=1&resume=<runId>&autostart=0&final=1&soak=50`. Everything is validated
  * here (the config by parseRlConfig), so a bad URL fails before any worker starts.
  */
 
@@ -16,6 +16,8 @@ export interface RunnerParams {
   autostart: boolean;
   /** Report the final policy checkpoint (base64) with the summary. */
   reportFinalCheckpoint: boolean;
+  /** Soak sampling every N iterations (src/runner/soak.ts); needs storage. */
+  soakEvery: number | null;
 }
 
 function int(name: string, raw: string, min: number): number {
@@ -43,6 +45,9 @@ export function parseRunnerParams(search: string): RunnerParams {
   if (!BACKENDS.includes(backend))
     throw new Error(`unknown backend '${backend}' (expected ${BACKENDS.join(', ')})`);
   const storage = q.get('storage');
+  const soakEvery = q.has('soak') ? int('soak', q.get('soak')!, 1) : null;
+  if (soakEvery !== null && (!storage || storage === 'none'))
+    throw new Error('soak needs storage=<namespace> (it samples the IndexedDB usage)');
   return {
     options: {
       config,
@@ -54,5 +59,6 @@ export function parseRunnerParams(search: string): RunnerParams {
     },
     autostart: q.get('autostart') !== '0',
     reportFinalCheckpoint: q.get('final') === '1',
+    soakEvery,
   };
 }
