@@ -5,7 +5,7 @@
  * three ways: the browser's reports (report-uri, which covers the workers), the document's
  * `securitypolicyviolation` events, and console errors. A control shows that detection works.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -194,10 +194,18 @@ test('the runner trains 2 iterations on wasm under the CSP, with no violation an
   expect(seen.filter((v) => v.source === 'report-uri' && v.blocked === 'eval').length).toBe(2);
 });
 
-test('the app page loads under the CSP with no violation', async ({ page }) => {
+test('every built page (the app, the test pages, any embed example) loads under the CSP with no violation', async ({
+  page,
+}) => {
   await watch(page, violations);
-  await page.goto(`${served.base}/`);
-  await expect(page).toHaveTitle('scope-lab');
-  expect(await page.evaluate(() => document.readyState)).toBe('complete');
-  expect(await settledViolations(page)).toEqual([]);
+  const pages = readdirSync(DIST).filter((f) => f.endsWith('.html'));
+  expect(pages).toContain('index.html');
+  const seen: Record<string, Violation[]> = {};
+  for (const name of pages) {
+    violations.length = 0;
+    await page.goto(`${served.base}/${name}`);
+    expect(await page.evaluate(() => document.readyState)).toBe('complete');
+    seen[name] = await settledViolations(page);
+  }
+  expect(seen).toEqual(Object.fromEntries(pages.map((p) => [p, []])));
 });
