@@ -97,6 +97,12 @@ function examplePage(): string {
     .replace('</head>', `<style id="hostile">${HOSTILE_CSS}</style></head>`);
 }
 
+function resumePage(): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>resume</title>
+    <script type="module" src="${widgetServer.origin}/scope-trainer.js"></script></head>
+    <body><scope-trainer id="resumable" task="add" algo="grpo" iters="4" seed="3"></scope-trainer></body></html>`;
+}
+
 function badTaskPage(): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>bad task</title>
     <script type="module" src="${widgetServer.origin}/scope-trainer.js"></script></head>
@@ -113,7 +119,7 @@ test.beforeAll(async () => {
   widgetServer = await serve(WIDGET_DIR, { cors: true });
   pageServer = await serve(join(DIST, 'nothing-else'), {
     cors: false,
-    pages: { '/embed-example.html': examplePage, '/bad-task.html': badTaskPage },
+    pages: { '/embed-example.html': examplePage, '/bad-task.html': badTaskPage, '/resume.html': resumePage },
   });
 });
 
@@ -211,6 +217,16 @@ test('two widgets from another origin train 3 iterations each on a hostile, non-
   expect(fromWidget).toContain('/checkpoints/add/prm.bin');
   expect(pageServer.requests.filter((p) => p !== '/favicon.ico')).toEqual(['/embed-example.html']);
 
+  // Each widget has its own IndexedDB namespace, holding its one run.
+  const stored = await page.evaluate(async () => {
+    const names = (await indexedDB.databases()).map((d) => d.name ?? '').sort();
+    return names;
+  });
+  expect(stored).toEqual([
+    'scope-lab-store/scope-trainer/grpo-demo',
+    'scope-lab-store/scope-trainer/scope-demo',
+  ]);
+
   // No globals and no styles leaked into the host page.
   const leaks = await page.evaluate(() => {
     const w = window as unknown as TestWindow;
@@ -246,6 +262,34 @@ test('task="nope" shows a clear message inside the widget and fires error', asyn
   await widget.evaluate((el) => el.setAttribute('task', 'add'));
   await expect(alert).toHaveCount(0);
   await expect(widget.getByRole('button', { name: 'Train' })).toBeEnabled();
+});
+
+test('a paused widget resumes its run after a reload, from its own namespace', async ({ page }) => {
+  await instrument(page);
+  await page.goto(`${pageServer.origin}/resume.html`);
+  const widget = page.locator('#resumable');
+  await widget.getByRole('button', { name: 'Train' }).click();
+  await expect
+    .poll(async () => (await events(page)).filter((e) => e.type === 'iteration').length, { timeout: 60_000 })
+    .toBeGreaterThan(0);
+  await widget.getByRole('button', { name: 'Pause' }).click();
+  await expect(widget.getByRole('button', { name: 'Train' })).toBeEnabled();
+  const before = (await events(page))
+    .filter((e) => e.type === 'iteration')
+    .map((e) => (e.detail as { iter: number }).iter);
+  const pausedAt = before.at(-1)!;
+  expect(pausedAt).toBeLessThan(4);
+
+  await page.reload();
+  await widget.getByRole('button', { name: 'Train' }).click();
+  await expect
+    .poll(async () => (await events(page)).filter((e) => e.type === 'done').length, { timeout: 120_000 })
+    .toBe(1);
+  const after = (await events(page))
+    .filter((e) => e.type === 'iteration')
+    .map((e) => (e.detail as { iter: number }).iter);
+  expect(after).toEqual(Array.from({ length: 4 - pausedAt }, (_, i) => pausedAt + 1 + i));
+  expect(await events(page).then((l) => l.filter((e) => e.type === 'error'))).toEqual([]);
 });
 
 test('the built widget JS is at most 1 MB gzipped', () => {

@@ -14,9 +14,9 @@
 import { css, html, LitElement, nothing } from 'lit';
 import { TrainingSession } from '../browser/session';
 import type { BackendInfo, SessionState } from '../browser/session-api';
-import { openSessionStore, type StoreOpener } from '../browser/store-port';
 import type { RunSummary } from '../core/rl/run';
 import type { IterationMetrics } from '../core/rl/trainer';
+import { openStore } from '../storage';
 import {
   parseWidgetAttributes,
   sessionOptions,
@@ -26,6 +26,7 @@ import {
   WidgetAttributeError,
   type WidgetSpec,
 } from './attributes';
+import { keepOnlyRun, prepareWidgetStore, type ResumePoint } from './persistence';
 
 /** Attributes whose change means a different run (the others only change the presentation). */
 const RUN_ATTRIBUTES: ReadonlySet<string> = new Set<WidgetAttribute>([
@@ -206,6 +207,7 @@ export class ScopeTrainer extends LitElement {
       await this.session.reset();
       this.history = [];
       this.problem = null;
+      await this.pruneStorage();
       return;
     }
     await this.drop();
@@ -228,38 +230,57 @@ export class ScopeTrainer extends LitElement {
     const gen = this.generation;
     this.phase = 'loading';
     this.problem = null;
-    let namespace = storageNamespace(this.getAttribute('id'), this.getAttribute('name'), this.ordinal);
-    for (let k = 2; namespacesInUse.has(namespace); k++)
-      namespace = `${storageNamespace(this.getAttribute('id'), this.getAttribute('name'), this.ordinal)}~${k}`;
-    namespacesInUse.add(namespace);
-    this.namespace = namespace;
+    const namespace = this.claimNamespace();
     // Storage may be unavailable (private browsing, blocked third-party storage): train anyway.
-    let storageError: unknown = null;
-    const opener: StoreOpener = async (ns) => {
-      try {
-        return await openSessionStore(ns);
-      } catch (e) {
-        storageError = e;
-        throw e;
-      }
-    };
-    let session: TrainingSession;
+    let resume: ResumePoint | null = null;
+    let persistIn: string | null = namespace;
     try {
-      session = await TrainingSession.create(
-        sessionOptions(spec, ScopeTrainer.moduleBase, namespace),
-        opener,
-      );
+      const store = await openStore(namespace);
+      try {
+        resume = await prepareWidgetStore(store, spec.config);
+      } finally {
+        store.close();
+      }
     } catch (e) {
-      if (storageError === null) throw e;
-      session = await TrainingSession.create(sessionOptions(spec, ScopeTrainer.moduleBase, null));
-      this.notice = `progress is not saved: ${messageOf(storageError)}`;
+      persistIn = null;
+      this.notice = `progress is not saved: ${messageOf(e)}`;
     }
+    const session = await TrainingSession.create(
+      { ...sessionOptions(spec, ScopeTrainer.moduleBase, persistIn), resumeRunId: resume?.runId },
+      (ns) => openStore(ns),
+    );
     if (gen !== this.generation) {
       await session.dispose();
       throw new Error('the widget was reconfigured while loading');
     }
+    if (resume) this.history = resume.metrics;
     this.attach(session);
     return session;
+  }
+
+  /** This widget's storage namespace, unique among the live widgets of the page. */
+  private claimNamespace(): string {
+    const base = storageNamespace(this.getAttribute('id'), this.getAttribute('name'), this.ordinal);
+    let namespace = base;
+    for (let k = 2; namespacesInUse.has(namespace); k++) namespace = `${base}~${k}`;
+    namespacesInUse.add(namespace);
+    this.namespace = namespace;
+    return namespace;
+  }
+
+  /** After a reset the old run is of no use: keep only the session's new one. */
+  private async pruneStorage(): Promise<void> {
+    if (!this.namespace || !this.session?.runId) return;
+    try {
+      const store = await openStore(this.namespace);
+      try {
+        await keepOnlyRun(store, this.session.runId);
+      } finally {
+        store.close();
+      }
+    } catch (e) {
+      this.notice = `old runs could not be deleted: ${messageOf(e)}`;
+    }
   }
 
   private attach(session: TrainingSession): void {
