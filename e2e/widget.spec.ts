@@ -290,6 +290,11 @@ test('a paused widget resumes its run after a reload, from its own namespace', a
     .map((e) => (e.detail as { iter: number }).iter);
   expect(after).toEqual(Array.from({ length: 4 - pausedAt }, (_, i) => pausedAt + 1 + i));
   expect(await events(page).then((l) => l.filter((e) => e.type === 'error'))).toEqual([]);
+
+  // GRPO needs the policy worker only; removing the widget ends it.
+  expect(page.workers().length).toBe(1);
+  await widget.evaluate((el) => el.remove());
+  await expect.poll(() => page.workers().length).toBe(0);
 });
 
 test('the built widget JS is at most 1 MB gzipped', () => {
