@@ -42,11 +42,12 @@ interface StaticServer {
 /** A plain static file server on 127.0.0.1 (a free port); `pages` serves generated HTML. */
 async function serve(
   root: string,
-  opts: { cors: boolean; pages?: Record<string, () => string> },
+  opts: { cors: boolean; pages?: Record<string, (query: URLSearchParams) => string> },
 ): Promise<StaticServer> {
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = decodeURIComponent(url.pathname);
     requests.push(path);
     const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
     if (opts.cors) headers['Access-Control-Allow-Origin'] = '*';
@@ -58,7 +59,7 @@ async function serve(
     const page = opts.pages?.[path];
     if (page) {
       res.writeHead(200, { ...headers, 'Content-Type': MIME['.html'] });
-      res.end(page());
+      res.end(page(url.searchParams));
       return;
     }
     const file = normalize(join(root, path));
@@ -97,10 +98,12 @@ function examplePage(): string {
     .replace('</head>', `<style id="hostile">${HOSTILE_CSS}</style></head>`);
 }
 
-function resumePage(): string {
+/** One GRPO widget; `?autostart` adds the attribute. */
+function resumePage(query: URLSearchParams): string {
+  const autostart = query.has('autostart') ? ' autostart' : '';
   return `<!doctype html><html><head><meta charset="utf-8"><title>resume</title>
     <script type="module" src="${widgetServer.origin}/scope-trainer.js"></script></head>
-    <body><scope-trainer id="resumable" task="add" algo="grpo" iters="4" seed="3"></scope-trainer></body></html>`;
+    <body><scope-trainer id="resumable" task="add" algo="grpo" iters="4" seed="3"${autostart}></scope-trainer></body></html>`;
 }
 
 function badTaskPage(): string {
@@ -264,7 +267,9 @@ test('task="nope" shows a clear message inside the widget and fires error', asyn
   await expect(widget.getByRole('button', { name: 'Train' })).toBeEnabled();
 });
 
-test('a paused widget resumes its run after a reload, from its own namespace', async ({ page }) => {
+test('a paused widget resumes its run after a reload (autostart), from its own namespace', async ({
+  page,
+}) => {
   await instrument(page);
   await page.goto(`${pageServer.origin}/resume.html`);
   const widget = page.locator('#resumable');
@@ -280,8 +285,8 @@ test('a paused widget resumes its run after a reload, from its own namespace', a
   const pausedAt = before.at(-1)!;
   expect(pausedAt).toBeLessThan(4);
 
-  await page.reload();
-  await widget.getByRole('button', { name: 'Train' }).click();
+  // The same page again (same origin, same namespace), now with `autostart`: it resumes by itself.
+  await page.goto(`${pageServer.origin}/resume.html?autostart`);
   await expect
     .poll(async () => (await events(page)).filter((e) => e.type === 'done').length, { timeout: 120_000 })
     .toBe(1);
