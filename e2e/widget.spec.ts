@@ -106,6 +106,13 @@ function resumePage(query: URLSearchParams): string {
     <body><scope-trainer id="resumable" task="add" algo="grpo" iters="4" seed="3"${autostart}></scope-trainer></body></html>`;
 }
 
+/** A widget whose `assets` base has no checkpoints (the page origin serves nothing there). */
+function missingAssetsPage(): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>missing assets</title>
+    <script type="module" src="${widgetServer.origin}/scope-trainer.js"></script></head>
+    <body><scope-trainer id="lost" task="add" algo="grpo" assets="/no-such-models/"></scope-trainer></body></html>`;
+}
+
 function badTaskPage(): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>bad task</title>
     <script type="module" src="${widgetServer.origin}/scope-trainer.js"></script></head>
@@ -122,7 +129,12 @@ test.beforeAll(async () => {
   widgetServer = await serve(WIDGET_DIR, { cors: true });
   pageServer = await serve(join(DIST, 'nothing-else'), {
     cors: false,
-    pages: { '/embed-example.html': examplePage, '/bad-task.html': badTaskPage, '/resume.html': resumePage },
+    pages: {
+      '/embed-example.html': examplePage,
+      '/bad-task.html': badTaskPage,
+      '/resume.html': resumePage,
+      '/missing-assets.html': missingAssetsPage,
+    },
   });
 });
 
@@ -300,6 +312,18 @@ test('a paused widget resumes its run after a reload (autostart), from its own n
   expect(page.workers().length).toBe(1);
   await widget.evaluate((el) => el.remove());
   await expect.poll(() => page.workers().length).toBe(0);
+});
+
+test('a run that cannot load its checkpoints says why and fires error', async ({ page }) => {
+  await instrument(page);
+  await page.goto(`${pageServer.origin}/missing-assets.html`);
+  const widget = page.locator('#lost');
+  await widget.getByRole('button', { name: 'Train' }).click();
+  const alert = widget.getByRole('alert');
+  await expect(alert).toContainText('could not load the policy checkpoint');
+  await expect(alert).toContainText(`${pageServer.origin}/no-such-models/checkpoints/add/policy`);
+  await expect.poll(async () => (await events(page)).map((e) => [e.type, e.id])).toEqual([['error', 'lost']]);
+  expect(pageServer.requests).toContain('/no-such-models/checkpoints/add/policy.json');
 });
 
 test('the built widget JS is at most 1 MB gzipped', () => {
