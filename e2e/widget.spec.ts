@@ -228,6 +228,7 @@ test('two widgets from another origin train 3 iterations each on a hostile, non-
   expect(fromWidget.some((p) => /^\/policy\.worker-.*\.js$/.test(p))).toBe(true);
   expect(fromWidget.some((p) => /^\/prm\.worker-.*\.js$/.test(p))).toBe(true);
   expect(fromWidget.some((p) => p.endsWith('.wasm'))).toBe(true);
+  expect(fromWidget.some((p) => /^\/tfjs-.*\.js$/.test(p))).toBe(true);
   expect(fromWidget).toContain('/checkpoints/add/policy.bin');
   expect(fromWidget).toContain('/checkpoints/add/prm.bin');
   expect(pageServer.requests.filter((p) => p !== '/favicon.ico')).toEqual(['/embed-example.html']);
@@ -262,6 +263,7 @@ test('two widgets from another origin train 3 iterations each on a hostile, non-
 
 test('task="nope" shows a clear message inside the widget and fires error', async ({ page }) => {
   await instrument(page);
+  const firstRequest = widgetServer.requests.length;
   await page.goto(`${pageServer.origin}/bad-task.html`);
   const widget = page.locator('#bad');
   const alert = widget.getByRole('alert');
@@ -273,6 +275,11 @@ test('task="nope" shows a clear message inside the widget and fires error', asyn
     .toEqual([
       { type: 'error', id: 'bad', detail: { message: expect.stringContaining('invalid task "nope"') } },
     ]);
+  // The page loaded the element's module only: no workers, tfjs, WASM or checkpoints before a start
+  // (tfjs is only ever imported by the workers).
+  const loaded = widgetServer.requests.slice(firstRequest);
+  expect(loaded).toContain('/scope-trainer.js');
+  expect(loaded.filter((p) => /tfjs|worker|\.wasm|checkpoints/.test(p))).toEqual([]);
   // Fixing the attribute clears the message and the widget is usable.
   await widget.evaluate((el) => el.setAttribute('task', 'add'));
   await expect(alert).toHaveCount(0);
