@@ -7,6 +7,8 @@
 import { css, html, LitElement, nothing } from 'lit';
 import type { Algo } from '../core/rl/config';
 import './charts-panel';
+import './checkpoints-panel';
+import type { ResumeRequest } from './checkpoints-panel';
 import './controls-panel';
 import './how-it-works';
 import type { SlHowItWorks } from './how-it-works';
@@ -19,6 +21,7 @@ import {
   parseHash,
   type StateKey,
   serialiseHash,
+  stateFromConfig,
   stateIssues,
   toRlConfig,
   type UiState,
@@ -204,6 +207,30 @@ export class ScopeLabApp extends LitElement {
     return this.runs;
   }
 
+  /** Resume a stored run (checkpoints panel): its settings become the page's, its history is shown. */
+  private async resume({ run, metrics }: ResumeRequest): Promise<void> {
+    if (!this.createSession) return;
+    await this.disposeRuns();
+    this.state = stateFromConfig(this.state, run.config);
+    this.writeHash();
+    const model = new RunModel(
+      this.createSession,
+      {
+        config: run.config,
+        backend: this.state.backend,
+        assetsBase: this.assetsBase,
+        storageNamespace: this.storageNamespace,
+        resumeRunId: run.id,
+      },
+      ALGO_LABEL[run.config.algo],
+    );
+    model.preload(metrics);
+    model.addEventListener('change', this.onRunChange);
+    this.runs = [model];
+    this.requestUpdate();
+    await model.load().catch(() => null);
+  }
+
   private async train(): Promise<void> {
     await Promise.all(this.ensureRuns().map((r) => r.train()));
   }
@@ -317,6 +344,18 @@ export class ScopeLabApp extends LitElement {
                 this.apply({ ...this.state, colorBy: e.detail.colorBy })}
             ></sl-inspector>
           </section>
+          ${
+            this.storageNamespace
+              ? html`<section class="panel" aria-label="Saved runs">
+                <sl-checkpoints
+                  .namespace=${this.storageNamespace}
+                  .refreshKey=${runs.map((r) => `${r.runId}:${r.lastCheckpoint?.iter ?? ''}:${r.phase}`).join()}
+                  .activeRunIds=${runs.flatMap((r) => (r.runId ? [r.runId] : []))}
+                  @resume-run=${(e: CustomEvent<ResumeRequest>) => this.resume(e.detail)}
+                ></sl-checkpoints>
+              </section>`
+              : nothing
+          }
           <section class="panel">
             <sl-how-it-works></sl-how-it-works>
           </section>

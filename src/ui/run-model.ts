@@ -63,6 +63,8 @@ export class RunModel extends EventTarget {
   error: string | null = null;
   notices: Notice[] = [];
   throughput: Throughput = { generatedPerSec: null, trainedPerSec: null };
+  /** The latest checkpoint the session saved (null before the first). */
+  lastCheckpoint: { iter: number; runId: string | null } | null = null;
   private session: Session | null = null;
   private creating: Promise<Session> | null = null;
   private unsubscribe: (() => void)[] = [];
@@ -156,6 +158,10 @@ export class RunModel extends EventTarget {
       this.throughput = throughput(r);
       this.changed();
       this.dispatchEvent(new CustomEvent('iteration', { detail: r }));
+    });
+    on('checkpoint', (d) => {
+      this.lastCheckpoint = d;
+      this.changed();
     });
     on('notice', (d) => {
       this.notices = [...this.notices.slice(-19), d];

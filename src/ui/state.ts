@@ -149,6 +149,11 @@ export function serialiseHash(state: UiState): string {
   return `#${params.toString()}`;
 }
 
+/** The state of a stored run's config (resuming it): its task, algorithm and knobs; compare off. */
+export function stateFromConfig(state: UiState, config: RlConfig): UiState {
+  return { ...state, ...pick(config, ['task', 'algo', ...UI_KNOBS]), compare: null };
+}
+
 /** A copy of the state with one field changed (validated by the caller with parseField). */
 export function withField<K extends StateKey>(state: UiState, key: K, value: UiState[K]): UiState {
   return { ...state, [key]: value };
