@@ -38,7 +38,7 @@ export class SlCharts extends LitElement {
 
   override render() {
     return html`<div class="grid">
-      ${this.charts.map((id) => html`<sl-chart .chart=${id} .runs=${this.runs}></sl-chart>`)}
+      ${this.charts.map((id) => html`<sl-chart data-chart=${id} .chart=${id} .runs=${this.runs}></sl-chart>`)}
     </div>`;
   }
 }
