@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { advantageSwatch, prmSwatch } from '../src/ui/colors';
-import { bytes, ms, num, pct, rate, signed } from '../src/ui/format';
+import { bytes, ms, num, pct, rate, score, signed } from '../src/ui/format';
 
 describe('formatting', () => {
   it('percentages, with a dash for missing values', () => {
@@ -21,6 +21,13 @@ describe('formatting', () => {
     expect(signed(-0.5)).toBe('-0.50');
     expect(signed(-0.001)).toBe('0.00');
     expect(signed(0.001)).toBe('0.00');
+  });
+  it('scores in two decimals, tiny ones as <0.01', () => {
+    expect(score(0.914)).toBe('0.91');
+    expect(score(0.0019)).toBe('<0.01');
+    expect(score(0)).toBe('0.00');
+    expect(score(1)).toBe('1.00');
+    expect(score(null)).toBe('–');
   });
   it('durations, sizes and rates', () => {
     expect(ms(850.4)).toBe('850 ms');

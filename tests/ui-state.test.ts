@@ -10,6 +10,7 @@ import {
   parseHash,
   STATE_KEYS,
   serialiseHash,
+  stateFromConfig,
   stateIssues,
   toRlConfig,
   type UiState,
@@ -124,5 +125,16 @@ describe('invalid values fall back to defaults with a notice', () => {
     const { state, notices } = parseHash('#algo=grpo&compare=grpo');
     expect(state.compare).toBeNull();
     expect(notices).toHaveLength(1);
+  });
+});
+
+describe('resuming a stored run', () => {
+  it('takes task, algorithm and knobs from the run config, keeps the view, turns compare off', () => {
+    const config = parseRlConfig({ task: 'arith', algo: 'rrpo', groupSize: 6, lr: 1e-5, iters: 50 });
+    const before: UiState = { ...DEFAULT_STATE, compare: 'grpo', colorBy: 'advantage', backend: 'cpu' };
+    const s = stateFromConfig(before, config);
+    expect(s).toMatchObject({ task: 'arith', algo: 'rrpo', groupSize: 6, lr: 1e-5, iters: 50 });
+    expect(s).toMatchObject({ compare: null, colorBy: 'advantage', backend: 'cpu' });
+    expect(toRlConfig(s)).toMatchObject({ task: 'arith', algo: 'rrpo', groupSize: 6, lr: 1e-5, iters: 50 });
   });
 });

@@ -48,3 +48,9 @@ export function bytes(x: number | null | undefined): string {
 export function rate(x: number | null | undefined): string {
   return x == null || !Number.isFinite(x) ? DASH : `${Math.round(x).toLocaleString('en-US')}/s`;
 }
+
+/** A probability-like score in two decimals; "<0.01" rather than 0.00 or an exponent. */
+export function score(x: number | null | undefined): string {
+  if (x == null || !Number.isFinite(x)) return DASH;
+  return x > 0 && x < 0.005 ? '<0.01' : x.toFixed(2);
+}

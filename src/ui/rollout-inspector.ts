@@ -8,7 +8,7 @@ import { css, html, LitElement, nothing } from 'lit';
 import type { IterationResult, Rollout } from '../core/rl/trainer';
 import { getTask } from '../core/tasks';
 import { advantageSwatch, MASKED_SWATCH, prmSwatch, type Swatch } from './colors';
-import { num, signed } from './format';
+import { num, score, signed } from './format';
 import {
   defaultGroupIndex,
   type GroupView,
@@ -151,6 +151,7 @@ export class SlInspector extends LitElement {
       }
       .step {
         display: inline-flex;
+        flex-wrap: wrap;
         align-items: baseline;
         gap: 0.25em;
         border: 1px solid #b9c1cc;
@@ -169,6 +170,9 @@ export class SlInspector extends LitElement {
       .step.first-error {
         outline: 2px solid var(--sl-danger);
         outline-offset: 1px;
+      }
+      .step .text {
+        white-space: nowrap;
       }
       .step .score {
         font-size: 0.75em;
@@ -248,7 +252,7 @@ export class SlInspector extends LitElement {
   private chip(s: StepView, swatch: Swatch) {
     const verdict = s.valid === null ? 'unfinished' : s.valid ? 'valid' : 'invalid';
     const title = `step ${s.index} (${KIND_LABEL[s.kind]}): ${
-      s.prm === null ? 'no PRM score' : `PRM ${num(s.prm, 2)}`
+      s.prm === null ? 'no PRM score' : `PRM ${score(s.prm)}`
     }, oracle: ${verdict}`;
     return html`<span
       class="step kind-${s.kind} ${s.firstError ? 'first-error' : ''}"
@@ -257,14 +261,18 @@ export class SlInspector extends LitElement {
       data-kind=${s.kind}
       data-valid=${verdict}
       ?data-first-error=${s.firstError}
-      >${s.text}${s.terminator}${s.prm !== null ? html`<span class="score">${num(s.prm, 2)}</span>` : nothing}<span
-        class=${s.valid ? 'ok' : 'bad'}
-        aria-label=${verdict}
+       ><span class="text">${s.text}${s.terminator}</span>${s.prm !== null ? html`<span class="score">${score(s.prm)}</span>` : nothing}<span class=${s.valid ? 'ok' : 'bad'} aria-hidden="true"
         >${s.valid === null ? '…' : s.valid ? '✓' : '✗'}</span
-      >${s.firstError ? html`<span class="mark">first error</span>` : nothing}${
-        s.prmFirstError ? html`<span class="mark prm">PRM: first error</span>` : nothing
-      }</span
+      ><span class="sr-only">${verdict}</span>${this.marks(s)}</span
     >`;
+  }
+
+  /** First-error marks: the oracle's, the PRM's, or one mark when they agree. */
+  private marks(s: StepView) {
+    if (s.firstError && s.prmFirstError) return html`<span class="mark">first error (PRM agrees)</span>`;
+    if (s.firstError) return html`<span class="mark">first error</span>`;
+    if (s.prmFirstError) return html`<span class="mark prm">PRM's first error</span>`;
+    return nothing;
   }
 
   private steps(views: StepView[]) {

@@ -177,6 +177,8 @@ export class RunModel extends EventTarget {
   }
 
   private fail(e: unknown): void {
+    // A session reports a failure twice (its 'error' event, then the rejected call): once is enough.
+    if (this.phase === 'error' && this.error === errorMessage(e)) return;
     this.error = errorMessage(e);
     this.phase = 'error';
     this.changed();
