@@ -261,3 +261,71 @@ test('keyboard only: Tab reaches Train with a visible focus ring, Enter trains, 
   expect(unlabeled).toEqual([]);
   expect(errors).toEqual([]);
 });
+
+test('checkpoints panel: a saved run is listed, exported, imported, resumed to the end and deleted', async ({
+  page,
+}) => {
+  const errors = watchErrors(page);
+  await page.goto('/#task=add&algo=grpo&iters=4&evalN=20&backend=wasm');
+  const panel = page.locator('sl-checkpoints');
+  await expect(panel).toContainText('No saved runs yet');
+  await page.locator('#step').click();
+  await expect.poll(() => shownIter(page), { timeout: 150_000 }).toBe(1);
+  await page.locator('#step').click();
+  await expect.poll(() => shownIter(page), { timeout: 60_000 }).toBe(2);
+  // Stepping saves a checkpoint; the live run cannot be deleted or resumed from the panel.
+  const live = panel.locator('li.run').first();
+  await expect(live).toContainText('GRPO on add');
+  await expect(live).toContainText('(live)');
+  await expect(live.locator('ul.cks li')).toContainText(['iteration 1', 'iteration 2']);
+  await expect(live.getByRole('button', { name: /Delete GRPO run/ })).toBeDisabled();
+
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    live.getByRole('button', { name: 'Export iteration 2' }).click(),
+  ]);
+  expect(download.suggestedFilename()).toBe('scope-lab_add_grpo_seed1_iter2.scopelab');
+  const file = await download.path();
+
+  // A new setting ends the live run; importing the file adds a paused run at iteration 2.
+  await setKnob(page, 'seed', '2');
+  await page.locator('sl-checkpoints #import').setInputFiles(file);
+  await expect(panel.locator('[role=status]')).toContainText('a paused GRPO run at iteration 2');
+  await expect(panel.locator('li.run')).toHaveCount(2);
+
+  const imported = panel.locator('li.run').first();
+  await imported.getByRole('button', { name: /Resume GRPO run from iteration 2/ }).click();
+  await expect(progress(page)).toContainText('Iteration 2 / 4 · paused', { timeout: 120_000 });
+  await expect(page.locator('#f-seed')).toHaveValue('1');
+  await expect(page.locator('#train')).toHaveText('Resume');
+  await page.locator('#train').click();
+  await expect(progress(page)).toContainText('Iteration 4 / 4 · done', { timeout: 150_000 });
+  expect(await chartPoints(page, 'reward')).toBe(2);
+
+  // The first run is not live any more: delete it.
+  const original = panel.locator('li.run').nth(1);
+  await original.getByRole('button', { name: /Delete GRPO run/ }).click();
+  await expect(panel.locator('li.run')).toHaveCount(1);
+  await expect(panel.locator('[role=status]')).toContainText('Deleted');
+
+  // A file that is not a checkpoint is refused with a reason, and nothing is added.
+  await page.locator('sl-checkpoints #import').setInputFiles({
+    name: 'notes.scopelab',
+    mimeType: 'application/octet-stream',
+    buffer: Buffer.from('not a checkpoint'),
+  });
+  await expect(panel.locator('[role=alert]')).toContainText('not a scope-lab checkpoint file');
+  await expect(panel.locator('li.run')).toHaveCount(1);
+  expect(errors).toEqual([]);
+});
+
+test('"How it works" opens the chosen algorithm, from the settings', async ({ page }) => {
+  const errors = watchErrors(page);
+  await page.goto('/#algo=srpo');
+  await page.locator('sl-controls').getByRole('button', { name: 'How it works' }).click();
+  const srpo = page.locator('sl-how-it-works #how-srpo');
+  await expect(srpo).toHaveAttribute('open', '');
+  await expect(srpo).toContainText('pMin');
+  await expect(page.locator('sl-how-it-works #how-scope')).not.toHaveAttribute('open', '');
+  expect(errors).toEqual([]);
+});

@@ -29,6 +29,7 @@ export class SlCheckpoints extends LitElement {
     rows: { state: true },
     message: { state: true },
     failure: { state: true },
+    loadError: { state: true },
     usage: { state: true },
   };
   /** IndexedDB namespace to list. */
@@ -39,7 +40,10 @@ export class SlCheckpoints extends LitElement {
   declare activeRunIds: string[];
   declare rows: Row[];
   declare message: string;
+  /** What went wrong with the last action (import, export, delete, resume). */
   declare failure: string;
+  /** Why the store cannot be read (no IndexedDB, a newer database, ...). */
+  declare loadError: string;
   declare usage: string;
   private store: Store | null = null;
 
@@ -118,6 +122,7 @@ export class SlCheckpoints extends LitElement {
     this.rows = [];
     this.message = '';
     this.failure = '';
+    this.loadError = '';
     this.usage = '';
   }
 
@@ -150,9 +155,9 @@ export class SlCheckpoints extends LitElement {
       );
       const est = await store.estimate();
       this.usage = est ? `${bytes(est.usage)} used of ${bytes(est.quota)} available to this site` : '';
-      this.failure = '';
+      this.loadError = '';
     } catch (e) {
-      this.failure = `Saved runs are not available: ${errorMessage(e)}`;
+      this.loadError = `Saved runs are not available: ${errorMessage(e)}`;
     }
   }
 
@@ -162,6 +167,7 @@ export class SlCheckpoints extends LitElement {
       this.message = await what();
       this.failure = '';
     } catch (e) {
+      this.message = '';
       this.failure = errorMessage(e);
     }
     await this.refresh();
@@ -274,6 +280,7 @@ export class SlCheckpoints extends LitElement {
       <p class="muted">
         Runs are saved in this browser as they train (a checkpoint every few iterations, on pause and at the end).
       </p>
+      ${this.loadError ? html`<p class="error" role="alert">${this.loadError}</p>` : nothing}
       ${this.failure ? html`<p class="error" role="alert">${this.failure}</p>` : nothing}
       ${this.message ? html`<p role="status">${this.message}</p>` : nothing}
       ${
