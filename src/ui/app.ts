@@ -54,6 +54,11 @@ export class ScopeLabApp extends LitElement {
   storageNamespace: string | null = 'scope-lab';
 
   private runs: RunModel[] = [];
+  /** Settings start folded on a narrow screen (a tutorial side panel), so the charts are in reach. */
+  private settingsOpen = true;
+  private readonly onSettingsToggle = (e: Event) => {
+    this.settingsOpen = (e.target as HTMLDetailsElement).open;
+  };
   private readonly onRunChange = () => this.requestUpdate();
   private readonly onHashChange = () => this.loadHash();
 
@@ -125,6 +130,18 @@ export class ScopeLabApp extends LitElement {
         padding-left: 1.2rem;
         overflow-wrap: anywhere;
       }
+      details.settings > summary {
+        cursor: pointer;
+        margin-bottom: 0.5rem;
+      }
+      details.settings > summary h2 {
+        display: inline;
+        margin: 0;
+      }
+      details.settings > summary span {
+        display: block;
+        font-size: 0.88rem;
+      }
       .inspect-pick {
         margin-bottom: 0.5rem;
       }
@@ -142,6 +159,7 @@ export class ScopeLabApp extends LitElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
+    this.settingsOpen = window.innerWidth >= 768;
     window.addEventListener('hashchange', this.onHashChange);
     this.writeHash();
   }
@@ -307,13 +325,20 @@ export class ScopeLabApp extends LitElement {
       </section>
       <div class="layout">
         <aside class="panel" aria-label="Settings">
-          <h2>Settings</h2>
-          <sl-controls
+          <details class="settings" ?open=${this.settingsOpen} @toggle=${this.onSettingsToggle}>
+            <summary>
+              <h2>Settings</h2>
+              <span class="muted">${ALGO_LABEL[this.state.algo]}${
+                this.state.compare ? ` vs ${ALGO_LABEL[this.state.compare]}` : ''
+              } on ${this.state.task}, ${this.state.iters} iterations, ${this.state.backend}</span>
+            </summary>
+            <sl-controls
             .state=${this.state}
             .locked=${busy}
             @state-change=${(e: CustomEvent<{ state: UiState }>) => this.apply(e.detail.state)}
             @show-help=${(e: CustomEvent<{ algo: Algo }>) => this.showHelp(e.detail.algo)}
-          ></sl-controls>
+            ></sl-controls>
+          </details>
         </aside>
         <div class="main">
           <section class="panel" aria-labelledby="charts-title">

@@ -207,6 +207,7 @@ export class SlInspector extends LitElement {
       }
       .rect,
       .parent {
+        overflow-wrap: anywhere;
         margin-top: 0.35rem;
         font-size: 0.88rem;
         display: grid;
