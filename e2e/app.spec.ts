@@ -19,6 +19,8 @@ function watchErrors(page: Page): string[] {
 /** A full-page screenshot, kept under test-results/ and attached to the report. */
 async function screenshot(page: Page, testInfo: TestInfo, name: string): Promise<void> {
   const path = testInfo.outputPath(`${name}.png`);
+  // From the top: the run bar is sticky and would be drawn where the page was scrolled to.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path, fullPage: true });
   await testInfo.attach(name, { path, contentType: 'image/png' });
 }

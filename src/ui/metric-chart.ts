@@ -29,7 +29,7 @@ const ITER_INCRS = [1, 2, 5]
 /** Tick labels; plain numbers keep uPlot's own formatting (it picks the digits a range needs). */
 function axisValues(unit: ChartSpec['unit']): uPlot.Axis['values'] {
   if (unit === 'pct') return (_u, splits) => splits.map((v) => `${Math.round(v * 100)}%`);
-  if (unit === 'ms') return (_u, splits) => splits.map((v) => (v >= 1000 ? `${v / 1000}s` : `${v}`));
+  if (unit === 'ms') return (_u, splits) => splits.map((v) => (v >= 1000 ? `${v / 1000}s` : `${v}ms`));
   return undefined;
 }
 
