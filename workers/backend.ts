@@ -27,6 +27,9 @@ export class DeviceError extends Error {
   override name = 'DeviceError';
 }
 
+/** The `loseDevice(during)` test hook destroys the device this long into the operation. */
+const LOSE_AFTER_MS = 20;
+
 class DeviceLost extends Error {
   override name = 'DeviceLost';
 }
@@ -75,6 +78,7 @@ export class Accelerator {
   /** Operations run one at a time: error scopes are per device, and a rerun must not interleave. */
   private queue: Promise<unknown> = Promise.resolve();
   private inflight: Promise<unknown> | null = null;
+  private loseDuring: string | null = null;
 
   constructor(
     private readonly req: BackendRequest,
@@ -132,10 +136,14 @@ export class Accelerator {
     return next;
   }
 
-  /** Test hook: what a GPU reset does to the device. */
-  loseDevice(): boolean {
+  /**
+   * Test hook: what a GPU reset does to the device, now or (`during`) shortly after the next
+   * operation with that label has started, so the loss interrupts it.
+   */
+  loseDevice(during?: string): boolean {
     if (!this.device) return false;
-    this.device.destroy();
+    if (during) this.loseDuring = during;
+    else this.device.destroy();
     return true;
   }
 
@@ -185,6 +193,10 @@ export class Accelerator {
     const device = this.device!;
     const filters: GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
     for (const f of filters) device.pushErrorScope(f);
+    if (this.loseDuring === label) {
+      this.loseDuring = null;
+      setTimeout(() => device.destroy(), LOSE_AFTER_MS);
+    }
     const work = op();
     this.inflight = work;
     let result: T;
@@ -215,8 +227,7 @@ export class Accelerator {
       ]);
     this.device = null;
     const adapter = this.info.adapter;
-    const info = await this.startWasm(`WebGPU device lost (${reason}); fell back to WASM`);
-    this.info = { ...info, requested: this.req.backend };
+    await this.startWasm(`WebGPU device lost (${reason}); fell back to WASM`);
     await this.rebuild();
     try {
       tf.removeBackend('webgpu');

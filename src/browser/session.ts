@@ -318,17 +318,20 @@ export class TrainingSession implements Session {
     this.store?.close();
   }
 
-  /** The policy checkpoint at the current iteration (the latest one taken, or a fresh one). */
-  async checkpointNow(): Promise<{ iter: number; ck: StoredCheckpoint }> {
+  /** The policy checkpoint at the current iteration (the latest one taken, unless `fresh`). */
+  async checkpointNow(fresh = false): Promise<{ iter: number; ck: StoredCheckpoint }> {
     const iter = this.trainer.iter;
-    if (this.latest?.iter === iter) return this.latest;
+    if (!fresh && this.latest?.iter === iter) return this.latest;
     return { iter, ck: await this.policy!.checkpoint({ config: this.config, iter }) };
   }
 
-  /** Test hook: destroy a worker's WebGPU device (false when it is not on WebGPU). */
-  async loseDevice(which: 'policy' | 'prm' = 'policy'): Promise<boolean> {
+  /**
+   * Test hook: destroy a worker's WebGPU device now, or during its next operation named `during`
+   * ('generate', 'update', 'scoreSteps', ...). False when that worker is not on WebGPU.
+   */
+  async loseDevice(which: 'policy' | 'prm' = 'policy', during?: string): Promise<boolean> {
     const w = which === 'policy' ? this.policyWorker : this.prmWorker;
-    return w ? w.remote.loseDevice() : false;
+    return w ? w.remote.loseDevice(during) : false;
   }
 
   /** Live tensors in each worker (leak checks). */
