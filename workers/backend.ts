@@ -27,6 +27,9 @@ export class DeviceError extends Error {
   override name = 'DeviceError';
 }
 
+/** After an op failed (not by a captured device error), how long `lost` may take to settle. */
+const LOST_GRACE_MS = 60_000;
+
 /** The `loseDevice(during)` test hook destroys the device this long into the operation. */
 const LOSE_AFTER_MS = 20;
 
@@ -127,6 +130,11 @@ export class Accelerator {
       try {
         return await this.guarded(label, op);
       } catch (e) {
+        // A destroyed device can fail the op (an aborted buffer map) well before `lost` settles:
+        // the GPU process first finishes the queued work (6 s measured on SwiftShader).
+        if (e instanceof DeviceError) throw e;
+        if (this.lostReason === null)
+          await Promise.race([this.lost?.catch(() => {}), new Promise((r) => setTimeout(r, LOST_GRACE_MS))]);
         if (this.lostReason === null) throw e;
         await this.fallBack();
         return op();

@@ -318,6 +318,14 @@ export class TrainingSession implements Session {
     this.store?.close();
   }
 
+  /** The services the coordinator talks to (tools and tests; training goes through the session). */
+  get policyService(): PolicyService {
+    return this.policy!;
+  }
+  get prmService(): PrmService | null {
+    return this.prm;
+  }
+
   /** The policy checkpoint at the current iteration (the latest one taken, unless `fresh`). */
   async checkpointNow(fresh = false): Promise<{ iter: number; ck: StoredCheckpoint }> {
     const iter = this.trainer.iter;
