@@ -181,3 +181,143 @@ test('a WebGPU device lost in the middle of an update: the update reruns on WASM
   expect(r.now).toBe('wasm');
   expect(r.notices.join(' ')).toMatch(/lost/);
 });
+
+/** Per-iteration metrics that must repeat exactly in a deterministic (WASM, one thread) run. */
+function fingerprint(m: {
+  iter: number;
+  rewardMean: number | null;
+  loss: number;
+  gradNorm: number;
+  entropy: number;
+}) {
+  return { iter: m.iter, rewardMean: m.rewardMean, loss: m.loss, gradNorm: m.gradNorm, entropy: m.entropy };
+}
+
+test('a run autosaved every iteration resumes after a reload at the right iteration, config and state', async ({
+  page,
+}) => {
+  test.setTimeout(600_000);
+  const ns = `e2e-resume-${Date.now()}`;
+  const base = `task=add&algo=scope&iters=5&seed=3&backend=wasm&${SMALL}&set.lr=3e-5`;
+
+  // The reference: the same run straight through, without storage.
+  await openRunner(page, base);
+  const straight = await page.evaluate(async () => {
+    const s: TrainingSession = await window.scopeRunner!.ready;
+    const rows: unknown[] = [];
+    s.on('iteration', (r) => rows.push(r.metrics));
+    await s.start();
+    return rows as Parameters<typeof fingerprint>[0][];
+  });
+
+  // Three iterations with autosave every iteration, then pause.
+  await openRunner(page, `${base}&storage=${ns}&autosave=1`);
+  const first = await page.evaluate(async () => {
+    const s: TrainingSession = await window.scopeRunner!.ready;
+    const saved: number[] = [];
+    s.on('checkpoint', (c) => saved.push(c.iter));
+    s.on('iteration', (r) => {
+      if (r.metrics.iter === 3) void s.pause();
+    });
+    const result = await s.start();
+    return { result, runId: s.runId, iter: s.iter, state: s.state, saved, config: s.config };
+  });
+  expect(first.result).toBeNull();
+  expect(first.iter).toBe(3);
+  expect(first.state).toBe('paused');
+  expect(first.saved).toEqual([1, 2, 3]);
+  expect(first.runId).toBeTruthy();
+
+  // Reload into the stored run; the URL's own knobs (another seed and lr) must not leak in.
+  await openRunner(
+    page,
+    `task=add&algo=scope&seed=99&set.lr=1e-3&backend=wasm&storage=${ns}&resume=${first.runId}`,
+  );
+  const resumed = await page.evaluate(async () => {
+    const s: TrainingSession = await window.scopeRunner!.ready;
+    const at = { iter: s.iter, state: s.state, runId: s.runId, config: s.config };
+    const rows: unknown[] = [];
+    s.on('iteration', (r) => rows.push(r.metrics));
+    const summary = await s.start();
+    const store = await window.scopeRunner!.store();
+    const stored = (await store.getMetrics(s.runId!)).map((m) => m.iter);
+    const run = await store.getRun(s.runId!);
+    store.close();
+    return {
+      at,
+      rows: rows as Parameters<typeof fingerprint>[0][],
+      done: summary?.iters,
+      stored,
+      status: run?.status,
+    };
+  });
+  expect(resumed.at.iter).toBe(3);
+  expect(resumed.at.state).toBe('paused');
+  expect(resumed.at.runId).toBe(first.runId);
+  expect(resumed.at.config).toEqual(first.config);
+  expect(resumed.rows.map((m) => m.iter)).toEqual([4, 5]);
+  // Exactly the uninterrupted run's iterations 4 and 5: weights, Adam, sampling and problem RNGs.
+  expect(resumed.rows.map(fingerprint)).toEqual(straight.slice(3).map(fingerprint));
+  expect(resumed.done).toBe(5);
+  expect(resumed.stored).toEqual([1, 2, 3, 4, 5]);
+  expect(resumed.status).toBe('done');
+});
+
+test('a checkpoint exported and imported into a fresh browser profile holds identical weights', async ({
+  browser,
+  page,
+}) => {
+  test.setTimeout(600_000);
+  const ns = `e2e-export-${Date.now()}`;
+  await openRunner(page, `task=add&algo=grpo&iters=2&seed=1&backend=wasm&${SMALL}&storage=${ns}&autosave=1`);
+  const exported = await page.evaluate(async () => {
+    const s: TrainingSession = await window.scopeRunner!.ready;
+    await s.start();
+    const store = await window.scopeRunner!.store();
+    const file = await store.exportCheckpoint(s.runId!, 2);
+    const saved = await store.loadCheckpoint(s.runId!, 2);
+    store.close();
+    const sha = async (b: Uint8Array) =>
+      Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', b.slice())))
+        .map((x) => x.toString(16).padStart(2, '0'))
+        .join('');
+    let bin = '';
+    for (const x of file) bin += String.fromCharCode(x);
+    return { file: btoa(bin), blobSha: await sha(saved.blob), config: s.config };
+  });
+
+  // A new context is a new profile: empty IndexedDB, nothing shared with the first.
+  const fresh = await browser.newContext();
+  const other = await fresh.newPage();
+  await other.goto(`/runner.html?task=add&algo=grpo&backend=wasm&storage=${ns}&autostart=0`);
+  const imported = await other.evaluate(async (b64) => {
+    const store = await window.scopeRunner!.store();
+    const before = (await store.listRuns()).length;
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const { run, iter } = await store.importCheckpoint(bytes, { task: 'add' });
+    const blob = (await store.loadCheckpoint(run.id, iter)).blob;
+    store.close();
+    const sha = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', blob.slice())))
+      .map((x) => x.toString(16).padStart(2, '0'))
+      .join('');
+    return { before, runId: run.id, iter, sha };
+  }, exported.file);
+  expect(imported.before).toBe(0);
+  expect(imported.iter).toBe(2);
+  expect(imported.sha).toBe(exported.blobSha);
+
+  // And a session resumed from the imported run holds those weights in its policy worker.
+  await openRunner(other, `task=add&algo=grpo&backend=wasm&storage=${ns}&resume=${imported.runId}`);
+  const loaded = await other.evaluate(async () => {
+    const s: TrainingSession = await window.scopeRunner!.ready;
+    const { ck } = await s.checkpointNow(true);
+    const sha = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', ck.blob.slice())))
+      .map((x) => x.toString(16).padStart(2, '0'))
+      .join('');
+    return { sha, iter: s.iter, config: s.config };
+  });
+  expect(loaded.sha).toBe(exported.blobSha);
+  expect(loaded.iter).toBe(2);
+  expect(loaded.config).toEqual(exported.config);
+  await fresh.close();
+});
