@@ -5,6 +5,7 @@
  */
 import { TrainingSession } from '../browser/session';
 import type { SessionEventMap } from '../browser/session-api';
+import type { Store } from '../storage';
 import { parseRunnerParams } from './params';
 
 export type RunnerEvent =
@@ -29,7 +30,12 @@ export type RunnerEvent =
 declare global {
   interface Window {
     scopeReport?: (e: RunnerEvent) => void | Promise<void>;
-    scopeRunner?: { session: TrainingSession | null; ready: Promise<TrainingSession> };
+    scopeRunner?: {
+      session: TrainingSession | null;
+      ready: Promise<TrainingSession>;
+      /** The IndexedDB store of the URL's namespace (export / import in tests). */
+      store(): Promise<Store>;
+    };
   }
 }
 
@@ -82,8 +88,14 @@ async function main(): Promise<TrainingSession> {
   return session;
 }
 
+async function openRunnerStore(): Promise<Store> {
+  const ns = parseRunnerParams(location.search).options.storageNamespace;
+  if (!ns) throw new Error('the runner URL names no storage namespace');
+  return (await import('../storage')).openStore(ns);
+}
+
 const ready = main();
-window.scopeRunner = { session: null, ready };
+window.scopeRunner = { session: null, ready, store: openRunnerStore };
 ready.catch((e) => {
   status.textContent = `error: ${e instanceof Error ? e.message : String(e)}`;
   report({ type: 'fatal', message: e instanceof Error ? e.message : String(e) });
