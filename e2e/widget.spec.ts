@@ -157,7 +157,8 @@ async function instrument(page: Page): Promise<void> {
       value: { keysBefore: Object.keys(window), log },
       enumerable: false,
     });
-    for (const type of ['iteration', 'done', 'error'])
+    // The widget's own events, and its components' events that must not reach the page.
+    for (const type of ['iteration', 'done', 'error', 'train', 'pause', 'step', 'reset', 'color-by-change'])
       document.addEventListener(type, (e) => {
         const target = e.target as Element | null;
         if (target?.localName !== 'scope-trainer') return;
@@ -201,7 +202,7 @@ test('two widgets from another origin train 3 iterations each on a hostile, non-
     .poll(async () => (await events(page)).filter((e) => e.type === 'done').length, { timeout: 170_000 })
     .toBe(2);
   const log = await events(page);
-  expect(log.filter((e) => e.type === 'error')).toEqual([]);
+  expect(log.filter((e) => !['iteration', 'done'].includes(e.type))).toEqual([]);
   for (const [id, algo] of [
     ['grpo-demo', 'grpo'],
     ['scope-demo', 'scope'],
@@ -216,11 +217,21 @@ test('two widgets from another origin train 3 iterations each on a hostile, non-
     }
     const done = log.find((e) => e.type === 'done' && e.id === id)!.detail as { iters: number; algo: string };
     expect(done).toMatchObject({ iters: 3, algo });
+    // The chart shows the three iterations.
+    const chart = page.locator(`#${id} sl-chart`);
+    await expect(chart.locator('canvas').first()).toBeVisible();
+    const canvasBox = await chart.locator('canvas').first().boundingBox();
+    expect(canvasBox && canvasBox.width > 100 && canvasBox.height > 80).toBe(true);
+    await expect(chart.locator('p.latest')).toHaveAttribute('data-points', '3');
     const info = await page
       .locator(`#${id}`)
       .evaluate((el) => (el as unknown as { backendInfo: unknown }).backendInfo);
     expect(info).toMatchObject({ backend: 'wasm', threads: 1 });
   }
+
+  const shot = test.info().outputPath('embed-example-hostile-css.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  await test.info().attach('embed-example-hostile-css', { path: shot, contentType: 'image/png' });
 
   // Everything of the widget came from its own origin; the page origin served only the page.
   const fromWidget = widgetServer.requests;
@@ -297,7 +308,7 @@ test('a paused widget resumes its run after a reload (autostart), from its own n
     .poll(async () => (await events(page)).filter((e) => e.type === 'iteration').length, { timeout: 60_000 })
     .toBeGreaterThan(0);
   await widget.getByRole('button', { name: 'Pause' }).click();
-  await expect(widget.getByRole('button', { name: 'Train' })).toBeEnabled();
+  await expect(widget.getByRole('button', { name: 'Resume' })).toBeEnabled();
   const before = (await events(page))
     .filter((e) => e.type === 'iteration')
     .map((e) => (e.detail as { iter: number }).iter);

@@ -1,22 +1,35 @@
 /**
- * <scope-trainer>: a training run in a box, for tutorials on pages we do not control.
+ * <scope-trainer>: a training run in a box, for tutorials on pages we do not control. It is the
+ * teaching page's components (src/ui) in a smaller frame: one RunModel, <sl-run-buttons compact>,
+ * and one chart (`view="compact"`), or the charts, the status and the rollout inspector
+ * (`view="full"`).
  *
  * - Attributes (attributes.ts) are validated on connection and on every change; a bad value shows
- *   a message inside the widget and fires `error`. A config change ends the current run.
+ *   a message inside the widget and fires `error`. A change of what is trained ends the run.
  * - The session (policy and PRM workers, checkpoints fetched from `assets` or from next to this
- *   module) is created on the first start, so a page with several widgets loads nothing until
- *   one is started. Each widget has its own session and IndexedDB namespace.
- * - Events (bubbling, composed): `iteration` (detail: the iteration's metrics), `done` (detail:
- *   the run summary), `error` (detail: { message }).
- * - Everything renders in a shadow root with its own styles; `:host` resets inherited styles and
- *   keeps `display` against a host's `* { display: none !important }`.
+ *   module) is created on the first start, so a page with several widgets loads nothing until one
+ *   starts. Each widget has its own session and IndexedDB namespace (persistence.ts: one run,
+ *   resumed after a reload).
+ * - Events (bubbling, composed): `iteration` (detail: the iteration's metrics), `done` (detail: the
+ *   run summary), `error` (detail: { message }). The components' own events stay inside.
+ * - Everything renders in a shadow root; `:host` keeps `display`/`visibility` against the page's
+ *   `!important` rules and `.frame` resets every inherited property.
  */
 import { css, html, LitElement, nothing } from 'lit';
 import { TrainingSession } from '../browser/session';
-import type { BackendInfo, SessionState } from '../browser/session-api';
+import type { BackendInfo, Session, SessionOptions } from '../browser/session-api';
 import type { RunSummary } from '../core/rl/run';
-import type { IterationMetrics } from '../core/rl/trainer';
+import type { IterationMetrics, IterationResult } from '../core/rl/trainer';
 import { openStore } from '../storage';
+import { ALGO_LABEL } from '../ui/knobs';
+import '../ui/charts-panel';
+import '../ui/metric-chart';
+import '../ui/rollout-inspector';
+import '../ui/run-buttons';
+import { errorMessage, RunModel, type RunPhase } from '../ui/run-model';
+import type { ColorBy } from '../ui/state';
+import '../ui/status-bar';
+import { base } from '../ui/styles';
 import {
   parseWidgetAttributes,
   sessionOptions,
@@ -26,7 +39,7 @@ import {
   WidgetAttributeError,
   type WidgetSpec,
 } from './attributes';
-import { keepOnlyRun, prepareWidgetStore, type ResumePoint } from './persistence';
+import { keepOnlyRun, prepareWidgetStore } from './persistence';
 
 /** Attributes whose change means a different run (the others only change the presentation). */
 const RUN_ATTRIBUTES: ReadonlySet<string> = new Set<WidgetAttribute>([
@@ -38,12 +51,17 @@ const RUN_ATTRIBUTES: ReadonlySet<string> = new Set<WidgetAttribute>([
   'assets',
 ]);
 
+/** The chart of the compact view (a point every iteration) and the charts of the full view. */
+export const COMPACT_CHART = 'reward';
+export const FULL_CHARTS = ['reward', 'accuracy'];
+
+/** Events the inner components fire (bubbling, composed): handled here, never seen by the page. */
+const INNER_EVENTS = ['train', 'pause', 'step', 'reset', 'color-by-change'] as const;
+
 /** Widgets seen on this page, in order of first connection (the default namespace key). */
 let widgetsSeen = 0;
-/** Namespaces of the live sessions: two widgets never write to one namespace. */
+/** Namespaces of the live runs: two widgets never write to one namespace. */
 const namespacesInUse = new Set<string>();
-
-export type WidgetPhase = 'idle' | SessionState;
 
 export interface ScopeTrainerEventMap {
   iteration: CustomEvent<IterationMetrics>;
@@ -51,18 +69,11 @@ export interface ScopeTrainerEventMap {
   error: CustomEvent<{ message: string }>;
 }
 
-function messageOf(e: unknown): string {
-  if (e instanceof Error) return e.message || e.name;
-  return typeof e === 'string' ? e : 'unknown error';
-}
-
 export class ScopeTrainer extends LitElement {
   static override properties = {
-    phase: { state: true },
-    history: { state: true },
     problem: { state: true },
     notice: { state: true },
-    backendInfo: { state: true },
+    colorBy: { state: true },
   };
 
   static override get observedAttributes(): string[] {
@@ -73,67 +84,79 @@ export class ScopeTrainer extends LitElement {
   /** The directory of this module: the default base of the shipped checkpoints. */
   static moduleBase = new URL('./', String(import.meta.url)).href;
 
-  declare phase: WidgetPhase;
-  declare history: IterationMetrics[];
-  /** The message of an invalid attribute or a failed run (shown; `error` was fired). */
+  /** The message of an invalid attribute (shown; `error` was fired). */
   declare problem: string | null;
-  /** Something to know that is not an error (storage unavailable, a backend fallback). */
+  /** Something to know that is not an error (storage unavailable). */
   declare notice: string | null;
-  declare backendInfo: BackendInfo | null;
+  declare colorBy: ColorBy;
 
   private spec: WidgetSpec | null = null;
-  private session: TrainingSession | null = null;
-  private creating: Promise<TrainingSession> | null = null;
+  private run: RunModel | null = null;
   private namespace: string | null = null;
   private ordinal = 0;
-  private unsubscribe: (() => void)[] = [];
-  /** Bumped whenever the current session is dropped: late results of an old one are ignored. */
-  private generation = 0;
+  private readonly onRunChange = () => this.requestUpdate();
+  private readonly onRunIteration = (e: Event) =>
+    this.emit('iteration', (e as CustomEvent<IterationResult>).detail.metrics);
+  private readonly onRunDone = (e: Event) => this.emit('done', (e as CustomEvent<RunSummary>).detail);
+  private readonly onRunError = (e: Event) =>
+    this.emit('error', (e as CustomEvent<{ message: string }>).detail);
 
   constructor() {
     super();
-    this.phase = 'idle';
-    this.history = [];
     this.problem = null;
     this.notice = null;
-    this.backendInfo = null;
+    this.colorBy = 'prm';
   }
 
-  /**
-   * The host keeps `display` and `visibility` against any page rule (important declarations of the
-   * shadow tree win over the page's; the `hidden` attribute still hides it); `.frame` resets every inherited property (font, colour, visibility,
-   * pointer-events...) to its initial value, so nothing a page sets on us reaches inside.
-   */
-  static override styles = css`
-    :host {
-      display: block !important;
-      visibility: visible !important;
-      contain: content;
-    }
-    :host([hidden]) {
-      display: none !important;
-    }
-    .frame {
-      all: initial;
-      display: block;
-      box-sizing: border-box;
-      font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif;
-      font-size: 15px;
-      line-height: 1.4;
-      color: #1b1f24;
-      background: #fff;
-      border: 1px solid #d0d6de;
-      border-radius: 6px;
-      padding: 0.75rem;
-    }
-    .problem {
-      color: #b3261e;
-      font-weight: 600;
-    }
-    .notice {
-      color: #5a6470;
-    }
-  `;
+  protected override createRenderRoot(): HTMLElement | DocumentFragment {
+    const root = super.createRenderRoot();
+    // The components' events end at the shadow root (after the handlers in the template ran).
+    for (const type of INNER_EVENTS) root.addEventListener(type, (e) => e.stopPropagation());
+    return root;
+  }
+
+  static override styles = [
+    base,
+    css`
+      :host {
+        display: block !important;
+        visibility: visible !important;
+        contain: content;
+      }
+      :host([hidden]) {
+        display: none !important;
+      }
+      .frame {
+        all: initial;
+        display: grid;
+        gap: 0.6rem;
+        box-sizing: border-box;
+        font-family: var(--sl-font);
+        font-size: 15px;
+        line-height: 1.4;
+        color: var(--sl-fg);
+        background: var(--sl-bg);
+        border: 1px solid var(--sl-border);
+        border-radius: var(--sl-radius);
+        padding: 0.75rem;
+        min-width: 0;
+      }
+      .title {
+        margin: 0;
+        font-weight: 600;
+      }
+      .title .muted {
+        font-weight: 400;
+      }
+      .msg {
+        margin: 0;
+        font-size: 0.88rem;
+      }
+      .msg.error {
+        font-weight: 600;
+      }
+    `,
+  ];
 
   // -----------------------------------------------------------------------------------------------
   // Lifecycle
@@ -142,7 +165,7 @@ export class ScopeTrainer extends LitElement {
     super.connectedCallback();
     if (!this.ordinal) this.ordinal = ++widgetsSeen;
     this.validate();
-    if (this.spec?.autostart && this.phase === 'idle') this.start().catch(() => {});
+    if (this.spec?.autostart && !this.run) this.start().catch(() => {});
   }
 
   override disconnectedCallback(): void {
@@ -162,165 +185,151 @@ export class ScopeTrainer extends LitElement {
   }
 
   /** Re-read the attributes; on a bad value show it and fire `error`. */
-  private validate(): boolean {
+  private validate(): void {
     try {
       this.spec = parseWidgetAttributes((n) => this.getAttribute(n), document.baseURI);
-      if (this.phase === 'idle') this.problem = null;
-      return true;
+      this.problem = null;
     } catch (e) {
       this.spec = null;
-      this.fail(e instanceof WidgetAttributeError ? e.message : `invalid attributes: ${messageOf(e)}`);
-      return false;
+      const message =
+        e instanceof WidgetAttributeError ? e.message : `invalid attributes: ${errorMessage(e)}`;
+      if (message === this.problem) return;
+      this.problem = message;
+      this.emit('error', { message });
     }
   }
 
   // -----------------------------------------------------------------------------------------------
   // Public API
 
-  /** The current run's iteration (0 before it starts). */
+  /** The run's current iteration (0 before it starts). */
   get iteration(): number {
-    return this.history.at(-1)?.iter ?? 0;
+    return this.run?.iter ?? 0;
   }
 
-  /** Train until the run's `iters` or a pause. Resolves with the summary when done, null when paused. */
+  /** 'idle' before the first start, then the session's state. */
+  get phase(): RunPhase {
+    return this.run?.phase ?? 'idle';
+  }
+
+  /** What the policy worker runs on (null until loaded). */
+  get backendInfo(): BackendInfo | null {
+    return this.run?.backend ?? null;
+  }
+
+  /**
+   * Train until the run's `iters` or a pause. Resolves with the summary when done, null when
+   * paused; rejects when the attributes are invalid or the run fails (`error` fires too).
+   */
   async start(): Promise<RunSummary | null> {
     if (!this.spec) throw new Error(this.problem ?? 'invalid attributes');
-    const gen = this.generation;
-    try {
-      const session = await this.ensureSession();
-      if (gen !== this.generation) return null;
-      return await session.start();
-    } catch (e) {
-      if (gen === this.generation) this.fail(messageOf(e));
-      throw e;
-    }
+    const run = this.ensureRun(this.spec);
+    const summary = await run.train();
+    if (run.phase === 'error') throw new Error(run.error ?? 'the run failed');
+    return summary;
   }
 
   /** Stop after the current iteration. */
   async pause(): Promise<void> {
-    await this.session?.pause();
+    await this.run?.pause();
   }
 
-  /** Back to the starting checkpoint and iteration 0. */
+  /** Back to the starting checkpoint and iteration 0 (a run that never loaded starts over). */
   async reset(): Promise<void> {
-    if (this.session && this.session.state !== 'error') {
-      await this.session.reset();
-      this.history = [];
-      this.problem = null;
-      await this.pruneStorage();
+    const run = this.run;
+    if (!run || run.phase === 'idle' || run.phase === 'error') {
+      await this.drop();
       return;
     }
-    await this.drop();
-    this.validate();
+    await run.reset();
+    await this.pruneStorage(run);
   }
 
   // -----------------------------------------------------------------------------------------------
-  // The session
+  // The run
 
-  private ensureSession(): Promise<TrainingSession> {
-    if (this.session) return Promise.resolve(this.session);
-    this.creating ??= this.createSession().finally(() => {
-      this.creating = null;
-    });
-    return this.creating;
+  private ensureRun(spec: WidgetSpec): RunModel {
+    if (this.run) return this.run;
+    const options = sessionOptions(spec, ScopeTrainer.moduleBase, null);
+    const run = new RunModel((opts) => this.createSession(run, opts), options, ALGO_LABEL[spec.config.algo]);
+    run.addEventListener('change', this.onRunChange);
+    run.addEventListener('iteration', this.onRunIteration);
+    run.addEventListener('done', this.onRunDone);
+    run.addEventListener('error', this.onRunError);
+    this.run = run;
+    this.requestUpdate();
+    return run;
   }
 
-  private async createSession(): Promise<TrainingSession> {
-    const spec = this.spec!;
-    const gen = this.generation;
-    this.phase = 'loading';
-    this.problem = null;
+  /**
+   * The session factory: claim the namespace, resume the widget's stored run (or clear stale ones),
+   * then start the workers. Storage may be unavailable (private browsing, blocked third-party
+   * storage): the widget then trains without saving, and says so.
+   */
+  private async createSession(run: RunModel, opts: SessionOptions): Promise<Session> {
     const namespace = this.claimNamespace();
-    // Storage may be unavailable (private browsing, blocked third-party storage): train anyway.
-    let resume: ResumePoint | null = null;
+    let resumeRunId: string | undefined;
     let persistIn: string | null = namespace;
     try {
       const store = await openStore(namespace);
       try {
-        resume = await prepareWidgetStore(store, spec.config);
+        const resume = await prepareWidgetStore(store, opts.config as WidgetSpec['config']);
+        if (resume) {
+          resumeRunId = resume.runId;
+          run.preload(resume.metrics);
+        }
       } finally {
         store.close();
       }
     } catch (e) {
       persistIn = null;
-      this.notice = `progress is not saved: ${messageOf(e)}`;
+      this.notice = `Progress is not saved: ${errorMessage(e)}`;
     }
-    const session = await TrainingSession.create(
-      { ...sessionOptions(spec, ScopeTrainer.moduleBase, persistIn), resumeRunId: resume?.runId },
-      (ns) => openStore(ns),
+    return TrainingSession.create({ ...opts, storageNamespace: persistIn, resumeRunId }, (ns) =>
+      openStore(ns),
     );
-    if (gen !== this.generation) {
-      await session.dispose();
-      throw new Error('the widget was reconfigured while loading');
-    }
-    if (resume) this.history = resume.metrics;
-    this.attach(session);
-    return session;
   }
 
   /** This widget's storage namespace, unique among the live widgets of the page. */
   private claimNamespace(): string {
-    const base = storageNamespace(this.getAttribute('id'), this.getAttribute('name'), this.ordinal);
-    let namespace = base;
-    for (let k = 2; namespacesInUse.has(namespace); k++) namespace = `${base}~${k}`;
+    if (this.namespace) return this.namespace;
+    const key = storageNamespace(this.getAttribute('id'), this.getAttribute('name'), this.ordinal);
+    let namespace = key;
+    for (let k = 2; namespacesInUse.has(namespace); k++) namespace = `${key}~${k}`;
     namespacesInUse.add(namespace);
     this.namespace = namespace;
     return namespace;
   }
 
-  /** After a reset the old run is of no use: keep only the session's new one. */
-  private async pruneStorage(): Promise<void> {
-    if (!this.namespace || !this.session?.runId) return;
+  /** After a reset the old run is of no use: keep only the new one. */
+  private async pruneStorage(run: RunModel): Promise<void> {
+    if (!this.namespace || !run.runId) return;
     try {
       const store = await openStore(this.namespace);
       try {
-        await keepOnlyRun(store, this.session.runId);
+        await keepOnlyRun(store, run.runId);
       } finally {
         store.close();
       }
     } catch (e) {
-      this.notice = `old runs could not be deleted: ${messageOf(e)}`;
+      this.notice = `Old runs could not be deleted: ${errorMessage(e)}`;
     }
   }
 
-  private attach(session: TrainingSession): void {
-    this.session = session;
-    this.backendInfo = session.backendInfo;
-    this.phase = session.state;
-    this.unsubscribe = [
-      session.on('state', ({ state }) => {
-        this.phase = state;
-      }),
-      session.on('backend', (info) => {
-        this.backendInfo = info;
-      }),
-      session.on('iteration', (r) => {
-        this.history = [...this.history, r.metrics];
-        this.emit('iteration', r.metrics);
-      }),
-      session.on('done', (summary) => this.emit('done', summary)),
-      session.on('notice', (n) => {
-        this.notice = n.message;
-      }),
-      session.on('error', ({ message }) => this.fail(message)),
-    ];
-  }
-
-  /** End the current session (if any) and forget its results. */
+  /** End the current run (if any) and forget it. */
   private async drop(): Promise<void> {
-    this.generation++;
-    for (const u of this.unsubscribe) u();
-    this.unsubscribe = [];
-    const session = this.session;
-    this.session = null;
-    this.creating = null;
+    const run = this.run;
+    this.run = null;
+    this.notice = null;
     if (this.namespace) namespacesInUse.delete(this.namespace);
     this.namespace = null;
-    this.history = [];
-    this.phase = 'idle';
-    this.backendInfo = null;
-    this.notice = null;
-    await session?.dispose();
+    this.requestUpdate();
+    if (!run) return;
+    run.removeEventListener('change', this.onRunChange);
+    run.removeEventListener('iteration', this.onRunIteration);
+    run.removeEventListener('done', this.onRunDone);
+    run.removeEventListener('error', this.onRunError);
+    await run.dispose();
   }
 
   private emit<K extends keyof ScopeTrainerEventMap>(
@@ -330,37 +339,49 @@ export class ScopeTrainer extends LitElement {
     this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
   }
 
-  /** Show the message and fire `error` (once per distinct failure). */
-  private fail(message: string): void {
-    if (this.problem === message) return;
-    this.problem = message;
-    if (this.phase !== 'idle') this.phase = 'error';
-    this.emit('error', { message });
-  }
-
   // -----------------------------------------------------------------------------------------------
-  // View (placeholder until the page's components land in src/ui: a status line and buttons)
+  // View
 
   override render() {
-    const running = this.phase === 'running';
-    const last = this.history.at(-1);
+    const spec = this.spec;
+    const run = this.run;
+    const full = spec?.view === 'full';
+    const runs = run ? [run.history] : [];
+    const title = spec
+      ? html`${ALGO_LABEL[spec.config.algo]} <span class="muted">on ${spec.config.task}</span>`
+      : 'scope-trainer';
     return html`<div class="frame">
-      <p part="status">
-        ${this.spec ? `${this.spec.config.algo} on ${this.spec.config.task}` : 'scope-trainer'} ·
-        ${this.phase}${last ? ` · iteration ${last.iter}/${this.spec?.config.iters}` : ''}
-        ${last?.rewardMean != null ? ` · reward ${last.rewardMean.toFixed(2)}` : ''}
-        ${this.backendInfo ? ` · ${this.backendInfo.backend}` : ''}
-      </p>
-      ${this.problem ? html`<p class="problem" role="alert">${this.problem}</p>` : nothing}
-      ${this.notice ? html`<p class="notice">${this.notice}</p>` : nothing}
-      <button
-        type="button"
-        ?disabled=${!this.spec || this.phase === 'loading' || this.phase === 'done'}
-        @click=${() => (running ? this.pause() : this.start()).catch(() => {})}
-      >
-        ${running ? 'Pause' : 'Train'}
-      </button>
-      <button type="button" ?disabled=${!this.spec} @click=${() => this.reset().catch(() => {})}>Reset</button>
+      <p class="title">${title}</p>
+      <sl-run-buttons
+        compact
+        .phase=${run?.phase ?? 'idle'}
+        .iter=${run?.iter ?? 0}
+        .iters=${spec?.config.iters ?? 0}
+        .blocked=${this.problem ?? ''}
+        @train=${() => this.start().catch(() => {})}
+        @pause=${() => this.pause()}
+        @reset=${() => this.reset()}
+      ></sl-run-buttons>
+      ${
+        full
+          ? html`<sl-charts .runs=${runs} .charts=${FULL_CHARTS}></sl-charts>`
+          : html`<sl-chart .chart=${COMPACT_CHART} .runs=${runs}></sl-chart>`
+      }
+      ${this.notice ? html`<p class="msg muted">${this.notice}</p>` : nothing}
+      ${
+        full
+          ? html`<sl-status .runs=${run ? [run] : []}></sl-status>
+            <sl-inspector
+              .result=${run?.latest ?? null}
+              .task=${spec.config.task}
+              .tau=${spec.config.tau}
+              .colorBy=${this.colorBy}
+              @color-by-change=${(e: CustomEvent<{ colorBy: ColorBy }>) => (this.colorBy = e.detail.colorBy)}
+            ></sl-inspector>`
+          : run?.error
+            ? html`<p class="msg error" role="alert">${run.error}</p>`
+            : nothing
+      }
     </div>`;
   }
 }
