@@ -20,7 +20,6 @@ import { TrainingSession } from '../browser/session';
 import type { BackendInfo, Session, SessionOptions } from '../browser/session-api';
 import type { RunSummary } from '../core/rl/run';
 import type { IterationMetrics, IterationResult } from '../core/rl/trainer';
-import { openStore } from '../storage';
 import { ALGO_LABEL } from '../ui/knobs';
 import '../ui/charts-panel';
 import '../ui/metric-chart';
@@ -57,6 +56,11 @@ export const FULL_CHARTS = ['reward', 'accuracy'];
 
 /** Events the inner components fire (bubbling, composed): handled here, never seen by the page. */
 const INNER_EVENTS = ['train', 'pause', 'step', 'reset', 'color-by-change'] as const;
+
+/** The IndexedDB store, loaded on first use (as the session does): nothing loads before a start. */
+async function openWidgetStore(namespace: string) {
+  return (await import('../storage')).openStore(namespace);
+}
 
 /** Widgets seen on this page, in order of first connection (the default namespace key). */
 let widgetsSeen = 0;
@@ -271,7 +275,7 @@ export class ScopeTrainer extends LitElement {
     let resumeRunId: string | undefined;
     let persistIn: string | null = namespace;
     try {
-      const store = await openStore(namespace);
+      const store = await openWidgetStore(namespace);
       try {
         const resume = await prepareWidgetStore(store, opts.config as WidgetSpec['config']);
         if (resume) {
@@ -285,9 +289,7 @@ export class ScopeTrainer extends LitElement {
       persistIn = null;
       this.notice = `Progress is not saved: ${errorMessage(e)}`;
     }
-    return TrainingSession.create({ ...opts, storageNamespace: persistIn, resumeRunId }, (ns) =>
-      openStore(ns),
-    );
+    return TrainingSession.create({ ...opts, storageNamespace: persistIn, resumeRunId });
   }
 
   /** This widget's storage namespace, unique among the live widgets of the page. */
@@ -305,7 +307,7 @@ export class ScopeTrainer extends LitElement {
   private async pruneStorage(run: RunModel): Promise<void> {
     if (!this.namespace || !run.runId) return;
     try {
-      const store = await openStore(this.namespace);
+      const store = await openWidgetStore(this.namespace);
       try {
         await keepOnlyRun(store, run.runId);
       } finally {
