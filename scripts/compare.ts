@@ -37,10 +37,15 @@ import {
 import { Progress } from '../src/node/progress';
 
 /**
- * Default iterations per cell. Chosen so the full matrix (7 algorithms x 5 seeds) on one task fits
- * in 60 minutes on the 2-core reference machine with J = 2 (docs/results.md; measured per algorithm).
+ * Default iterations per cell: the full matrix (7 algorithms x 5 seeds) on one task must finish in
+ * 60 minutes on the 2-core reference machine with J = 2. Measured CPU seconds (add, default P = G = 8,
+ * evalN 200, evalEvery 25; one process per core, so CPU time is the wall time of an idle machine):
+ * start-up 1.6 s, one evaluation 7.6 s, one iteration 0.31 (sft-control) to 0.87 (prm-dense) s,
+ * 4.5 s summed over the 7 algorithms. At 150 iterations (7 evaluations):
+ * 5 x (7 x (1.6 + 7 x 7.6) + 150 x 4.5) / 2 cores = 2660 s = 44 min, a 25% margin for the slower
+ * later iterations and the last cell running alone; 200 iterations would take about 58 min.
  */
-const DEFAULT_COMPARE_ITERS = 200;
+const DEFAULT_COMPARE_ITERS = 150;
 
 const HELP = `usage: npm run compare -- --task <add|arith> [--algos ${ALGOS.join(',')}] [--seeds S]
          [--iters N] [--jobs J] [--shard i/n] [--set key=value ...] [--out DIR]
@@ -83,7 +88,7 @@ async function runCells(
     for (const j of running.values()) done += iterationsLogged(cellDir(out, j.cell));
     bar.update(
       Math.min(done, cells.length * opts.iters),
-      `| ${finished}/${cells.length} cells, running ${[...running.keys()].join(' ')}`,
+      `| ${finished}/${cells.length} cells${running.size ? `, running ${[...running.keys()].join(' ')}` : ''}`,
     );
   };
   const stop = (signal: NodeJS.Signals) => {

@@ -214,6 +214,34 @@ describe('SVG charts', () => {
     expect(niceTicks(3, 3).ticks[0]).toBeLessThan(3); // a flat line still gets a range
   });
 
+  it('clips bands to the metric range and keeps iteration ticks whole', () => {
+    expect(niceTicks(0, 2, 6, 1)).toEqual({ ticks: [0, 1, 2], step: 1 });
+    const svg = lineChartSvg({
+      title: 't',
+      xLabel: 'iteration',
+      yLabel: 'testAcc',
+      yMin: 0,
+      yMax: 1,
+      xMinStep: 1,
+      series: [
+        {
+          name: 'grpo',
+          color: '#111111',
+          points: [
+            { x: 0, y: 0.5, lo: -5, hi: 5 },
+            { x: 2, y: 0.6, lo: 0.2, hi: 1.7 },
+          ],
+        },
+      ],
+    });
+    expect(svg).toContain('>1.0</text>');
+    expect(svg).toContain('>0.0</text>');
+    const yTicks = [...svg.matchAll(/text-anchor="end">([^<]*)</g)].map((m) => m[1]);
+    expect(yTicks).toEqual(['0.0', '0.2', '0.4', '0.6', '0.8', '1.0']);
+    const xTicks = [...svg.matchAll(/text-anchor="middle">([^<]*)</g)].map((m) => m[1]);
+    expect(xTicks).toEqual(['0', '1', '2', 'iteration', 'testAcc']); // x ticks, then the axis labels
+  });
+
   it('draws axes, ticks, one line and band per series, a legend and an escaped title', () => {
     const svg = lineChartSvg({
       title: 'add: a<b & c',

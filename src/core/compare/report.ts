@@ -60,6 +60,20 @@ export const ALGO_COLORS: Record<Algo, string> = {
   'sft-control': '#7f7f7f',
 };
 
+/** Where each charted metric can lie (CI bands are clipped to it). */
+const METRIC_RANGE: Record<string, [number, number | undefined]> = {
+  testAcc: [0, 1],
+  testAccSampled: [0, 1],
+  oodAcc: [0, 1],
+  passAt8: [0, 1],
+  diversity: [0, 1],
+  correctPaths: [0, undefined],
+  rewardMean: [0, undefined], // prm-dense adds lambda * mean step score to the 0/1 outcome
+  entropy: [0, undefined],
+  salvageRate: [0, 1],
+  zeroStdGroupFrac: [0, 1],
+};
+
 export function curveSvg(task: string, curve: Curve, seeds: number): string {
   const series: ChartSeries[] = curve.series.map((s) => ({
     name: s.algo,
@@ -68,8 +82,12 @@ export function curveSvg(task: string, curve: Curve, seeds: number): string {
   }));
   const how =
     curve.kind === 'train' && curve.smoothing > 0 ? `, smoothed over ${2 * curve.smoothing + 1} iters` : '';
+  const [yMin, yMax] = METRIC_RANGE[curve.metric] ?? [undefined, undefined];
   return lineChartSvg({
-    title: `${task}: ${curve.metric} (mean ± 95% CI, ${seeds} seeds${how})`,
+    yMin,
+    yMax,
+    xMinStep: 1,
+    title: `${task}: ${curve.metric} (mean ± 95% CI, ${seeds} seed${seeds === 1 ? '' : 's'}${how})`,
     xLabel: 'iteration',
     yLabel: curve.metric,
     series,
@@ -132,6 +150,8 @@ export function renderMarkdown(t: CompareTable, curves: readonly Curve[], imageD
       ),
     ),
   ];
+  // The cells ran where their sources ran (for a merge, possibly several commits and machines).
+  const commits = [...new Set(sources.map((s) => s.provenance.commit))];
   const lines = [
     `## ${t.identity.task}: ${t.rows.length} algorithms × ${t.seeds.length} seeds, ${c.iters} iterations`,
     '',
@@ -139,7 +159,7 @@ export function renderMarkdown(t: CompareTable, curves: readonly Curve[], imageD
     ...(t.sources
       ? [`- Merged from: ${t.sources.map((s) => `\`${s.provenance.command}\``).join(', ')}`]
       : []),
-    `- Commit: \`${p.commit}\`; machine: ${machines.join('; ')}; ${t.sources ? 'merged' : `jobs ${p.jobs}`}; ${p.date}`,
+    `- Commit: ${commits.map((c) => `\`${c}\``).join(', ')}; machine: ${machines.join('; ')}; ${t.sources ? 'merged' : `jobs ${p.jobs}`}; ${p.date}`,
     `- Config: ${knobs}${overrides ? `; overrides: ${overrides}` : ''} (full config in table.json)`,
     '',
     '### End of training (mean ± 95% CI over seeds, Student t)',

@@ -22,12 +22,23 @@ export interface ChartSpec {
   xLabel: string;
   yLabel: string;
   series: ChartSeries[];
+  /** Known range of y (e.g. [0, 1] for a rate): bands are clipped to it, so few seeds do not
+   *  stretch the axis with impossible values. */
+  yMin?: number;
+  yMax?: number;
+  /** Smallest x tick step (1 for iterations). */
+  xMinStep?: number;
   width?: number;
   height?: number;
 }
 
 /** Tick values covering [lo, hi] with a 1-2-5 step, about `target` of them; the domain snaps to them. */
-export function niceTicks(lo: number, hi: number, target = 5): { ticks: number[]; step: number } {
+export function niceTicks(
+  lo: number,
+  hi: number,
+  target = 5,
+  minStep = 0,
+): { ticks: number[]; step: number } {
   if (!(Number.isFinite(lo) && Number.isFinite(hi))) throw new Error(`niceTicks: bad range [${lo}, ${hi}]`);
   if (hi < lo) [lo, hi] = [hi, lo];
   if (hi === lo) {
@@ -35,7 +46,7 @@ export function niceTicks(lo: number, hi: number, target = 5): { ticks: number[]
     lo -= pad;
     hi += pad;
   }
-  const raw = (hi - lo) / target;
+  const raw = Math.max((hi - lo) / target, minStep);
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((f) => f * mag).find((s) => s >= raw) ?? 10 * mag;
   const first = Math.floor(lo / step + 1e-9);
@@ -64,10 +75,19 @@ export function lineChartSvg(spec: ChartSpec): string {
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
 
-  const pts = spec.series.flatMap((s) => s.points);
+  const clip = (y: number) => Math.min(spec.yMax ?? y, Math.max(spec.yMin ?? y, y));
+  const series = spec.series.map((s) => ({
+    ...s,
+    points: s.points.map((p) => ({
+      ...p,
+      lo: p.lo === undefined ? undefined : clip(p.lo),
+      hi: p.hi === undefined ? undefined : clip(p.hi),
+    })),
+  }));
+  const pts = series.flatMap((s) => s.points);
   const xs = pts.map((p) => p.x);
   const ys = pts.flatMap((p) => [p.y, p.lo ?? p.y, p.hi ?? p.y]);
-  const xt = niceTicks(xs.length ? Math.min(...xs) : 0, xs.length ? Math.max(...xs) : 1, 6);
+  const xt = niceTicks(xs.length ? Math.min(...xs) : 0, xs.length ? Math.max(...xs) : 1, 6, spec.xMinStep);
   const yt = niceTicks(ys.length ? Math.min(...ys) : 0, ys.length ? Math.max(...ys) : 1, 5);
   const [x0, x1] = [xt.ticks[0], xt.ticks[xt.ticks.length - 1]];
   const [y0, y1] = [yt.ticks[0], yt.ticks[yt.ticks.length - 1]];
@@ -97,14 +117,14 @@ export function lineChartSvg(spec: ChartSpec): string {
     `<text transform="translate(14 ${f(m.top + ph / 2)}) rotate(-90)" text-anchor="middle">${esc(spec.yLabel)}</text>`,
   );
   // Bands first, so every line is drawn over every band.
-  for (const s of spec.series) {
+  for (const s of series) {
     const b = s.points.filter((p) => p.lo !== undefined && p.hi !== undefined);
     if (b.length < 2) continue;
     const upper = b.map((p) => `${f(sx(p.x))},${f(sy(p.hi!))}`);
     const lower = b.map((p) => `${f(sx(p.x))},${f(sy(p.lo!))}`).reverse();
     out.push(`<polygon points="${[...upper, ...lower].join(' ')}" fill="${s.color}" fill-opacity="0.15"/>`);
   }
-  for (const s of spec.series) {
+  for (const s of series) {
     if (s.points.length === 0) continue;
     const d = s.points.map((p, i) => `${i ? 'L' : 'M'}${f(sx(p.x))},${f(sy(p.y))}`).join('');
     out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.8"/>`);
@@ -114,7 +134,7 @@ export function lineChartSvg(spec: ChartSpec): string {
         out.push(`<circle cx="${f(sx(p.x))}" cy="${f(sy(p.y))}" r="2.5" fill="${s.color}"/>`);
   }
   // Legend.
-  spec.series.forEach((s, i) => {
+  series.forEach((s, i) => {
     const y = m.top + 8 + i * 16;
     const x = m.left + pw + 14;
     out.push(
