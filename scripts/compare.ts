@@ -19,7 +19,8 @@ import {
 } from '../src/core/compare/report';
 import { ALGOS, parseRlConfig } from '../src/core/rl/config';
 import { getTask } from '../src/core/tasks';
-import { cliMain, intOption, parseSet } from '../src/node/cli';
+import { cliMain, intOption } from '../src/node/cli';
+import { parseOverrides } from '../src/core/rl/overrides';
 import {
   type CellJob,
   cellDir,
@@ -157,7 +158,7 @@ async function compareMain(values: Record<string, string | string[] | boolean | 
   );
   const shard = values.shard === undefined ? null : parseShard(values.shard as string);
   const sets = (values.set as string[] | undefined) ?? [];
-  const overrides = parseSet(sets);
+  const overrides = parseOverrides(sets);
   for (const k of ['task', 'algo', 'seed', 'iters'])
     if (k in overrides)
       throw new Error(`--set ${k}: use --${k === 'algo' ? 'algos' : k === 'seed' ? 'seeds' : k}`);

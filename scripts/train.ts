@@ -14,7 +14,7 @@ import { loadPrm, prepareRlPolicy } from '../src/core/rl/setup';
 import { Trainer } from '../src/core/rl/trainer';
 import { getTask } from '../src/core/tasks';
 import { useBackend } from '../src/node/backend';
-import { cliMain, intOption, parseSet } from '../src/node/cli';
+import { cliMain, intOption } from '../src/node/cli';
 import { readCheckpoint, writeCheckpoint } from '../src/node/files';
 import { Progress } from '../src/node/progress';
 
@@ -24,6 +24,28 @@ Starts from the shipped checkpoints (public/checkpoints/<task>, or --checkpoint 
 DIR/metrics.jsonl (one object per iteration), DIR/summary.json and the final policy checkpoint.
 --set overrides any config knob, e.g. --set lr=1e-5 --set groupSize=16 (see docs/algorithms.md).
 --json prints the summary as the last stdout line.`;
+
+/** "key=value" -> typed value following the default's type. */
+function parseSet(items: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq < 1) throw new Error(`--set expects key=value, got '${item}'`);
+    const key = item.slice(0, eq);
+    const raw = item.slice(eq + 1);
+    if (!(key in DEFAULT_RL)) throw new Error(`--set: unknown config key '${key}'`);
+    const def = (DEFAULT_RL as Record<string, unknown>)[key];
+    if (typeof def === 'number' || (def === null && key === 'rectifyCap')) {
+      out[key] = raw === 'null' ? null : Number(raw);
+      if (raw !== 'null' && (raw.trim() === '' || !Number.isFinite(out[key] as number)))
+        throw new Error(`--set ${key}: '${raw}' is not a number`);
+    } else if (typeof def === 'boolean') {
+      if (raw !== 'true' && raw !== 'false') throw new Error(`--set ${key}: '${raw}' is not true or false`);
+      out[key] = raw === 'true';
+    } else out[key] = raw;
+  }
+  return out;
+}
 
 await cliMain(HELP, async () => {
   const { values } = parseArgs({
