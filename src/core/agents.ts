@@ -102,7 +102,8 @@ abstract class Agent {
   }
 }
 
-function checkCompatible(manifest: CheckpointManifest, task: Task, cfg: ModelConfig): void {
+/** Throws CheckpointError unless the checkpoint fits a model of `task` with config `cfg`. */
+export function checkCompatible(manifest: CheckpointManifest, task: Task, cfg: ModelConfig): void {
   if (manifest.task !== task.name)
     throw new CheckpointError('shape', `checkpoint is for task '${manifest.task}', not '${task.name}'`);
   if (manifest.kind !== cfg.kind)
