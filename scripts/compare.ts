@@ -18,9 +18,9 @@ import {
   identityMismatch,
 } from '../src/core/compare/report';
 import { ALGOS, parseRlConfig } from '../src/core/rl/config';
+import { parseOverrides } from '../src/core/rl/overrides';
 import { getTask } from '../src/core/tasks';
 import { cliMain, intOption } from '../src/node/cli';
-import { parseOverrides } from '../src/core/rl/overrides';
 import {
   type CellJob,
   cellDir,
