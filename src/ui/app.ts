@@ -68,44 +68,44 @@ export class ScopeLabApp extends LitElement {
       :host {
         display: block;
         container-type: inline-size;
-        max-width: 90rem;
+        max-width: 1440px;
         margin: 0 auto;
-        padding: 0.75rem;
+        padding: 12px;
       }
       header h1 {
-        font-size: 1.5rem;
-        margin: 0 0 0.2rem;
+        font-size: 24px;
+        margin: 0 0 3.2px;
       }
       header p {
-        margin: 0 0 0.6rem;
-        max-width: 60rem;
+        margin: 0 0 9.6px;
+        max-width: 960px;
       }
       .runbar {
         position: sticky;
         top: 0;
         z-index: 2;
         display: grid;
-        gap: 0.5rem;
-        margin-bottom: 0.75rem;
+        gap: 8px;
+        margin-bottom: 12px;
         box-shadow: 0 2px 6px rgb(0 0 0 / 8%);
       }
       .runbar .row {
         display: flex;
         flex-wrap: wrap;
-        gap: 0.5rem;
+        gap: 8px;
         align-items: center;
       }
       .runbar sl-run-buttons {
-        flex: 1 1 18rem;
+        flex: 1 1 288px;
         min-width: 0;
       }
       .layout {
         display: grid;
-        grid-template-columns: minmax(15rem, 21rem) minmax(0, 1fr);
-        gap: 0.75rem;
+        grid-template-columns: minmax(240px, 336px) minmax(0, 1fr);
+        gap: 12px;
         align-items: start;
       }
-      @container (max-width: 48rem) {
+      @container (max-width: 768px) {
         .layout {
           grid-template-columns: minmax(0, 1fr);
         }
@@ -115,24 +115,24 @@ export class ScopeLabApp extends LitElement {
       }
       .main {
         display: grid;
-        gap: 0.75rem;
+        gap: 12px;
         min-width: 0;
       }
       .notices {
         border: 2px solid var(--sl-danger);
         border-radius: var(--sl-radius);
-        padding: 0.5rem 0.75rem;
-        margin-bottom: 0.75rem;
+        padding: 8px 12px;
+        margin-bottom: 12px;
         background: #fff5f4;
       }
       .notices ul {
-        margin: 0.25rem 0;
-        padding-left: 1.2rem;
+        margin: 4px 0;
+        padding-left: 19.2px;
         overflow-wrap: anywhere;
       }
       details.settings > summary {
         cursor: pointer;
-        margin-bottom: 0.5rem;
+        margin-bottom: 8px;
       }
       details.settings > summary h2 {
         display: inline;
@@ -140,10 +140,10 @@ export class ScopeLabApp extends LitElement {
       }
       details.settings > summary span {
         display: block;
-        font-size: 0.88rem;
+        font-size: 14.1px;
       }
       .inspect-pick {
-        margin-bottom: 0.5rem;
+        margin-bottom: 8px;
       }
     `,
   ];

@@ -18,14 +18,14 @@ export class SlCharts extends LitElement {
     css`
       .grid {
         display: grid;
-        grid-template-columns: repeat(auto-fill, minmax(min(100%, 19rem), 1fr));
-        gap: 0.75rem;
+        grid-template-columns: repeat(auto-fill, minmax(min(100%, 304px), 1fr));
+        gap: 12px;
       }
       sl-chart {
         background: var(--sl-bg);
         border: 1px solid var(--sl-border);
         border-radius: var(--sl-radius);
-        padding: 0.5rem;
+        padding: 8px;
       }
     `,
   ];

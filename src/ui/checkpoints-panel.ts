@@ -56,53 +56,53 @@ export class SlCheckpoints extends LitElement {
       }
       ul.runs {
         list-style: none;
-        margin: 0.5rem 0;
+        margin: 8px 0;
         padding: 0;
         display: grid;
-        gap: 0.5rem;
+        gap: 8px;
       }
       li.run {
         background: var(--sl-bg);
         border: 1px solid var(--sl-border);
         border-radius: var(--sl-radius);
-        padding: 0.4rem 0.5rem;
+        padding: 6.4px 8px;
         min-width: 0;
       }
       .head {
         display: flex;
         flex-wrap: wrap;
-        gap: 0.25rem 0.75rem;
+        gap: 4px 12px;
         align-items: baseline;
       }
       .actions {
         display: flex;
         flex-wrap: wrap;
-        gap: 0.4rem;
-        margin-top: 0.3rem;
+        gap: 6.4px;
+        margin-top: 4.8px;
       }
       ul.cks {
         list-style: none;
-        margin: 0.3rem 0 0;
+        margin: 4.8px 0 0;
         padding: 0;
-        font-size: 0.88rem;
+        font-size: 14.1px;
         display: grid;
-        gap: 0.25rem;
+        gap: 4px;
       }
       ul.cks li {
         display: flex;
         flex-wrap: wrap;
-        gap: 0.4rem;
+        gap: 6.4px;
         align-items: center;
       }
       ul.cks button {
-        min-height: 1.9rem;
+        min-height: 30.4px;
         padding: 0.1em 0.6em;
       }
       .import {
         display: grid;
         grid-template-columns: minmax(0, 1fr);
-        gap: 0.2rem;
-        margin-top: 0.5rem;
+        gap: 3.2px;
+        margin-top: 8px;
       }
       input[type='file'] {
         width: 100%;

@@ -55,16 +55,16 @@ export class SlControls extends LitElement {
     css`
       form {
         display: grid;
-        gap: 0.75rem;
+        gap: 12px;
       }
       fieldset {
         border: 1px solid var(--sl-border);
         border-radius: var(--sl-radius);
         margin: 0;
-        padding: 0.5rem 0.6rem 0.6rem;
+        padding: 8px 9.6px 9.6px;
         min-width: 0;
         display: grid;
-        gap: 0.55rem;
+        gap: 8.8px;
       }
       legend {
         font-weight: 600;
@@ -72,7 +72,7 @@ export class SlControls extends LitElement {
       }
       .field {
         display: grid;
-        gap: 0.15rem;
+        gap: 2.4px;
         min-width: 0;
       }
       .field label {
@@ -83,7 +83,7 @@ export class SlControls extends LitElement {
         width: 100%;
       }
       .help {
-        font-size: 0.84rem;
+        font-size: 13.4px;
         color: var(--sl-muted);
       }
       .field.inactive label,
@@ -91,7 +91,7 @@ export class SlControls extends LitElement {
         opacity: 0.6;
       }
       .field .error {
-        font-size: 0.84rem;
+        font-size: 13.4px;
       }
       input[aria-invalid='true'] {
         border-color: var(--sl-danger);
@@ -99,7 +99,7 @@ export class SlControls extends LitElement {
       }
       .row {
         display: flex;
-        gap: 0.5rem;
+        gap: 8px;
         align-items: baseline;
         flex-wrap: wrap;
       }

@@ -92,19 +92,19 @@ export class SlHowItWorks extends LitElement {
     css`
       details {
         border-top: 1px solid var(--sl-border);
-        padding: 0.4rem 0;
+        padding: 6.4px 0;
       }
       summary {
         cursor: pointer;
         font-weight: 600;
-        padding: 0.2rem 0;
+        padding: 3.2px 0;
       }
       .formula {
         display: block;
         background: var(--sl-bg);
         border: 1px solid var(--sl-border);
         border-radius: var(--sl-radius);
-        padding: 0.4rem 0.5rem;
+        padding: 6.4px 8px;
         overflow-x: auto;
         white-space: pre-wrap;
         overflow-wrap: anywhere;

@@ -59,7 +59,7 @@ export class SlChart extends LitElement {
         margin: 0;
       }
       figcaption {
-        font-size: 0.84rem;
+        font-size: 13.4px;
         color: var(--sl-muted);
       }
       .plot {
@@ -69,24 +69,24 @@ export class SlChart extends LitElement {
       }
       ul.legend {
         list-style: none;
-        margin: 0.25rem 0 0;
+        margin: 4px 0 0;
         padding: 0;
         display: flex;
         flex-wrap: wrap;
-        gap: 0.15rem 0.8rem;
-        font-size: 0.84rem;
+        gap: 2.4px 12.8px;
+        font-size: 13.4px;
       }
       .swatch {
         display: inline-block;
-        width: 1.4rem;
+        width: 22.4px;
         height: 0;
         border-top: 3px solid;
         vertical-align: middle;
-        margin-right: 0.25rem;
+        margin-right: 4px;
       }
       .latest {
-        font-size: 0.84rem;
-        margin-top: 0.2rem;
+        font-size: 13.4px;
+        margin-top: 3.2px;
       }
     `,
   ];

@@ -62,43 +62,43 @@ export class SlInspector extends LitElement {
       .toolbar {
         display: flex;
         flex-wrap: wrap;
-        gap: 0.5rem 1rem;
+        gap: 8px 16px;
         align-items: end;
-        margin-bottom: 0.5rem;
+        margin-bottom: 8px;
       }
       .toolbar label {
         display: grid;
-        gap: 0.15rem;
+        gap: 2.4px;
         font-weight: 500;
       }
       .toolbar select {
-        max-width: min(100%, 22rem);
+        max-width: min(100%, 352px);
       }
       fieldset.colour {
         border: 0;
         padding: 0;
         margin: 0;
         display: flex;
-        gap: 0.75rem;
+        gap: 12px;
         flex-wrap: wrap;
       }
       fieldset.colour legend {
         font-weight: 500;
         padding: 0;
-        margin-bottom: 0.15rem;
+        margin-bottom: 2.4px;
       }
       .legend {
-        font-size: 0.84rem;
+        font-size: 13.4px;
         color: var(--sl-muted);
         display: flex;
         flex-wrap: wrap;
-        gap: 0.25rem 0.75rem;
+        gap: 4px 12px;
         align-items: center;
       }
       .scale {
         display: inline-block;
-        width: 6rem;
-        height: 0.8rem;
+        width: 96px;
+        height: 12.8px;
         border-radius: 3px;
         vertical-align: middle;
       }
@@ -107,14 +107,14 @@ export class SlInspector extends LitElement {
         margin: 0;
         padding: 0;
         display: grid;
-        gap: 0.5rem;
+        gap: 8px;
       }
       li.rollout {
         background: var(--sl-bg);
         border: 1px solid var(--sl-border);
         border-left: 4px solid var(--sl-border);
         border-radius: var(--sl-radius);
-        padding: 0.4rem 0.5rem;
+        padding: 6.4px 8px;
         min-width: 0;
       }
       li.rollout.correct {
@@ -126,15 +126,15 @@ export class SlInspector extends LitElement {
       .meta {
         display: flex;
         flex-wrap: wrap;
-        gap: 0.2rem 0.75rem;
-        font-size: 0.86rem;
-        margin-bottom: 0.3rem;
+        gap: 3.2px 12px;
+        font-size: 13.8px;
+        margin-bottom: 4.8px;
       }
       .badge {
         border-radius: 999px;
         padding: 0 0.5em;
         background: #e8edf3;
-        font-size: 0.8rem;
+        font-size: 12.8px;
       }
       .badge.rectified {
         background: #fde8c8;
@@ -145,9 +145,9 @@ export class SlInspector extends LitElement {
       .steps {
         display: flex;
         flex-wrap: wrap;
-        gap: 0.25rem;
+        gap: 4px;
         font-family: var(--sl-mono);
-        font-size: 0.9rem;
+        font-size: 14.4px;
       }
       .step {
         display: inline-flex;
@@ -186,7 +186,7 @@ export class SlInspector extends LitElement {
       }
       .mark {
         font-family: var(--sl-font);
-        font-size: 0.72rem;
+        font-size: 11.5px;
         font-weight: 600;
         border-radius: 3px;
         padding: 0 0.25em;
@@ -198,7 +198,7 @@ export class SlInspector extends LitElement {
       }
       .tokens {
         font-family: var(--sl-mono);
-        font-size: 0.92rem;
+        font-size: 14.7px;
         overflow-wrap: anywhere;
       }
       .tok.role-off {
@@ -208,17 +208,17 @@ export class SlInspector extends LitElement {
       .rect,
       .parent {
         overflow-wrap: anywhere;
-        margin-top: 0.35rem;
-        font-size: 0.88rem;
+        margin-top: 5.6px;
+        font-size: 14.1px;
         display: grid;
-        gap: 0.25rem;
+        gap: 4px;
       }
       .parent {
         background: var(--sl-bg);
         border: 1px dashed var(--sl-border);
         border-radius: var(--sl-radius);
-        padding: 0.4rem 0.5rem;
-        margin-bottom: 0.5rem;
+        padding: 6.4px 8px;
+        margin-bottom: 8px;
       }
       del {
         color: var(--sl-danger);

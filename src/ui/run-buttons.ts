@@ -39,19 +39,19 @@ export class SlRunButtons extends LitElement {
       .bar {
         display: flex;
         flex-wrap: wrap;
-        gap: 0.5rem;
+        gap: 8px;
         align-items: center;
       }
       .progress {
-        flex: 1 1 10rem;
+        flex: 1 1 160px;
         min-width: 0;
         display: grid;
-        gap: 0.2rem;
-        font-size: 0.9rem;
+        gap: 3.2px;
+        font-size: 14.4px;
       }
       progress {
         width: 100%;
-        height: 0.6rem;
+        height: 9.6px;
       }
     `,
   ];

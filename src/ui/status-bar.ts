@@ -39,12 +39,12 @@ export class SlStatus extends LitElement {
       .run {
         display: flex;
         flex-wrap: wrap;
-        gap: 0.2rem 1rem;
-        font-size: 0.88rem;
+        gap: 3.2px 16px;
+        font-size: 14.1px;
       }
       .run + .run {
-        margin-top: 0.3rem;
-        padding-top: 0.3rem;
+        margin-top: 4.8px;
+        padding-top: 4.8px;
         border-top: 1px solid var(--sl-border);
       }
       dl {
@@ -63,8 +63,8 @@ export class SlStatus extends LitElement {
         overflow-wrap: anywhere;
       }
       .msg {
-        margin: 0.3rem 0 0;
-        font-size: 0.88rem;
+        margin: 4.8px 0 0;
+        font-size: 14.1px;
       }
       .msg.error {
         font-weight: 600;

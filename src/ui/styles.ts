@@ -41,10 +41,10 @@ export const base = css`
     line-height: 1.2;
   }
   h2 {
-    font-size: 1.15rem;
+    font-size: 18.4px;
   }
   h3 {
-    font-size: 1rem;
+    font-size: 16px;
   }
   p {
     margin: 0.3em 0;
@@ -56,7 +56,7 @@ export const base = css`
   }
   button {
     font: inherit;
-    min-height: 2.25rem;
+    min-height: 36px;
     padding: 0.3em 0.9em;
     border-radius: var(--sl-radius);
     border: 1px solid var(--sl-border);
@@ -89,15 +89,15 @@ export const base = css`
     border: 1px solid var(--sl-border);
     border-radius: var(--sl-radius);
     padding: 0.25em 0.4em;
-    min-height: 2.1rem;
+    min-height: 33.6px;
     max-width: 100%;
   }
   input[type='radio'],
   input[type='checkbox'] {
-    width: 1.1rem;
-    height: 1.1rem;
-    margin: 0 0.3rem 0 0;
-    vertical-align: -0.15rem;
+    width: 17.6px;
+    height: 17.6px;
+    margin: 0 4.8px 0 0;
+    vertical-align: -2.4px;
     accent-color: var(--sl-accent);
   }
   :focus-visible {
@@ -108,7 +108,7 @@ export const base = css`
     background: var(--sl-panel);
     border: 1px solid var(--sl-border);
     border-radius: var(--sl-radius);
-    padding: 0.75rem;
+    padding: 12px;
     min-width: 0;
   }
   .muted {

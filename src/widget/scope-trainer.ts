@@ -133,7 +133,7 @@ export class ScopeTrainer extends LitElement {
       .frame {
         all: initial;
         display: grid;
-        gap: 0.6rem;
+        gap: 9.6px;
         box-sizing: border-box;
         font-family: var(--sl-font);
         font-size: 15px;
@@ -142,7 +142,7 @@ export class ScopeTrainer extends LitElement {
         background: var(--sl-bg);
         border: 1px solid var(--sl-border);
         border-radius: var(--sl-radius);
-        padding: 0.75rem;
+        padding: 12px;
         min-width: 0;
       }
       .title {
@@ -154,7 +154,7 @@ export class ScopeTrainer extends LitElement {
       }
       .msg {
         margin: 0;
-        font-size: 0.88rem;
+        font-size: 14.1px;
       }
       .msg.error {
         font-weight: 600;
