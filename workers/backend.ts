@@ -16,6 +16,7 @@ import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs
 import wasmPlainUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { type DeviceWatch, GpuDeviceError, watchDevice, withErrorScopes } from '../src/browser/gpu-errors';
 import type { BackendInfo } from '../src/browser/session-api';
 import * as tf from '../src/core/tf';
 import type { BackendRequest, WorkerEvent } from './protocol';
@@ -23,9 +24,11 @@ import type { BackendRequest, WorkerEvent } from './protocol';
 /** How long a lost device's interrupted operation may take to give up before we switch anyway. */
 const SETTLE_AFTER_LOSS_MS = 10_000;
 
-export class DeviceError extends Error {
-  override name = 'DeviceError';
-}
+/** After an op failed (not by a captured device error), how long `lost` may take to settle. */
+const LOST_GRACE_MS = 60_000;
+
+/** The `loseDevice(during)` test hook destroys the device this long into the operation. */
+const LOSE_AFTER_MS = 20;
 
 class DeviceLost extends Error {
   override name = 'DeviceLost';
@@ -71,10 +74,11 @@ export class Accelerator {
   private device: GPUDevice | null = null;
   private lostReason: string | null = null;
   private lost: Promise<never> | null = null;
-  private uncaptured: string[] = [];
+  private watch: DeviceWatch | null = null;
   /** Operations run one at a time: error scopes are per device, and a rerun must not interleave. */
   private queue: Promise<unknown> = Promise.resolve();
   private inflight: Promise<unknown> | null = null;
+  private loseDuring: string | null = null;
 
   constructor(
     private readonly req: BackendRequest,
@@ -123,6 +127,11 @@ export class Accelerator {
       try {
         return await this.guarded(label, op);
       } catch (e) {
+        // A destroyed device can fail the op (an aborted buffer map) well before `lost` settles:
+        // the GPU process first finishes the queued work (6 s measured on SwiftShader).
+        if (e instanceof GpuDeviceError) throw e;
+        if (this.lostReason === null)
+          await Promise.race([this.lost?.catch(() => {}), new Promise((r) => setTimeout(r, LOST_GRACE_MS))]);
         if (this.lostReason === null) throw e;
         await this.fallBack();
         return op();
@@ -132,10 +141,14 @@ export class Accelerator {
     return next;
   }
 
-  /** Test hook: what a GPU reset does to the device. */
-  loseDevice(): boolean {
+  /**
+   * Test hook: what a GPU reset does to the device, now or (`during`) shortly after the next
+   * operation with that label has started, so the loss interrupts it.
+   */
+  loseDevice(during?: string): boolean {
     if (!this.device) return false;
-    this.device.destroy();
+    if (during) this.loseDuring = during;
+    else this.device.destroy();
     return true;
   }
 
@@ -169,39 +182,43 @@ export class Accelerator {
 
   private watchDevice(device: GPUDevice): void {
     this.device = device;
-    device.onuncapturederror = (ev) => {
-      this.uncaptured.push(ev.error.message);
-    };
-    this.lost = device.lost.then((info) => {
-      this.lostReason = `${info.reason}${info.message ? `: ${info.message}` : ''}`;
-      // Tell the page and switch now, even when idle, not on the next call.
-      this.queue = this.queue.then(() => this.fallBack()).catch(() => {});
-      throw new DeviceLost(this.lostReason);
+    let lost!: (reason: string) => void;
+    this.lost = new Promise<never>((_, reject) => {
+      lost = (reason) => reject(new DeviceLost(reason));
     });
     this.lost.catch(() => {});
+    this.watch = watchDevice(device, (fault) => {
+      if (fault.kind !== 'lost') return;
+      // 'device lost (reason): message' -> '(reason): message'
+      this.lostReason = fault.message.replace(/^device lost\s*/, '');
+      lost(this.lostReason);
+      // Tell the page and switch now, even when idle, not on the next call.
+      this.queue = this.queue.then(() => this.fallBack()).catch(() => {});
+    });
   }
 
   private async guarded<T>(label: string, op: () => Promise<T>): Promise<T> {
     const device = this.device!;
-    const filters: GPUErrorFilter[] = ['validation', 'out-of-memory', 'internal'];
-    for (const f of filters) device.pushErrorScope(f);
-    const work = op();
+    const watch = this.watch!;
+    const seen = watch.faults.length;
+    if (this.loseDuring === label) {
+      this.loseDuring = null;
+      setTimeout(() => device.destroy(), LOSE_AFTER_MS);
+    }
+    // The readback of the results is inside `op`, so their kernels ran inside the scopes.
+    const work = withErrorScopes(device, op);
     this.inflight = work;
-    let result: T;
     try {
-      result = await Promise.race([work, this.lost as Promise<never>]);
+      const result = await Promise.race([work, this.lost as Promise<never>]);
+      const escaped = watch.faults.slice(seen).filter((f) => f.kind === 'uncaptured');
+      if (escaped.length) throw new GpuDeviceError(escaped);
+      return result;
+    } catch (e) {
+      if (e instanceof GpuDeviceError) throw new GpuDeviceError(e.faults, `during ${label}`);
+      throw e;
     } finally {
       this.inflight = null;
     }
-    const errors: string[] = [];
-    for (let i = 0; i < filters.length; i++) {
-      const err = await device.popErrorScope();
-      if (err) errors.push(err.message);
-    }
-    errors.push(...this.uncaptured.splice(0));
-    if (errors.length)
-      throw new DeviceError(`WebGPU device error during ${label}: ${errors.join(' | ').slice(0, 2000)}`);
-    return result;
   }
 
   /** WebGPU is gone: move to WASM, rebuild the models there, tell the page. Idempotent. */
@@ -214,9 +231,9 @@ export class Accelerator {
         new Promise((r) => setTimeout(r, SETTLE_AFTER_LOSS_MS)),
       ]);
     this.device = null;
+    this.watch?.dispose();
     const adapter = this.info.adapter;
-    const info = await this.startWasm(`WebGPU device lost (${reason}); fell back to WASM`);
-    this.info = { ...info, requested: this.req.backend };
+    await this.startWasm(`WebGPU device lost ${reason}; fell back to WASM`);
     await this.rebuild();
     try {
       tf.removeBackend('webgpu');
@@ -224,7 +241,7 @@ export class Accelerator {
     this.emit({
       type: 'notice',
       level: 'warn',
-      message: `WebGPU device${adapter ? ` (${adapter})` : ''} lost (${reason}): continuing on WASM from the latest weights`,
+      message: `WebGPU device${adapter ? ` (${adapter})` : ''} lost ${reason}; continuing on WASM from the latest weights`,
     });
   }
 }

@@ -112,7 +112,7 @@ const api: PolicyWorkerApi = {
 
   numTensors: async () => tf.memory().numTensors,
 
-  loseDevice: async () => accel.loseDevice(),
+  loseDevice: async (during?: string) => accel.loseDevice(during),
 };
 
 Comlink.expose(api);

@@ -47,7 +47,7 @@ const api: PrmWorkerApi = {
 
   numTensors: async () => tf.memory().numTensors,
 
-  loseDevice: async () => accel.loseDevice(),
+  loseDevice: async (during?: string) => accel.loseDevice(during),
 };
 
 Comlink.expose(api);

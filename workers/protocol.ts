@@ -55,15 +55,18 @@ export interface PolicyWorkerApi {
   checkpoint(meta: Record<string, unknown>): Promise<StoredCheckpoint>;
   load(ck: StoredCheckpoint): Promise<void>;
   numTensors(): Promise<number>;
-  /** Test hook: destroy the WebGPU device as a driver reset would (false when not on WebGPU). */
-  loseDevice(): Promise<boolean>;
+  /**
+   * Test hook: destroy the WebGPU device as a driver reset would, now or during the next operation
+   * named `during` ('generate', 'update', ...). False when not on WebGPU.
+   */
+  loseDevice(during?: string): Promise<boolean>;
 }
 
 export interface PrmWorkerApi {
   init(req: PrmInit, onEvent: (e: WorkerEvent) => void): Promise<BackendInfo>;
   scoreSteps(items: { prompt: string; completion: string }[]): Promise<PackedRows>;
   numTensors(): Promise<number>;
-  loseDevice(): Promise<boolean>;
+  loseDevice(during?: string): Promise<boolean>;
 }
 
 export function packRows(rows: readonly ArrayLike<number>[]): PackedRows {

@@ -33,8 +33,14 @@ export interface GpuFault {
 
 /** A WebGPU device reported one or more errors during an op (or was lost). */
 export class GpuDeviceError extends Error {
-  constructor(readonly faults: readonly GpuFault[]) {
-    super(`WebGPU device error: ${faults.map((f) => `[${f.kind}] ${f.message}`).join('; ')}`);
+  /** `context` says what was running, e.g. 'during update'. */
+  constructor(
+    readonly faults: readonly GpuFault[],
+    context?: string,
+  ) {
+    super(
+      `WebGPU device error${context ? ` ${context}` : ''}: ${faults.map((f) => `[${f.kind}] ${f.message}`).join('; ')}`,
+    );
     this.name = 'GpuDeviceError';
   }
 }

@@ -20,6 +20,7 @@ import type {
 import { type IterationResult, Trainer } from '../core/rl/trainer';
 import { Rng, type RngState } from '../core/rng';
 import { getTask } from '../core/tasks';
+import type { Store } from '../storage';
 import type {
   BackendInfo,
   Session,
@@ -28,8 +29,14 @@ import type {
   SessionOptions,
   SessionState,
 } from './session-api';
-import { openSessionStore, type SessionStore, type StoreOpener } from './store-port';
 import { type RemotePolicyService, startPolicyWorker, startPrmWorker, type WorkerHandle } from './workers';
+
+/** Opens the IndexedDB store of a namespace (replaceable in tests). */
+export type StoreOpener = (namespace: string) => Promise<Store>;
+
+/** The real store, loaded on demand: a session without persistence never pulls it in. */
+const openIndexedDbStore: StoreOpener = async (namespace) =>
+  (await import('../storage')).openStore(namespace);
 
 /** Defaults of the optional session knobs. */
 export const SESSION_DEFAULTS = {
@@ -121,7 +128,7 @@ export class TrainingSession implements Session {
   private constructor(
     readonly config: RlConfig,
     private readonly opts: SessionOptions,
-    private readonly store: SessionStore | null,
+    private readonly store: Store | null,
   ) {}
 
   /**
@@ -130,7 +137,7 @@ export class TrainingSession implements Session {
    */
   static async create(
     opts: SessionOptions,
-    openStore: StoreOpener = openSessionStore,
+    openStore: StoreOpener = openIndexedDbStore,
   ): Promise<TrainingSession> {
     const namespace =
       opts.storageNamespace === undefined ? SESSION_DEFAULTS.storageNamespace : opts.storageNamespace;
@@ -144,7 +151,10 @@ export class TrainingSession implements Session {
         const run = await store.getRun(opts.resumeRunId);
         if (!run) throw new Error(`no stored run '${opts.resumeRunId}' to resume`);
         config = parseRlConfig({ ...run.config });
-        resume = await store.latestCheckpoint(run.id);
+        const latest = await store.latestCheckpoint(run.id);
+        resume = latest && { iter: latest.iter, ck: latest.ck };
+        // Iterations after the checkpoint (run before a reload, never saved) will run again.
+        await store.deleteMetricsAfter(run.id, resume?.iter ?? 0);
         runId = run.id;
       }
       const s = new TrainingSession(config, opts, store);
@@ -230,11 +240,17 @@ export class TrainingSession implements Session {
 
   /** A fresh trainer and loop, at iteration 0 or at a resumed checkpoint. */
   private newRun(resume: { iter: number; ck: StoredCheckpoint } | null, runId: string | null): void {
-    const rngState = resume ? trainerRngOf(resume.ck) : null;
-    if (resume && !rngState)
-      throw new Error('the stored checkpoint has no coordinator RNG state; it cannot be resumed exactly');
-    const task = getTask(this.config.task);
-    const rng = rngState ? Rng.fromState(rngState) : undefined;
+    const c = this.config;
+    let rng: Rng | undefined;
+    if (resume) {
+      const state = trainerRngOf(resume.ck);
+      if (!state)
+        console.warn('the checkpoint carries no coordinator RNG state: the resumed run draws new problems');
+      rng = state
+        ? Rng.fromState(state)
+        : new Rng(`rl/${c.task}/${c.algo}/${c.seed}/resumed-at-${resume.iter}`);
+    }
+    const task = getTask(c.task);
     this.trainer = new Trainer(task, this.config, this.policy!, this.prm, rng);
     this.trainer.iter = resume?.iter ?? 0;
     this.loop = new RunLoop(this.trainer, {
@@ -265,7 +281,6 @@ export class TrainingSession implements Session {
     if (this.running) return this.running;
     if (this.stepping) return Promise.reject(new Error('a single step is running; wait for it'));
     this.assertUsable();
-    if (this.loop.finished) return Promise.resolve(this.loop.summary());
     this.stopRequested = false;
     this.running = this.drive().finally(() => {
       this.running = null;
@@ -318,17 +333,28 @@ export class TrainingSession implements Session {
     this.store?.close();
   }
 
-  /** The policy checkpoint at the current iteration (the latest one taken, or a fresh one). */
-  async checkpointNow(): Promise<{ iter: number; ck: StoredCheckpoint }> {
+  /** The services the coordinator talks to (tools and tests; training goes through the session). */
+  get policyService(): PolicyService {
+    return this.policy!;
+  }
+  get prmService(): PrmService | null {
+    return this.prm;
+  }
+
+  /** The policy checkpoint at the current iteration (the latest one taken, unless `fresh`). */
+  async checkpointNow(fresh = false): Promise<{ iter: number; ck: StoredCheckpoint }> {
     const iter = this.trainer.iter;
-    if (this.latest?.iter === iter) return this.latest;
+    if (!fresh && this.latest?.iter === iter) return this.latest;
     return { iter, ck: await this.policy!.checkpoint({ config: this.config, iter }) };
   }
 
-  /** Test hook: destroy a worker's WebGPU device (false when it is not on WebGPU). */
-  async loseDevice(which: 'policy' | 'prm' = 'policy'): Promise<boolean> {
+  /**
+   * Test hook: destroy a worker's WebGPU device now, or during its next operation named `during`
+   * ('generate', 'update', 'scoreSteps', ...). False when that worker is not on WebGPU.
+   */
+  async loseDevice(which: 'policy' | 'prm' = 'policy', during?: string): Promise<boolean> {
     const w = which === 'policy' ? this.policyWorker : this.prmWorker;
-    return w ? w.remote.loseDevice() : false;
+    return w ? w.remote.loseDevice(during) : false;
   }
 
   /** Live tensors in each worker (leak checks). */
@@ -343,6 +369,7 @@ export class TrainingSession implements Session {
     this.setState('running');
     await this.setRunStatus('running');
     try {
+      await this.loop.begin();
       while (!this.loop.finished && !this.stopRequested) {
         await this.loop.next();
         await this.autosave();

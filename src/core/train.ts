@@ -113,7 +113,11 @@ export async function optimiseStep(
     const g = grads[params.get(n)!.name];
     if (g) gradMap.set(n, g);
   });
-  const normT = tf.tidy(() => tf.sqrt(tf.addN([...gradMap.values()].map((g) => tf.sum(tf.square(g))))));
+  // A chain of adds, not addN: tfjs-webgpu binds every addN input in one shader, and one per
+  // parameter exceeds WebGPU's 8 storage buffers per stage (a validation error, then garbage).
+  const normT = tf.tidy(() =>
+    tf.sqrt([...gradMap.values()].map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b))),
+  );
   const [loss, gradNorm] = [(await value.data())[0], (await normT.data())[0]];
   const skipped = !Number.isFinite(loss) || !Number.isFinite(gradNorm);
   if (!skipped) opt.apply(gradMap, lr, gradNorm > clipNorm ? clipNorm / (gradNorm + 1e-6) : 1);

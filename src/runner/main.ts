@@ -5,7 +5,7 @@
  */
 import { TrainingSession } from '../browser/session';
 import type { SessionEventMap } from '../browser/session-api';
-import { openStore } from '../storage';
+import type { Store } from '../storage';
 import { parseRunnerParams } from './params';
 import { installSoakSampler, type SoakSample } from './soak';
 
@@ -32,7 +32,12 @@ export type RunnerEvent =
 declare global {
   interface Window {
     scopeReport?: (e: RunnerEvent) => void | Promise<void>;
-    scopeRunner?: { session: TrainingSession | null; ready: Promise<TrainingSession> };
+    scopeRunner?: {
+      session: TrainingSession | null;
+      ready: Promise<TrainingSession>;
+      /** The IndexedDB store of the URL's namespace (export / import in tests). */
+      store(): Promise<Store>;
+    };
   }
 }
 
@@ -51,8 +56,7 @@ const status = document.getElementById('status')!;
 
 async function main(): Promise<TrainingSession> {
   const params = parseRunnerParams(location.search);
-  // With storage=<namespace> the run is saved to IndexedDB through the real store (as in the app).
-  const session = await TrainingSession.create(params.options, (namespace) => openStore(namespace));
+  const session = await TrainingSession.create(params.options);
   window.scopeRunner!.session = session;
   for (const type of ['state', 'backend', 'eval', 'checkpoint', 'notice', 'error'] as const)
     session.on(type, (detail) => report({ type, detail }));
@@ -97,8 +101,14 @@ async function main(): Promise<TrainingSession> {
   return session;
 }
 
+async function openRunnerStore(): Promise<Store> {
+  const ns = parseRunnerParams(location.search).options.storageNamespace;
+  if (!ns) throw new Error('the runner URL names no storage namespace');
+  return (await import('../storage')).openStore(ns);
+}
+
 const ready = main();
-window.scopeRunner = { session: null, ready };
+window.scopeRunner = { session: null, ready, store: openRunnerStore };
 ready.catch((e) => {
   status.textContent = `error: ${e instanceof Error ? e.message : String(e)}`;
   report({ type: 'fatal', message: e instanceof Error ? e.message : String(e) });

@@ -12,7 +12,6 @@
  *   in the run's database (all runs of the namespace: a soak uses a fresh one).
  */
 import type { TrainingSession } from '../browser/session';
-import { dbNameFor } from '../storage';
 
 export interface SoakSample {
   iter: number;
@@ -61,7 +60,7 @@ export async function installSoakSampler(
   const measure = (performance as unknown as { measureUserAgentSpecificMemory?: MeasureMemory })
     .measureUserAgentSpecificMemory;
   if (!measure) throw new Error('soak: measureUserAgentSpecificMemory needs a cross-origin isolated page');
-  const dbName = dbNameFor(opts.namespace);
+  const dbName = (await import('../storage')).dbNameFor(opts.namespace);
   const t0 = performance.now();
 
   const sample = async (): Promise<void> => {

@@ -2,8 +2,9 @@
  * Every RL knob in one place: named, documented, defaulted (algorithms.md sections 3-8) and validated
  * once. The CLI, the UI and the URL state all go through `parseRlConfig`.
  */
-import { z } from '../zod';
+
 import { TASK_NAMES } from '../tasks/types';
+import { z } from '../zod';
 
 export const ALGOS = ['grpo', 'prm-dense', 'luffy', 'scope', 'rrpo', 'srpo', 'sft-control'] as const;
 export type Algo = (typeof ALGOS)[number];

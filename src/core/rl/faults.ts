@@ -5,11 +5,11 @@
  * number per update, and the service adds its poison op only to a poisoned update.
  *
  * The Trainer decides *which* iterations (`Trainer.injectFaults`); the policy service does the
- * poisoning (`UpdateOptions.injectNonFinite`). That option is plain data, so the same hook reaches a
- * policy service running in a browser worker.
+ * poisoning (`UpdateOptions.injectNonFinite`, `poisonLoss` in services.ts). That option is plain
+ * data, so the same hook reaches a policy service running in a browser worker. This file loads no
+ * tfjs: the Trainer imports it, and the Trainer runs on the page's main thread.
  */
 import { z } from '../zod';
-import * as tf from '../tf';
 
 /** What to poison: the loss value (NaN), or only the gradients (infinite, with a finite loss). */
 export type NonFiniteKind = 'loss' | 'gradient';
@@ -43,17 +43,4 @@ export function faultAt(spec: FaultInjection | null, iter: number): NonFiniteKin
   if (spec.nonFiniteLossAt.includes(iter)) return 'loss';
   if (spec.nonFiniteGradientAt.includes(iter)) return 'gradient';
   return undefined;
-}
-
-/**
- * The loss with the poison applied: `loss * NaN`, or the identity whose gradient is infinite
- * (every parameter's gradient then carries an Inf or a NaN, so the global norm is not finite).
- */
-export function poisonLoss(loss: tf.Scalar, kind: NonFiniteKind): tf.Scalar {
-  if (kind === 'loss') return tf.mul(loss, Number.NaN) as tf.Scalar;
-  const infiniteGrad = tf.customGrad((...inputs) => ({
-    value: tf.clone(inputs[0] as tf.Tensor),
-    gradFunc: (dy: tf.Tensor) => tf.mul(dy, Number.POSITIVE_INFINITY),
-  }));
-  return infiniteGrad(loss) as tf.Scalar;
 }

@@ -9,7 +9,7 @@ import { tokenLogProbs } from '../model';
 import type { Task } from '../tasks/types';
 import * as tf from '../tf';
 import { optimiseStep } from '../train';
-import { type NonFiniteKind, poisonLoss } from './faults';
+import type { NonFiniteKind } from './faults';
 import { type LossHyper, rlLoss, type UpdateBatch } from './loss';
 
 export interface GenerateRequest {
@@ -151,6 +151,20 @@ export class LocalPolicyService implements PolicyService {
   async numTensors() {
     return tf.memory().numTensors;
   }
+}
+
+/**
+ * Test hook (faults.ts): the loss with the poison applied: `loss * NaN`, or the identity whose
+ * gradient is infinite (every parameter's gradient then carries an Inf or a NaN, so the global
+ * norm is not finite).
+ */
+function poisonLoss(loss: tf.Scalar, kind: NonFiniteKind): tf.Scalar {
+  if (kind === 'loss') return tf.mul(loss, Number.NaN) as tf.Scalar;
+  const infiniteGrad = tf.customGrad((...inputs) => ({
+    value: tf.clone(inputs[0] as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => tf.mul(dy, Number.POSITIVE_INFINITY),
+  }));
+  return infiniteGrad(loss) as tf.Scalar;
 }
 
 export class LocalPrmService implements PrmService {
