@@ -15,21 +15,26 @@ import type { RunnerEvent } from '../src/runner/main';
 const DIST = path.resolve(import.meta.dirname, '..', 'dist');
 
 /**
- * The minimal policy the built pages and their workers need (found by removing each source and
- * watching what broke; docs/reliability.md):
+ * The minimal policy the built pages, the widget and their workers need (found by removing each
+ * source and watching what broke; docs/reliability.md):
  * - script-src 'self' 'wasm-unsafe-eval': our bundles, and compiling tfjs's WASM binaries.
- *   No 'unsafe-eval', no 'unsafe-inline'.
+ *   No 'unsafe-eval', no 'unsafe-inline' for scripts.
  * - worker-src 'self': the policy and PRM workers are our own files. (tfjs-backend-wasm would start
  *   its threads from a blob: URL, but at one thread it starts none.)
  * - connect-src 'self': fetching the checkpoints and the .wasm binaries.
- * - default-src 'none' and object-src/base-uri/form-action 'none': nothing else is allowed:
- *   no styles or images from anywhere (the pages have none), no plugins, no <base>, no forms.
+ * - style-src 'self' 'unsafe-inline': the <style> elements of index.html, the test pages and the
+ *   embed example (Lit's adopted stylesheets need nothing). Styles cannot run code.
+ * - img-src 'self' data:: the pages' empty `data:,` icon.
+ * - default-src 'none' and object-src/base-uri/form-action 'none': nothing else (no plugins, no
+ *   <base>, no form posts, no fonts or frames from anywhere).
  */
 const CSP = [
   "default-src 'none'",
   "script-src 'self' 'wasm-unsafe-eval'",
   "worker-src 'self'",
   "connect-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
   "object-src 'none'",
   "base-uri 'none'",
   "form-action 'none'",
@@ -41,6 +46,12 @@ const HEADERS = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
+
+/** A page embedding the built widget (dist/widget/), as a third-party page would. */
+const WIDGET_PAGE = '/csp-widget.html';
+const WIDGET_HTML = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>widget under CSP</title>
+<script type="module" src="/widget/scope-trainer.js"></script></head>
+<body><scope-trainer id="w" task="add" algo="grpo" iters="2" seed="1" backend="wasm"></scope-trainer></body></html>`;
 
 /** A worker of our origin that tries eval: the control (served by this spec, not in dist/). */
 const CONTROL_WORKER = '/csp-control-worker.js';
@@ -90,6 +101,10 @@ function serveDist(reports: Violation[]): Promise<{ server: Server; base: string
     if (url.pathname === CONTROL_WORKER) {
       res.writeHead(200, { ...HEADERS, 'Content-Type': TYPES['.js'] });
       return void res.end("try { eval('1') } catch {} postMessage('tried')");
+    }
+    if (url.pathname === WIDGET_PAGE) {
+      res.writeHead(200, { ...HEADERS, 'Content-Type': TYPES['.html'] });
+      return void res.end(WIDGET_HTML);
     }
     let file = path.join(DIST, decodeURIComponent(url.pathname));
     if (!file.startsWith(DIST)) return void res.writeHead(403).end();
@@ -194,7 +209,46 @@ test('the runner trains 2 iterations on wasm under the CSP, with no violation an
   expect(seen.filter((v) => v.source === 'report-uri' && v.blocked === 'eval').length).toBe(2);
 });
 
-test('every built page (the app, the test pages, any embed example) loads under the CSP with no violation', async ({
+test('the app page trains 2 iterations on wasm under the CSP, with no violation', async ({ page }) => {
+  await watch(page, violations);
+  await page.goto(`${served.base}/`);
+  await expect(page).toHaveTitle('scope-lab');
+  await page.locator('#f-task').selectOption('add');
+  await page.locator('#f-algo').selectOption('scope');
+  await page.locator('#f-backend').selectOption('wasm');
+  for (const [key, value] of [
+    ['iters', '2'],
+    ['evalN', '20'],
+  ]) {
+    await page.locator(`#f-${key}`).fill(value);
+    await page.locator(`#f-${key}`).press('Tab');
+  }
+  await page.locator('#train').click();
+  await expect(page.locator('#progress-text')).toContainText('Iteration 2 / 2 · done', { timeout: 150_000 });
+  await expect(page.locator('[data-status=backend]')).toContainText('wasm');
+  expect(await settledViolations(page)).toEqual([]);
+});
+
+test('the widget trains 2 iterations on wasm on a page with the CSP, with no violation', async ({ page }) => {
+  expect(existsSync(path.join(DIST, 'widget', 'scope-trainer.js')), 'dist/widget is built').toBe(true);
+  await watch(page, violations);
+  await page.addInitScript(() => {
+    const log: string[] = [];
+    (window as unknown as { widgetEvents: string[] }).widgetEvents = log;
+    for (const type of ['iteration', 'done', 'error'])
+      document.addEventListener(type, (e) => {
+        if ((e.target as Element | null)?.localName === 'scope-trainer') log.push(type);
+      });
+  });
+  await page.goto(`${served.base}${WIDGET_PAGE}`);
+  await page.locator('#w').getByRole('button', { name: 'Train' }).click();
+  const events = () => page.evaluate(() => (window as unknown as { widgetEvents: string[] }).widgetEvents);
+  await expect.poll(async () => (await events()).at(-1), { timeout: 150_000 }).toMatch(/done|error/);
+  expect(await events()).toEqual(['iteration', 'iteration', 'done']);
+  expect(await settledViolations(page)).toEqual([]);
+});
+
+test('every built page (the app, the test pages, the embed example) loads under the CSP with no violation', async ({
   page,
 }) => {
   await watch(page, violations);
