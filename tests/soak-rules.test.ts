@@ -36,14 +36,18 @@ describe('soak rules', () => {
 
   it('one leaked tensor in either worker fails', () => {
     const policy = judgeSoak(
-      run((s, i) => i === 19 && (s.tensors.policy += 1)),
+      run((s, i) => {
+        if (i === 19) s.tensors.policy += 1;
+      }),
       3,
     );
     expect(policy.failures).toEqual([
       expect.stringMatching(/policy tensors grew: 308 at iteration 0, 309 at 950/),
     ]);
     const prm = judgeSoak(
-      run((s, i) => i >= 10 && s.tensors.prm !== null && (s.tensors.prm += i)),
+      run((s, i) => {
+        if (i >= 10 && s.tensors.prm !== null) s.tensors.prm += i;
+      }),
       3,
     );
     expect(prm.failures).toEqual([expect.stringMatching(/prm tensors grew/)]);
@@ -53,13 +57,17 @@ describe('soak rules', () => {
     const firstMax = 22 * MiB;
     const bound = firstMax * SOAK_RULES.heapFactor + SOAK_RULES.heapSlackBytes;
     const over = judgeSoak(
-      run((s, i) => i === 18 && (s.heap.totalBytes = bound + 1)),
+      run((s, i) => {
+        if (i === 18) s.heap.totalBytes = bound + 1;
+      }),
       3,
     );
     expect(over.failures).toEqual([expect.stringMatching(/JS heap grew/)]);
     expect(
       judgeSoak(
-        run((s, i) => i === 18 && (s.heap.totalBytes = bound - 1)),
+        run((s, i) => {
+          if (i === 18) s.heap.totalBytes = bound - 1;
+        }),
         3,
       ).ok,
     ).toBe(true);
