@@ -12,10 +12,9 @@
 /// <reference types="@webgpu/types" />
 import { type WebGPUBackend, webgpu_util } from '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-webgpu';
-import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlainUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { type DeviceWatch, GpuDeviceError, watchDevice, withErrorScopes } from '../src/browser/gpu-errors';
 import type { BackendInfo } from '../src/browser/session-api';
 import * as tf from '../src/core/tf';
@@ -40,7 +39,8 @@ function locateWasm(): void {
   setWasmPaths({
     'tfjs-backend-wasm.wasm': at(wasmPlainUrl),
     'tfjs-backend-wasm-simd.wasm': at(wasmSimdUrl),
-    'tfjs-backend-wasm-threaded-simd.wasm': at(wasmThreadedUrl),
+    // Never loaded (threads are off, see startWasm), but tfjs wants an entry for every binary.
+    'tfjs-backend-wasm-threaded-simd.wasm': at(wasmSimdUrl),
   });
 }
 
@@ -153,20 +153,13 @@ export class Accelerator {
   }
 
   private async startWasm(note?: string): Promise<BackendInfo> {
-    // The threaded binary only when asked for and possible; otherwise pin the plain SIMD build
-    // (tfjs would pick the threaded one in any isolated page, and it was slower here).
-    const threaded = this.req.wasmThreads > 1 && self.crossOriginIsolated === true;
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threaded);
-    if (threaded) setThreadsCount(this.req.wasmThreads);
+    // One thread, plain SIMD build: tfjs would load its threaded build in any cross-origin isolated
+    // page, but inside a worker it still ran on 1 thread (getThreadsCount() = 1 with 2 requested),
+    // and its pthread workers re-evaluate a stringified factory that minification breaks.
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
     locateWasm();
     await this.setBackend('wasm');
-    let threads = 1;
-    try {
-      threads = getThreadsCount();
-    } catch {}
-    if (this.req.wasmThreads > 1 && !threaded)
-      note = [note, 'WASM threads need a cross-origin isolated page: using 1'].filter(Boolean).join('; ');
-    return this.announce({ backend: 'wasm', requested: this.req.backend, adapter: null, threads, note });
+    return this.announce({ backend: 'wasm', requested: this.req.backend, adapter: null, threads: 1, note });
   }
 
   private async setBackend(name: string): Promise<void> {

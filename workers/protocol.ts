@@ -15,8 +15,6 @@ export type WorkerEvent =
 
 export interface BackendRequest {
   backend: BackendChoice;
-  /** WASM threads to ask for; more than 1 only takes effect in a cross-origin isolated page. */
-  wasmThreads: number;
 }
 
 export interface PolicyInit extends BackendRequest {

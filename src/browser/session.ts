@@ -44,8 +44,6 @@ export const SESSION_DEFAULTS = {
   storageNamespace: 'scope-lab',
   /** Autosave a checkpoint every N iterations (0: only on pause and at the end). */
   autosaveEvery: 10,
-  /** WASM threads per worker: 1, measured faster here than the threaded build (see README). */
-  wasmThreads: 1,
 } as const;
 
 /** Algorithms that score steps with the learned PRM (and so need the PRM worker). */
@@ -207,8 +205,7 @@ export class TrainingSession implements Session {
   private async boot(resume: { iter: number; ck: StoredCheckpoint } | null, runId: string | null) {
     const c = this.config;
     const base = new URL(String(this.opts.assetsBase), self.location.href);
-    const wasmThreads = SESSION_DEFAULTS.wasmThreads;
-    const req = { task: c.task, backend: this.opts.backend, wasmThreads };
+    const req = { task: c.task, backend: this.opts.backend };
     const onCrash = (message: string) => this.fail(new Error(message));
     const [policyCk, prmCk] = await Promise.all([
       fetchCheckpoint(base, c.task, 'policy'),
