@@ -18,6 +18,7 @@ import { type IterationMetrics, Trainer } from '../src/core/rl/trainer';
 import { getTask } from '../src/core/tasks';
 import { type NodeBackend, useBackend } from '../src/node/backend';
 import { runInBrowser } from '../src/node/browser-run';
+import { chromiumPath } from '../src/node/chromium';
 import { cliMain, intOption } from '../src/node/cli';
 import { readCheckpoint, writeCheckpoint } from '../src/node/files';
 import { Progress } from '../src/node/progress';
@@ -84,6 +85,7 @@ await cliMain(HELP, async () => {
     (existsSync(path.join(out, 'metrics.jsonl')) || existsSync(path.join(out, 'summary.json')))
   )
     throw new Error(`'${out}' already holds a run; pass --force to overwrite it or choose another --out`);
+  if (runtime === 'browser') chromiumPath(); // no browser: fail before anything is written
   const ckDir = values.checkpoint ?? path.join('public', 'checkpoints', task.name);
   const pc = readCheckpoint(ckDir, 'policy');
   const rc = readCheckpoint(ckDir, 'prm');
