@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseRlConfig } from '../src/core/rl/config';
 import { runnerQuery } from '../src/node/browser-run';
 import { parseRunnerParams } from '../src/runner/params';
+import { chooseBackend } from '../workers/choose-backend';
 import { buffersOf, packRows, unpackRows } from '../workers/protocol';
 
 describe('worker protocol packing', () => {
@@ -101,5 +102,36 @@ describe('train CLI: runtime and backend combinations', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/CHROMIUM_PATH='\/nonexistent\/chromium' does not exist/);
     expect(readdirSync(out)).toEqual([]); // nothing written
+  });
+});
+
+describe('backend choice', () => {
+  const gpu = { info: { vendor: 'nvidia', architecture: 'hopper', device: 'H100' } };
+  const swiftshader = { info: { vendor: 'google', architecture: 'swiftshader' } };
+  const fallback = { info: { vendor: 'x', isFallbackAdapter: true } };
+
+  it('auto: WebGPU on a hardware adapter, WASM on a software one or none, with the reason', () => {
+    expect(chooseBackend('auto', gpu)).toEqual({ backend: 'webgpu', adapter: 'nvidia / hopper / H100' });
+    expect(chooseBackend('auto', swiftshader)).toMatchObject({
+      backend: 'wasm',
+      note: /software.*swiftshader/,
+    });
+    expect(chooseBackend('auto', fallback).backend).toBe('wasm');
+    expect(chooseBackend('auto', { isFallbackAdapter: true }).backend).toBe('wasm');
+    expect(chooseBackend('auto', null)).toEqual({
+      backend: 'wasm',
+      adapter: null,
+      note: 'no WebGPU adapter',
+    });
+  });
+
+  it('forced choices are obeyed; forced webgpu without an adapter is a clear error', () => {
+    expect(chooseBackend('webgpu', swiftshader)).toEqual({
+      backend: 'webgpu',
+      adapter: 'google / swiftshader',
+    });
+    expect(chooseBackend('wasm', gpu)).toEqual({ backend: 'wasm', adapter: null });
+    expect(chooseBackend('cpu', gpu)).toEqual({ backend: 'cpu', adapter: null });
+    expect(() => chooseBackend('webgpu', null)).toThrow(/no WebGPU adapter/);
   });
 });

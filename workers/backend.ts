@@ -18,6 +18,7 @@ import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-si
 import { type DeviceWatch, GpuDeviceError, watchDevice, withErrorScopes } from '../src/browser/gpu-errors';
 import type { BackendInfo } from '../src/browser/session-api';
 import * as tf from '../src/core/tf';
+import { chooseBackend } from './choose-backend';
 import type { BackendRequest, WorkerEvent } from './protocol';
 
 /** How long a lost device's interrupted operation may take to give up before we switch anyway. */
@@ -42,22 +43,6 @@ function locateWasm(): void {
     // Never loaded (threads are off, see startWasm), but tfjs wants an entry for every binary.
     'tfjs-backend-wasm-threaded-simd.wasm': at(wasmSimdUrl),
   });
-}
-
-function describeAdapter(info: GPUAdapterInfo | undefined): string {
-  if (!info) return 'unknown adapter';
-  const parts = [info.vendor, info.architecture, info.device, info.description].filter((s) => s);
-  return parts.length ? [...new Set(parts)].join(' / ') : 'unnamed adapter';
-}
-
-/** A software adapter emulates the GPU on the CPU (SwiftShader, or one flagged as a fallback). */
-function isSoftwareAdapter(adapter: GPUAdapter): boolean {
-  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-  return (
-    info?.architecture === 'swiftshader' ||
-    info?.isFallbackAdapter === true ||
-    (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true
-  );
 }
 
 async function requestAdapter(): Promise<GPUAdapter | null> {
@@ -89,23 +74,12 @@ export class Accelerator {
 
   async init(): Promise<BackendInfo> {
     const { backend: requested } = this.req;
-    let target: BackendInfo['backend'] = requested === 'auto' ? 'wasm' : requested;
-    let note: string | undefined;
-    let adapterName: string | null = null;
-    if (requested === 'auto' || requested === 'webgpu') {
-      const adapter = await requestAdapter();
-      if (!adapter) {
-        if (requested === 'webgpu')
-          throw new Error('webgpu requested but this browser offers no WebGPU adapter (try --backend wasm)');
-        note = 'no WebGPU adapter';
-      } else {
-        adapterName = describeAdapter(adapter.info);
-        if (requested === 'webgpu') target = 'webgpu';
-        else if (isSoftwareAdapter(adapter))
-          note = `software WebGPU adapter (${adapterName}) is slower than WASM on the same CPU`;
-        else target = 'webgpu';
-      }
-    }
+    const wantsGpu = requested === 'auto' || requested === 'webgpu';
+    const {
+      backend: target,
+      adapter,
+      note,
+    } = chooseBackend(requested, wantsGpu ? await requestAdapter() : null);
     if (target === 'wasm') return this.startWasm(note);
     if (target === 'cpu') {
       await this.setBackend('cpu');
@@ -113,7 +87,7 @@ export class Accelerator {
     }
     await this.setBackend('webgpu');
     this.watchDevice((tf.backend() as WebGPUBackend).device);
-    return this.announce({ backend: 'webgpu', requested, adapter: adapterName, threads: 1, note });
+    return this.announce({ backend: 'webgpu', requested, adapter, threads: 1, note });
   }
 
   /**
