@@ -263,6 +263,58 @@ test('a run autosaved every iteration resumes after a reload at the right iterat
   expect(resumed.status).toBe('done');
 });
 
+test('a page reloaded in the middle of training resumes from its latest autosave and repeats the lost iteration exactly', async ({
+  page,
+}) => {
+  test.setTimeout(600_000);
+  const ns = `e2e-reload-${Date.now()}`;
+  const base = `task=add&algo=grpo&iters=6&seed=5&backend=wasm&${SMALL}`;
+  await openRunner(page, base);
+  const straight = await page.evaluate(async () => {
+    const s: TrainingSession = await window.scopeRunner!.ready;
+    const rows: unknown[] = [];
+    s.on('iteration', (r) => rows.push(r.metrics));
+    await s.start();
+    return rows as Parameters<typeof fingerprint>[0][];
+  });
+
+  // Train with autosave every iteration and reload as soon as iteration 3 is saved: iteration 4 is
+  // running (or just done) and is lost with the page.
+  await openRunner(page, `${base}&storage=${ns}&autosave=1`);
+  const runId = await page.evaluate(async () => {
+    const s: TrainingSession = await window.scopeRunner!.ready;
+    (window as unknown as { saved: number[] }).saved = [];
+    s.on('checkpoint', (c) => (window as unknown as { saved: number[] }).saved.push(c.iter));
+    void s.start();
+    return s.runId!;
+  });
+  await page.waitForFunction(() => (window as unknown as { saved: number[] }).saved.includes(3), null, {
+    polling: 10,
+    timeout: 300_000,
+  });
+  await openRunner(page, `${base}&storage=${ns}&resume=${runId}`);
+  const resumed = await page.evaluate(async () => {
+    const s: TrainingSession = await window.scopeRunner!.ready;
+    const store = await window.scopeRunner!.store();
+    const saved = (await store.listCheckpoints(s.runId!)).map((c) => c.iter);
+    const metricsAtResume = (await store.getMetrics(s.runId!)).map((m) => m.iter);
+    const at = s.iter;
+    const rows: unknown[] = [];
+    s.on('iteration', (r) => rows.push(r.metrics));
+    await s.start();
+    const metricsAtEnd = (await store.getMetrics(s.runId!)).map((m) => m.iter);
+    store.close();
+    return { at, saved, metricsAtResume, metricsAtEnd, rows: rows as Parameters<typeof fingerprint>[0][] };
+  });
+  // It resumed from the newest checkpoint the reload left (3, or 4 if that one got saved too) ...
+  expect(resumed.at).toBeGreaterThanOrEqual(3);
+  expect(resumed.at).toBe(Math.max(...resumed.saved));
+  // ... forgot any metrics of the iteration lost with the page, and repeated it exactly.
+  expect(resumed.metricsAtResume).toEqual(Array.from({ length: resumed.at }, (_, i) => i + 1));
+  expect(resumed.rows.map(fingerprint)).toEqual(straight.slice(resumed.at).map(fingerprint));
+  expect(resumed.metricsAtEnd).toEqual([1, 2, 3, 4, 5, 6]);
+});
+
 test('a checkpoint exported and imported into a fresh browser profile holds identical weights', async ({
   browser,
   page,
