@@ -27,7 +27,7 @@ declare global {
   }
 }
 
-test('two workers compute at the same time and the page stays responsive while training', async ({
+test('the two workers run on their own threads at once and the page stays responsive while training', async ({
   page,
 }) => {
   test.setTimeout(600_000);
@@ -46,11 +46,15 @@ test('two workers compute at the same time and the page stays responsive while t
     const t1 = performance.now();
     const during = window.longTasks.filter((t) => t.start >= t0 && t.start <= t1);
 
-    // Parallelism: the same policy and PRM work, one after the other, then both at once.
-    const prompts = Array.from({ length: 48 }, (_, i) => ({ prompt: `${100 + i}+${250 + i}` }));
+    // Distinct threads running at once: both workers block on a shared counter until both arrived.
+    const parallel = await s.rendezvous(['policy', 'prm']);
+    // The control: one worker twice cannot (its first call blocks its only thread).
+    const sameThread = await s.rendezvous(['policy', 'policy'], 1_000);
+    // For the record: the same policy and PRM work one after the other, then both at once.
+    const prompts = Array.from({ length: 96 }, (_, i) => ({ prompt: `${100 + i}+${250 + i}` }));
     const gen = () => s.policyService.generate(prompts, { temperature: 1, topP: 1 });
     const texts = (await gen()).texts;
-    const items = [...texts, ...texts, ...texts, ...texts].map((completion, i) => ({
+    const items = [...texts, ...texts].map((completion, i) => ({
       prompt: prompts[i % prompts.length].prompt,
       completion,
     }));
@@ -61,19 +65,19 @@ test('two workers compute at the same time and the page stays responsive while t
       await f();
       return performance.now() - a;
     };
-    const rounds: { policy: number; prm: number; both: number }[] = [];
-    for (let i = 0; i < 2; i++)
-      rounds.push({
-        policy: await timed(gen),
-        prm: await timed(score),
-        both: await timed(() => Promise.all([gen(), score()])),
-      });
+    const round = {
+      policy: await timed(gen),
+      prm: await timed(score),
+      both: await timed(() => Promise.all([gen(), score()])),
+    };
     return {
       iters: summary?.iters,
       trainMs: t1 - t0,
       longest: Math.max(0, ...during.map((t) => t.duration)),
       longTasks: during,
-      rounds,
+      parallel,
+      sameThread,
+      round,
       policyBackend: s.backendInfo,
       prmBackend: s.prmBackendInfo,
     };
@@ -84,10 +88,12 @@ test('two workers compute at the same time and the page stays responsive while t
   expect(r.prmBackend?.backend).toBe('wasm');
   // Responsive: no main-thread task over 100 ms while training.
   expect(r.longest).toBeLessThanOrEqual(100);
-  // Parallel: together they take clearly less than one after the other (best of two rounds).
-  const ratio = Math.min(...r.rounds.map((x) => x.both / (x.policy + x.prm)));
-  console.log(`parallel/sequential = ${ratio.toFixed(2)}`);
-  expect(ratio).toBeLessThan(0.85);
+  expect(r.parallel).toBe(true);
+  expect(r.sameThread).toBe(false);
+  // Not asserted (it depends on free cores on a shared machine), only reported.
+  console.log(
+    `both at once / one after the other = ${(r.round.both / (r.round.policy + r.round.prm)).toFixed(2)}`,
+  );
 });
 
 test('a lost WebGPU device: the worker falls back to WASM with the same weights, tells the page, trains on', async ({
