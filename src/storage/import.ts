@@ -3,14 +3,13 @@
  * its size is bounded first, the manifest is parsed with JSON.parse only (never evaluated), and
  * every check reuses the core checkpoint rules (format, version, sizes, checksum, shapes).
  */
-import { checkCompatible, configFromManifest } from '../core/agents';
 import {
   CheckpointError,
   type CheckpointManifest,
   deserializeCheckpoint,
   unpackCheckpointFile,
 } from '../core/checkpoint';
-import type { ModelConfig } from '../core/model';
+import { checkCompatible, configFromManifest, type ModelConfig } from '../core/model-shape';
 import { parseRlConfig, type RlConfig } from '../core/rl/config';
 import type { StoredCheckpoint } from '../core/rl/services';
 import { getTask, TASK_NAMES } from '../core/tasks';

@@ -9,13 +9,12 @@
 import type { EvalResult } from '../evaluate';
 import { EOS, isAnswerStep, parseCompletion, renderCompletion, STEP_END, stepPrefix } from '../format';
 import { diversity, mean, std } from '../metrics';
-import { randomSolution } from '../pretrain';
 import { Rng } from '../rng';
-import { solveWith } from '../tasks/common';
+import { randomSolution, solveWith } from '../tasks/common';
 import type { Problem, Task } from '../tasks/types';
 import { type Tokenizer, tokenizerFor } from '../tokenizer';
+import { ROLE, type Role, type UpdateBatch } from './batch';
 import { type Algo, type RlConfig, rectifyCapOf } from './config';
-import { ROLE, type Role, type UpdateBatch } from './loss';
 import {
   aggregationWeights,
   firstErrorFromPrm,
