@@ -136,25 +136,11 @@ export class RemotePolicyService implements PolicyService {
 
   update(batch: UpdateBatch, opts: UpdateOptions): Promise<UpdateStats> {
     // The coordinator reads the batch again after the update (trained-token count), so the worker
-    // gets copies it can own: one copy each, moved rather than cloned a second time.
-    const owned: UpdateBatch = {
-      B: batch.B,
-      T: batch.T,
-      ids: batch.ids.slice(),
-      roles: batch.roles.slice(),
-      oldLogps: batch.oldLogps.slice(),
-      advantages: batch.advantages.slice(),
-      weights: batch.weights.slice(),
-      refLogps: batch.refLogps?.slice(),
-    };
-    const buffers = buffersOf(
-      owned.ids,
-      owned.roles,
-      owned.oldLogps,
-      owned.advantages,
-      owned.weights,
-      owned.refLogps,
-    );
+    // gets copies it can own: every typed array copied once, then moved rather than cloned again.
+    const owned = Object.fromEntries(
+      Object.entries(batch).map(([k, v]) => [k, ArrayBuffer.isView(v) ? (v as Float32Array).slice() : v]),
+    ) as unknown as UpdateBatch;
+    const buffers = buffersOf(...Object.values(owned).filter((v) => ArrayBuffer.isView(v)));
     return this.call(this.remote.update(Comlink.transfer(owned, buffers), opts));
   }
 
