@@ -27,7 +27,7 @@ declare global {
   }
 }
 
-test('two workers compute at the same time and the page stays responsive while training', async ({
+test('the two workers run on their own threads at once and the page stays responsive while training', async ({
   page,
 }) => {
   test.setTimeout(600_000);
@@ -46,11 +46,15 @@ test('two workers compute at the same time and the page stays responsive while t
     const t1 = performance.now();
     const during = window.longTasks.filter((t) => t.start >= t0 && t.start <= t1);
 
-    // Parallelism: the same policy and PRM work, one after the other, then both at once.
-    const prompts = Array.from({ length: 48 }, (_, i) => ({ prompt: `${100 + i}+${250 + i}` }));
+    // Distinct threads running at once: both workers block on a shared counter until both arrived.
+    const parallel = await s.rendezvous(['policy', 'prm']);
+    // The control: one worker twice cannot (its first call blocks its only thread).
+    const sameThread = await s.rendezvous(['policy', 'policy'], 1_000);
+    // For the record: the same policy and PRM work one after the other, then both at once.
+    const prompts = Array.from({ length: 96 }, (_, i) => ({ prompt: `${100 + i}+${250 + i}` }));
     const gen = () => s.policyService.generate(prompts, { temperature: 1, topP: 1 });
     const texts = (await gen()).texts;
-    const items = [...texts, ...texts, ...texts, ...texts].map((completion, i) => ({
+    const items = [...texts, ...texts].map((completion, i) => ({
       prompt: prompts[i % prompts.length].prompt,
       completion,
     }));
@@ -61,19 +65,19 @@ test('two workers compute at the same time and the page stays responsive while t
       await f();
       return performance.now() - a;
     };
-    const rounds: { policy: number; prm: number; both: number }[] = [];
-    for (let i = 0; i < 2; i++)
-      rounds.push({
-        policy: await timed(gen),
-        prm: await timed(score),
-        both: await timed(() => Promise.all([gen(), score()])),
-      });
+    const round = {
+      policy: await timed(gen),
+      prm: await timed(score),
+      both: await timed(() => Promise.all([gen(), score()])),
+    };
     return {
       iters: summary?.iters,
       trainMs: t1 - t0,
       longest: Math.max(0, ...during.map((t) => t.duration)),
       longTasks: during,
-      rounds,
+      parallel,
+      sameThread,
+      round,
       policyBackend: s.backendInfo,
       prmBackend: s.prmBackendInfo,
     };
@@ -84,10 +88,12 @@ test('two workers compute at the same time and the page stays responsive while t
   expect(r.prmBackend?.backend).toBe('wasm');
   // Responsive: no main-thread task over 100 ms while training.
   expect(r.longest).toBeLessThanOrEqual(100);
-  // Parallel: together they take clearly less than one after the other (best of two rounds).
-  const ratio = Math.min(...r.rounds.map((x) => x.both / (x.policy + x.prm)));
-  console.log(`parallel/sequential = ${ratio.toFixed(2)}`);
-  expect(ratio).toBeLessThan(0.85);
+  expect(r.parallel).toBe(true);
+  expect(r.sameThread).toBe(false);
+  // Not asserted (it depends on free cores on a shared machine), only reported.
+  console.log(
+    `both at once / one after the other = ${(r.round.both / (r.round.policy + r.round.prm)).toFixed(2)}`,
+  );
 });
 
 test('a lost WebGPU device: the worker falls back to WASM with the same weights, tells the page, trains on', async ({
@@ -261,6 +267,58 @@ test('a run autosaved every iteration resumes after a reload at the right iterat
   expect(resumed.done).toBe(5);
   expect(resumed.stored).toEqual([1, 2, 3, 4, 5]);
   expect(resumed.status).toBe('done');
+});
+
+test('a page reloaded in the middle of training resumes from its latest autosave and repeats the lost iteration exactly', async ({
+  page,
+}) => {
+  test.setTimeout(600_000);
+  const ns = `e2e-reload-${Date.now()}`;
+  const base = `task=add&algo=grpo&iters=6&seed=5&backend=wasm&${SMALL}`;
+  await openRunner(page, base);
+  const straight = await page.evaluate(async () => {
+    const s: TrainingSession = await window.scopeRunner!.ready;
+    const rows: unknown[] = [];
+    s.on('iteration', (r) => rows.push(r.metrics));
+    await s.start();
+    return rows as Parameters<typeof fingerprint>[0][];
+  });
+
+  // Train with autosave every iteration and reload as soon as iteration 3 is saved: iteration 4 is
+  // running (or just done) and is lost with the page.
+  await openRunner(page, `${base}&storage=${ns}&autosave=1`);
+  const runId = await page.evaluate(async () => {
+    const s: TrainingSession = await window.scopeRunner!.ready;
+    (window as unknown as { saved: number[] }).saved = [];
+    s.on('checkpoint', (c) => (window as unknown as { saved: number[] }).saved.push(c.iter));
+    void s.start();
+    return s.runId!;
+  });
+  await page.waitForFunction(() => (window as unknown as { saved: number[] }).saved.includes(3), null, {
+    polling: 10,
+    timeout: 300_000,
+  });
+  await openRunner(page, `${base}&storage=${ns}&resume=${runId}`);
+  const resumed = await page.evaluate(async () => {
+    const s: TrainingSession = await window.scopeRunner!.ready;
+    const store = await window.scopeRunner!.store();
+    const saved = (await store.listCheckpoints(s.runId!)).map((c) => c.iter);
+    const metricsAtResume = (await store.getMetrics(s.runId!)).map((m) => m.iter);
+    const at = s.iter;
+    const rows: unknown[] = [];
+    s.on('iteration', (r) => rows.push(r.metrics));
+    await s.start();
+    const metricsAtEnd = (await store.getMetrics(s.runId!)).map((m) => m.iter);
+    store.close();
+    return { at, saved, metricsAtResume, metricsAtEnd, rows: rows as Parameters<typeof fingerprint>[0][] };
+  });
+  // It resumed from the newest checkpoint the reload left (3, or 4 if that one got saved too) ...
+  expect(resumed.at).toBeGreaterThanOrEqual(3);
+  expect(resumed.at).toBe(Math.max(...resumed.saved));
+  // ... forgot any metrics of the iteration lost with the page, and repeated it exactly.
+  expect(resumed.metricsAtResume).toEqual(Array.from({ length: resumed.at }, (_, i) => i + 1));
+  expect(resumed.rows.map(fingerprint)).toEqual(straight.slice(resumed.at).map(fingerprint));
+  expect(resumed.metricsAtEnd).toEqual([1, 2, 3, 4, 5, 6]);
 });
 
 test('a checkpoint exported and imported into a fresh browser profile holds identical weights', async ({

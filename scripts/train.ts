@@ -15,6 +15,7 @@ import { type IterationMetrics, Trainer } from '../src/core/rl/trainer';
 import { getTask } from '../src/core/tasks';
 import { useBackend } from '../src/node/backend';
 import { runInBrowser } from '../src/node/browser-run';
+import { chromiumPath } from '../src/node/chromium';
 import { cliMain } from '../src/node/cli';
 import { readCheckpoint, writeCheckpoint } from '../src/node/files';
 import { parseTrainArgs, TRAIN_HELP } from '../src/node/options';
@@ -30,6 +31,7 @@ await cliMain(TRAIN_HELP, async () => {
     (existsSync(path.join(out, 'metrics.jsonl')) || existsSync(path.join(out, 'summary.json')))
   )
     throw new Error(`'${out}' already holds a run; pass --force to overwrite it or choose another --out`);
+  if (runtime === 'browser') chromiumPath(); // no browser: fail before anything is written
   // Read (and validate) the starting checkpoints before anything is written.
   const start =
     args.runtime === 'node'

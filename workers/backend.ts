@@ -12,13 +12,13 @@
 /// <reference types="@webgpu/types" />
 import { type WebGPUBackend, webgpu_util } from '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-webgpu';
-import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlainUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { type DeviceWatch, GpuDeviceError, watchDevice, withErrorScopes } from '../src/browser/gpu-errors';
 import type { BackendInfo } from '../src/browser/session-api';
 import * as tf from '../src/core/tf';
+import { chooseBackend } from './choose-backend';
 import type { BackendRequest, WorkerEvent } from './protocol';
 
 /** How long a lost device's interrupted operation may take to give up before we switch anyway. */
@@ -40,24 +40,9 @@ function locateWasm(): void {
   setWasmPaths({
     'tfjs-backend-wasm.wasm': at(wasmPlainUrl),
     'tfjs-backend-wasm-simd.wasm': at(wasmSimdUrl),
-    'tfjs-backend-wasm-threaded-simd.wasm': at(wasmThreadedUrl),
+    // Never loaded (threads are off, see startWasm), but tfjs wants an entry for every binary.
+    'tfjs-backend-wasm-threaded-simd.wasm': at(wasmSimdUrl),
   });
-}
-
-function describeAdapter(info: GPUAdapterInfo | undefined): string {
-  if (!info) return 'unknown adapter';
-  const parts = [info.vendor, info.architecture, info.device, info.description].filter((s) => s);
-  return parts.length ? [...new Set(parts)].join(' / ') : 'unnamed adapter';
-}
-
-/** A software adapter emulates the GPU on the CPU (SwiftShader, or one flagged as a fallback). */
-function isSoftwareAdapter(adapter: GPUAdapter): boolean {
-  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-  return (
-    info?.architecture === 'swiftshader' ||
-    info?.isFallbackAdapter === true ||
-    (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true
-  );
 }
 
 async function requestAdapter(): Promise<GPUAdapter | null> {
@@ -89,23 +74,12 @@ export class Accelerator {
 
   async init(): Promise<BackendInfo> {
     const { backend: requested } = this.req;
-    let target: BackendInfo['backend'] = requested === 'auto' ? 'wasm' : requested;
-    let note: string | undefined;
-    let adapterName: string | null = null;
-    if (requested === 'auto' || requested === 'webgpu') {
-      const adapter = await requestAdapter();
-      if (!adapter) {
-        if (requested === 'webgpu')
-          throw new Error('webgpu requested but this browser offers no WebGPU adapter (try --backend wasm)');
-        note = 'no WebGPU adapter';
-      } else {
-        adapterName = describeAdapter(adapter.info);
-        if (requested === 'webgpu') target = 'webgpu';
-        else if (isSoftwareAdapter(adapter))
-          note = `software WebGPU adapter (${adapterName}) is slower than WASM on the same CPU`;
-        else target = 'webgpu';
-      }
-    }
+    const wantsGpu = requested === 'auto' || requested === 'webgpu';
+    const {
+      backend: target,
+      adapter,
+      note,
+    } = chooseBackend(requested, wantsGpu ? await requestAdapter() : null);
     if (target === 'wasm') return this.startWasm(note);
     if (target === 'cpu') {
       await this.setBackend('cpu');
@@ -113,7 +87,7 @@ export class Accelerator {
     }
     await this.setBackend('webgpu');
     this.watchDevice((tf.backend() as WebGPUBackend).device);
-    return this.announce({ backend: 'webgpu', requested, adapter: adapterName, threads: 1, note });
+    return this.announce({ backend: 'webgpu', requested, adapter, threads: 1, note });
   }
 
   /**
@@ -153,20 +127,13 @@ export class Accelerator {
   }
 
   private async startWasm(note?: string): Promise<BackendInfo> {
-    // The threaded binary only when asked for and possible; otherwise pin the plain SIMD build
-    // (tfjs would pick the threaded one in any isolated page, and it was slower here).
-    const threaded = this.req.wasmThreads > 1 && self.crossOriginIsolated === true;
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threaded);
-    if (threaded) setThreadsCount(this.req.wasmThreads);
+    // One thread, plain SIMD build: tfjs would load its threaded build in any cross-origin isolated
+    // page, but inside a worker it still ran on 1 thread (getThreadsCount() = 1 with 2 requested),
+    // and its pthread workers re-evaluate a stringified factory that minification breaks.
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
     locateWasm();
     await this.setBackend('wasm');
-    let threads = 1;
-    try {
-      threads = getThreadsCount();
-    } catch {}
-    if (this.req.wasmThreads > 1 && !threaded)
-      note = [note, 'WASM threads need a cross-origin isolated page: using 1'].filter(Boolean).join('; ');
-    return this.announce({ backend: 'wasm', requested: this.req.backend, adapter: null, threads, note });
+    return this.announce({ backend: 'wasm', requested: this.req.backend, adapter: null, threads: 1, note });
   }
 
   private async setBackend(name: string): Promise<void> {

@@ -20,7 +20,14 @@ import { getTask } from '../src/core/tasks';
 import type { Task } from '../src/core/tasks/types';
 import * as tf from '../src/core/tf';
 import { Accelerator } from './backend';
-import { buffersOf, type PolicyInit, type PolicyWorkerApi, packRows, type WorkerEvent } from './protocol';
+import {
+  buffersOf,
+  type PolicyInit,
+  type PolicyWorkerApi,
+  packRows,
+  rendezvous,
+  type WorkerEvent,
+} from './protocol';
 
 let task: Task;
 let start: StoredCheckpoint;
@@ -113,6 +120,9 @@ const api: PolicyWorkerApi = {
   numTensors: async () => tf.memory().numTensors,
 
   loseDevice: async (during?: string) => accel.loseDevice(during),
+
+  rendezvous: async (counter: SharedArrayBuffer, parties: number, timeoutMs: number) =>
+    rendezvous(counter, parties, timeoutMs),
 };
 
 Comlink.expose(api);

@@ -11,7 +11,14 @@ import { getTask } from '../src/core/tasks';
 import type { Task } from '../src/core/tasks/types';
 import * as tf from '../src/core/tf';
 import { Accelerator } from './backend';
-import { buffersOf, type PrmInit, type PrmWorkerApi, packRows, type WorkerEvent } from './protocol';
+import {
+  buffersOf,
+  type PrmInit,
+  type PrmWorkerApi,
+  packRows,
+  rendezvous,
+  type WorkerEvent,
+} from './protocol';
 
 let task: Task;
 let ck: StoredCheckpoint;
@@ -48,6 +55,9 @@ const api: PrmWorkerApi = {
   numTensors: async () => tf.memory().numTensors,
 
   loseDevice: async (during?: string) => accel.loseDevice(during),
+
+  rendezvous: async (counter: SharedArrayBuffer, parties: number, timeoutMs: number) =>
+    rendezvous(counter, parties, timeoutMs),
 };
 
 Comlink.expose(api);

@@ -15,8 +15,6 @@ export type WorkerEvent =
 
 export interface BackendRequest {
   backend: BackendChoice;
-  /** WASM threads to ask for; more than 1 only takes effect in a cross-origin isolated page. */
-  wasmThreads: number;
 }
 
 export interface PolicyInit extends BackendRequest {
@@ -60,6 +58,8 @@ export interface PolicyWorkerApi {
    * named `during` ('generate', 'update', ...). False when not on WebGPU.
    */
   loseDevice(during?: string): Promise<boolean>;
+  /** Test hook: see `rendezvous`. */
+  rendezvous(counter: SharedArrayBuffer, parties: number, timeoutMs: number): Promise<boolean>;
 }
 
 export interface PrmWorkerApi {
@@ -67,6 +67,7 @@ export interface PrmWorkerApi {
   scoreSteps(items: { prompt: string; completion: string }[]): Promise<PackedRows>;
   numTensors(): Promise<number>;
   loseDevice(during?: string): Promise<boolean>;
+  rendezvous(counter: SharedArrayBuffer, parties: number, timeoutMs: number): Promise<boolean>;
 }
 
 export function packRows(rows: readonly ArrayLike<number>[]): PackedRows {
@@ -96,4 +97,23 @@ export function buffersOf(...arrays: (ArrayBufferView | undefined)[]): ArrayBuff
   const set = new Set<ArrayBuffer>();
   for (const a of arrays) if (a) set.add(a.buffer as ArrayBuffer);
   return [...set];
+}
+
+/**
+ * Proof that threads run at the same time: each party counts itself in, then BLOCKS its thread
+ * (Atomics.wait, no yielding) until all `parties` have arrived. Parties sharing one thread could
+ * never all arrive, so `true` from every party means they ran simultaneously on distinct threads.
+ * Needs a SharedArrayBuffer (a cross-origin isolated page).
+ */
+export function rendezvous(counter: SharedArrayBuffer, parties: number, timeoutMs: number): boolean {
+  const cell = new Int32Array(counter, 0, 1);
+  Atomics.add(cell, 0, 1);
+  Atomics.notify(cell, 0);
+  const deadline = performance.now() + timeoutMs;
+  for (let seen = Atomics.load(cell, 0); seen < parties; seen = Atomics.load(cell, 0)) {
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(cell, 0, seen, left);
+  }
+  return true;
 }

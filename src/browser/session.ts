@@ -44,8 +44,6 @@ export const SESSION_DEFAULTS = {
   storageNamespace: 'scope-lab',
   /** Autosave a checkpoint every N iterations (0: only on pause and at the end). */
   autosaveEvery: 10,
-  /** WASM threads per worker: 1, measured faster here than the threaded build (see README). */
-  wasmThreads: 1,
 } as const;
 
 /** Algorithms that score steps with the learned PRM (and so need the PRM worker). */
@@ -158,7 +156,12 @@ export class TrainingSession implements Session {
         runId = run.id;
       }
       const s = new TrainingSession(config, opts, store);
-      await s.boot(resume, runId);
+      try {
+        await s.boot(resume, runId);
+      } catch (e) {
+        s.terminateWorkers();
+        throw e;
+      }
       return s;
     } catch (e) {
       store?.close();
@@ -207,14 +210,13 @@ export class TrainingSession implements Session {
   private async boot(resume: { iter: number; ck: StoredCheckpoint } | null, runId: string | null) {
     const c = this.config;
     const base = new URL(String(this.opts.assetsBase), self.location.href);
-    const wasmThreads = SESSION_DEFAULTS.wasmThreads;
-    const req = { task: c.task, backend: this.opts.backend, wasmThreads };
+    const req = { task: c.task, backend: this.opts.backend };
     const onCrash = (message: string) => this.fail(new Error(message));
     const [policyCk, prmCk] = await Promise.all([
       fetchCheckpoint(base, c.task, 'policy'),
       needsPrm(c) ? fetchCheckpoint(base, c.task, 'prm') : null,
     ]);
-    const [pol, prm] = await Promise.all([
+    const [polStarted, prmStarted] = await Promise.allSettled([
       startPolicyWorker(
         { ...req, checkpoint: policyCk, rl: { seed: c.seed, adamEps: c.adamEps } },
         (e) => this.onWorkerEvent('policy', e),
@@ -224,8 +226,13 @@ export class TrainingSession implements Session {
         ? startPrmWorker({ ...req, checkpoint: prmCk }, (e) => this.onWorkerEvent('prm', e), onCrash)
         : null,
     ]);
-    this.policyWorker = pol.handle;
-    this.prmWorker = prm?.handle ?? null;
+    // Keep whichever started, so a failure of the other still ends it.
+    if (polStarted.status === 'fulfilled') this.policyWorker = polStarted.value.handle;
+    if (prmStarted.status === 'fulfilled') this.prmWorker = prmStarted.value?.handle ?? null;
+    if (polStarted.status === 'rejected') throw polStarted.reason;
+    if (prmStarted.status === 'rejected') throw prmStarted.reason;
+    const pol = polStarted.value;
+    const prm = prmStarted.value;
     this.prm = prm?.service ?? null;
     this._backend = pol.info;
     this.prmBackendInfo = prm?.info ?? null;
@@ -328,9 +335,14 @@ export class TrainingSession implements Session {
     if (this.disposed) return;
     await this.pause();
     this.disposed = true;
+    this.terminateWorkers();
+    this.store?.close();
+  }
+
+  private terminateWorkers(): void {
     this.policyWorker?.terminate();
     this.prmWorker?.terminate();
-    this.store?.close();
+    this.policyWorker = this.prmWorker = null;
   }
 
   /** The services the coordinator talks to (tools and tests; training goes through the session). */
@@ -355,6 +367,24 @@ export class TrainingSession implements Session {
   async loseDevice(which: 'policy' | 'prm' = 'policy', during?: string): Promise<boolean> {
     const w = which === 'policy' ? this.policyWorker : this.prmWorker;
     return w ? w.remote.loseDevice(during) : false;
+  }
+
+  /**
+   * Test hook: true when the named workers all block at the same moment (see `rendezvous`), which
+   * only distinct threads running at once can do: ['policy', 'prm'] is true, and ['policy',
+   * 'policy'] (one thread twice) times out false. Needs a cross-origin isolated page.
+   */
+  async rendezvous(parties: ('policy' | 'prm')[], timeoutMs = 10_000): Promise<boolean> {
+    if (!self.crossOriginIsolated) throw new Error('needs a cross-origin isolated page (SharedArrayBuffer)');
+    const counter = new SharedArrayBuffer(4);
+    const arrived = await Promise.all(
+      parties.map((w) => {
+        const handle = w === 'policy' ? this.policyWorker : this.prmWorker;
+        if (!handle) throw new Error(`this session has no ${w} worker`);
+        return handle.remote.rendezvous(counter, parties.length, timeoutMs);
+      }),
+    );
+    return arrived.every(Boolean);
   }
 
   /** Live tensors in each worker (leak checks). */

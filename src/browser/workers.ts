@@ -41,15 +41,27 @@ export function startModuleWorker(url: string | URL, name: string): Worker {
 /** A worker and its comlink proxy; `terminate` ends the thread. */
 export interface WorkerHandle<T> {
   remote: Comlink.Remote<T>;
+  /** Rejects when the worker fails outside a call (its script did not load, an uncaught error). */
+  crashed: Promise<never>;
   terminate(): void;
 }
 
 function open<T>(url: string, name: string, onCrash: (message: string) => void): WorkerHandle<T> {
   const worker = startModuleWorker(url, name);
-  worker.addEventListener('error', (e) => onCrash(`${name} worker failed: ${e.message || 'script error'}`));
+  let crash!: (e: Error) => void;
+  const crashed = new Promise<never>((_, reject) => {
+    crash = reject;
+  });
+  crashed.catch(() => {});
+  worker.addEventListener('error', (e) => {
+    const message = `${name} worker failed: ${e.message || 'its script did not load'}`;
+    crash(new Error(message));
+    onCrash(message);
+  });
   const remote = Comlink.wrap<T>(worker);
   return {
     remote,
+    crashed,
     terminate() {
       remote[Comlink.releaseProxy]();
       worker.terminate();
@@ -70,11 +82,11 @@ export async function startPolicyWorker(
 ): Promise<{ handle: WorkerHandle<PolicyWorkerApi>; service: RemotePolicyService; info: BackendInfo }> {
   const handle = open<PolicyWorkerApi>(policyWorkerUrl, 'policy', onCrash);
   try {
-    const info = await handle.remote.init(
-      { ...init, checkpoint: transferableCopy(init.checkpoint) },
-      Comlink.proxy(onEvent),
-    );
-    return { handle, service: new RemotePolicyService(handle.remote), info };
+    const info = await Promise.race([
+      handle.remote.init({ ...init, checkpoint: transferableCopy(init.checkpoint) }, Comlink.proxy(onEvent)),
+      handle.crashed,
+    ]);
+    return { handle, service: new RemotePolicyService(handle.remote, handle.crashed), info };
   } catch (e) {
     handle.terminate();
     throw e;
@@ -88,77 +100,76 @@ export async function startPrmWorker(
 ): Promise<{ handle: WorkerHandle<PrmWorkerApi>; service: RemotePrmService; info: BackendInfo }> {
   const handle = open<PrmWorkerApi>(prmWorkerUrl, 'prm', onCrash);
   try {
-    const info = await handle.remote.init(
-      { ...init, checkpoint: transferableCopy(init.checkpoint) },
-      Comlink.proxy(onEvent),
-    );
-    return { handle, service: new RemotePrmService(handle.remote), info };
+    const info = await Promise.race([
+      handle.remote.init({ ...init, checkpoint: transferableCopy(init.checkpoint) }, Comlink.proxy(onEvent)),
+      handle.crashed,
+    ]);
+    return { handle, service: new RemotePrmService(handle.remote, handle.crashed), info };
   } catch (e) {
     handle.terminate();
     throw e;
   }
 }
 
-/** The coordinator's PolicyService over the policy worker. */
+/** The coordinator's PolicyService over the policy worker; a crashed worker fails the call. */
 export class RemotePolicyService implements PolicyService {
-  constructor(private readonly remote: Comlink.Remote<PolicyWorkerApi>) {}
+  constructor(
+    private readonly remote: Comlink.Remote<PolicyWorkerApi>,
+    private readonly crashed: Promise<never>,
+  ) {}
+
+  private call<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.crashed]);
+  }
 
   describe() {
-    return this.remote.describe();
+    return this.call(this.remote.describe());
   }
 
   async generate(
     requests: GenerateRequest[],
     opts: { temperature: number; topP: number; greedy?: boolean },
   ): Promise<GenerateResult> {
-    const gen = await this.remote.generate(requests, opts);
+    const gen = await this.call(this.remote.generate(requests, opts));
     return { texts: gen.texts, logps: unpackRows(gen.logps) };
   }
 
   update(batch: UpdateBatch, opts: UpdateOptions): Promise<UpdateStats> {
     // The coordinator reads the batch again after the update (trained-token count), so the worker
-    // gets copies it can own: one copy each, moved rather than cloned a second time.
-    const owned: UpdateBatch = {
-      B: batch.B,
-      T: batch.T,
-      ids: batch.ids.slice(),
-      roles: batch.roles.slice(),
-      oldLogps: batch.oldLogps.slice(),
-      advantages: batch.advantages.slice(),
-      weights: batch.weights.slice(),
-      refLogps: batch.refLogps?.slice(),
-    };
-    return this.remote.update(
-      Comlink.transfer(
-        owned,
-        buffersOf(owned.ids, owned.roles, owned.oldLogps, owned.advantages, owned.weights, owned.refLogps),
-      ),
-      opts,
-    );
+    // gets copies it can own: every typed array copied once, then moved rather than cloned again.
+    const owned = Object.fromEntries(
+      Object.entries(batch).map(([k, v]) => [k, ArrayBuffer.isView(v) ? (v as Float32Array).slice() : v]),
+    ) as unknown as UpdateBatch;
+    const buffers = buffersOf(...Object.values(owned).filter((v) => ArrayBuffer.isView(v)));
+    return this.call(this.remote.update(Comlink.transfer(owned, buffers), opts));
   }
 
   evaluate(opts: Partial<EvalOptions>): Promise<EvalResult> {
-    return this.remote.evaluate(opts);
+    return this.call(this.remote.evaluate(opts));
   }
 
   checkpoint(meta: Record<string, unknown>): Promise<StoredCheckpoint> {
-    return this.remote.checkpoint(meta);
+    return this.call(this.remote.checkpoint(meta));
   }
 
   load(ck: StoredCheckpoint): Promise<void> {
-    return this.remote.load(transferableCopy(ck));
+    return this.call(this.remote.load(transferableCopy(ck)));
   }
 
   numTensors(): Promise<number> {
-    return this.remote.numTensors();
+    return this.call(this.remote.numTensors());
   }
 }
 
-/** The coordinator's PrmService over the PRM worker. */
+/** The coordinator's PrmService over the PRM worker; a crashed worker fails the call. */
 export class RemotePrmService implements PrmService {
-  constructor(private readonly remote: Comlink.Remote<PrmWorkerApi>) {}
+  constructor(
+    private readonly remote: Comlink.Remote<PrmWorkerApi>,
+    private readonly crashed: Promise<never>,
+  ) {}
 
   async scoreSteps(items: { prompt: string; completion: string }[]): Promise<number[][]> {
-    return unpackRows(await this.remote.scoreSteps(items)).map((row) => Array.from(row));
+    const scores = await Promise.race([this.remote.scoreSteps(items), this.crashed]);
+    return unpackRows(scores).map((row) => Array.from(row));
   }
 }
