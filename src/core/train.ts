@@ -31,8 +31,16 @@ export class Adam {
     }
   }
 
-  /** One update with (already clipped) gradients scaled by `gradScale`. */
-  apply(grads: Map<string, tf.Tensor>, lr: number, gradScale = 1): void {
+  /**
+   * One update with (already clipped) gradients scaled by `gradScale`. `lrByParam` gives some
+   * parameters their own learning rate (by name); the others use `lr`.
+   */
+  apply(
+    grads: Map<string, tf.Tensor>,
+    lr: number,
+    gradScale = 1,
+    lrByParam: Readonly<Record<string, number>> = {},
+  ): void {
     this.iterations++;
     const { beta1, beta2, eps, weightDecay } = this.hyper;
     const c1 = 1 - beta1 ** this.iterations;
@@ -49,7 +57,7 @@ export class Adam {
         let step = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
         // Decoupled weight decay on matrices only (not biases, gains or embeddings' positions).
         if (weightDecay > 0 && p.shape.length === 2) step = tf.add(step, tf.mul(p, weightDecay));
-        p.assign(tf.sub(p, tf.mul(step, lr)));
+        p.assign(tf.sub(p, tf.mul(step, lrByParam[name] ?? lr)));
       }
     });
   }
@@ -102,6 +110,7 @@ export async function optimiseStep(
   lossFn: () => tf.Scalar,
   lr: number,
   clipNorm: number,
+  lrByParam: Readonly<Record<string, number>> = {},
 ): Promise<StepResult> {
   const names = [...params.keys()];
   const { value, grads } = tf.variableGrads(
@@ -120,7 +129,7 @@ export async function optimiseStep(
   );
   const [loss, gradNorm] = [(await value.data())[0], (await normT.data())[0]];
   const skipped = !Number.isFinite(loss) || !Number.isFinite(gradNorm);
-  if (!skipped) opt.apply(gradMap, lr, gradNorm > clipNorm ? clipNorm / (gradNorm + 1e-6) : 1);
+  if (!skipped) opt.apply(gradMap, lr, gradNorm > clipNorm ? clipNorm / (gradNorm + 1e-6) : 1, lrByParam);
   tf.dispose([value, normT, ...gradMap.values()]);
   return { loss, gradNorm, skipped };
 }

@@ -27,6 +27,8 @@ export interface GenerateResult {
 
 export interface UpdateOptions extends LossHyper {
   lr: number;
+  /** Learning rates of named parameters that do not use `lr` (plain data: it crosses to workers). */
+  lrByParam?: Record<string, number>;
   clipNorm: number;
   innerEpochs: number;
   temperature: number;
@@ -125,6 +127,7 @@ export class LocalPolicyService implements PolicyService {
         },
         o.lr,
         o.clipNorm,
+        o.lrByParam,
       );
       const [clipFraction, kl, entropy] = await Promise.all(side.map(async (t) => (await t.data())[0]));
       tf.dispose(side);

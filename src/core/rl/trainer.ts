@@ -14,7 +14,7 @@ import { randomSolution, solveWith } from '../tasks/common';
 import type { Problem, Task } from '../tasks/types';
 import { type Tokenizer, tokenizerFor } from '../tokenizer';
 import { ROLE, type Role, type UpdateBatch } from './batch';
-import { type Algo, type RlConfig, rectifyCapOf } from './config';
+import { type Algo, OUTPUT_GAIN_PARAM, type RlConfig, rectifyCapOf } from './config';
 import { type FaultInjection, faultAt, parseFaultInjection } from './faults';
 import {
   aggregationWeights,
@@ -166,6 +166,7 @@ export class Trainer {
     const warm = c.warmupIters > 0 ? Math.min(1, (this.iter + 1) / c.warmupIters) : 1;
     const stats: UpdateStats = await this.policy.update(batch, {
       lr: c.lr * warm,
+      lrByParam: { [OUTPUT_GAIN_PARAM]: c.outputGainLr * warm },
       clipNorm: c.clipNorm,
       innerEpochs: c.innerEpochs,
       temperature: c.temperature,
