@@ -67,7 +67,10 @@ function open<T>(url: string, name: 'policy' | 'prm', onCrash: (e: WorkerCrashed
   });
   crashed.catch(() => {});
   const remote = Comlink.wrap<T>(worker);
+  let ended = false;
   const terminate = () => {
+    if (ended) return;
+    ended = true;
     remote[Comlink.releaseProxy]();
     worker.terminate();
   };
