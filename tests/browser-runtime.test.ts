@@ -55,6 +55,20 @@ describe('runner URL', () => {
     expect(() => parseRunnerParams('?task=add&algo=grpo&set.bogus=1')).toThrow(/unknown config key 'bogus'/);
     expect(() => parseRunnerParams('?task=add&algo=grpo&iters=0')).toThrow(/iters must be/);
   });
+
+  it('reads the fault-injection hook, validated', () => {
+    expect(parseRunnerParams('?task=add&algo=grpo').faults).toBeNull();
+    const p = parseRunnerParams(
+      `?task=add&algo=grpo&faults=${encodeURIComponent('{"nonFiniteLossAt":[2]}')}`,
+    );
+    expect(p.faults).toEqual({ nonFiniteLossAt: [2], nonFiniteGradientAt: [] });
+    expect(() => parseRunnerParams('?task=add&algo=grpo&faults=nope')).toThrow(
+      /faults must be JSON, got 'nope'/,
+    );
+    expect(() => parseRunnerParams('?task=add&algo=grpo&faults={"nonFiniteLossAt":[0]}')).toThrow(
+      /invalid fault injection nonFiniteLossAt/,
+    );
+  });
 });
 
 describe('train CLI: runtime and backend combinations', () => {

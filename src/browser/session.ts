@@ -4,12 +4,20 @@
  * the workers). It persists to IndexedDB when asked: a stored run, a checkpoint every
  * `autosaveEvery` iterations and on pause / at the end, and the metrics history; a stored run
  * resumes exactly where its latest checkpoint left it (the coordinator RNG is in the checkpoint).
+ *
+ * A crashed worker (an uncaught error, or terminated) fails its pending calls with WorkerCrashed. The
+ * session then restarts both workers, restores the latest checkpoint it took (one at every autosave
+ * point, kept in memory with or without storage) and trains on from there, exactly as a resumed run
+ * would; the iterations since that checkpoint run again, and the count is reported ('notice', and
+ * `recovery` in the summary). After `maxRestartsInARow` restarts with no iteration completed between
+ * them it gives up with an 'error'.
  */
 import type { PolicyWorkerApi, PrmWorkerApi, WorkerEvent } from '../../workers/protocol';
 import type { EvalOptions } from '../core/evaluate';
 import { parseRlConfig, type RlConfig } from '../core/rl/config';
+import { parseFaultInjection } from '../core/rl/faults';
 import type { UpdateBatch } from '../core/rl/loss';
-import { RunLoop, type RunSummary } from '../core/rl/run';
+import { RunLoop, type RunLoopMark, type RunSummary } from '../core/rl/run';
 import type {
   GenerateRequest,
   PolicyService,
@@ -29,7 +37,14 @@ import type {
   SessionOptions,
   SessionState,
 } from './session-api';
-import { type RemotePolicyService, startPolicyWorker, startPrmWorker, type WorkerHandle } from './workers';
+import {
+  type RemotePolicyService,
+  type RemotePrmService,
+  startPolicyWorker,
+  startPrmWorker,
+  WorkerCrashed,
+  type WorkerHandle,
+} from './workers';
 
 /** Opens the IndexedDB store of a namespace (replaceable in tests). */
 export type StoreOpener = (namespace: string) => Promise<Store>;
@@ -42,9 +57,23 @@ const openIndexedDbStore: StoreOpener = async (namespace) =>
 export const SESSION_DEFAULTS = {
   /** IndexedDB namespace when the caller names none (null disables persistence). */
   storageNamespace: 'scope-lab',
-  /** Autosave a checkpoint every N iterations (0: only on pause and at the end). */
+  /**
+   * Take a checkpoint every N iterations (0: only on pause and at the end). It is stored when
+   * persistence is on, and kept in memory either way: a worker crash costs at most N iterations.
+   */
   autosaveEvery: 10,
+  /** Worker restarts after crashes with no iteration completed between them, before giving up. */
+  maxRestartsInARow: 3,
 } as const;
+
+type WorkerName = 'policy' | 'prm';
+
+/** Where a crash restores to: a checkpoint (null: the prepared start) and the loop's counters then. */
+interface RestorePoint {
+  iter: number;
+  ck: StoredCheckpoint | null;
+  mark: RunLoopMark;
+}
 
 /** Algorithms that score steps with the learned PRM (and so need the PRM worker). */
 function needsPrm(c: RlConfig): boolean {
@@ -70,15 +99,21 @@ class RunPolicy implements PolicyService {
   constructor(
     readonly inner: RemotePolicyService,
     private readonly trainerRng: () => RngState,
+    /** Told of each generate / update once it is in flight (the `crashWorker` test hook). */
+    private readonly sent: (op: string) => void,
   ) {}
   describe() {
     return this.inner.describe();
   }
   generate(r: GenerateRequest[], o: { temperature: number; topP: number; greedy?: boolean }) {
-    return this.inner.generate(r, o);
+    const call = this.inner.generate(r, o);
+    this.sent('generate');
+    return call;
   }
   update(b: UpdateBatch, o: UpdateOptions) {
-    return this.inner.update(b, o);
+    const call = this.inner.update(b, o);
+    this.sent('update');
+    return call;
   }
   evaluate(o: Partial<EvalOptions>) {
     return this.inner.evaluate(o);
@@ -91,6 +126,19 @@ class RunPolicy implements PolicyService {
   }
   numTensors() {
     return this.inner.numTensors();
+  }
+}
+
+/** The worker's PrmService, telling the session of each call in flight (the `crashWorker` hook). */
+class RunPrm implements PrmService {
+  constructor(
+    readonly inner: RemotePrmService,
+    private readonly sent: (op: string) => void,
+  ) {}
+  scoreSteps(items: { prompt: string; completion: string }[]) {
+    const call = this.inner.scoreSteps(items);
+    this.sent('scoreSteps');
+    return call;
   }
 }
 
@@ -119,9 +167,27 @@ export class TrainingSession implements Session {
   private policyWorker: WorkerHandle<PolicyWorkerApi> | null = null;
   private prmWorker: WorkerHandle<PrmWorkerApi> | null = null;
   private policy: RunPolicy | null = null;
-  private prm: PrmService | null = null;
+  private prm: RunPrm | null = null;
   /** The prepared starting state (weights, fresh Adam, seeded sampling) that `reset` returns to. */
   private initial: StoredCheckpoint | null = null;
+  /** The shipped checkpoints the workers start from (kept to restart them after a crash). */
+  private startCheckpoints: { policy: StoredCheckpoint; prm: StoredCheckpoint | null } | null = null;
+
+  // Crash recovery.
+  /** Which set of workers is current: a late crash report of a replaced worker is ignored. */
+  private generation = 0;
+  /** A crash seen outside a call (while idle): the next iteration restarts first. */
+  private pendingCrash: WorkerCrashed | null = null;
+  private restorePoint!: RestorePoint;
+  /** The iteration being run or saved (a crash loses the ones after the restore point up to it). */
+  private workingOn = 0;
+  private restartsInARow = 0;
+  /** Worker restarts and the iterations they cost, over this session's run. */
+  recovery = { restarts: 0, lostIterations: 0 };
+  /** Test hook: crash a worker while its next call(s) of one kind are in flight. */
+  private crashPlan: { which: WorkerName; during: string; times: number } | null = null;
+  /** Test hook: the fault spec, applied again to every new Trainer (reset, crash recovery). */
+  private faults: unknown = null;
 
   private constructor(
     readonly config: RlConfig,
@@ -210,12 +276,29 @@ export class TrainingSession implements Session {
   private async boot(resume: { iter: number; ck: StoredCheckpoint } | null, runId: string | null) {
     const c = this.config;
     const base = new URL(String(this.opts.assetsBase), self.location.href);
-    const req = { task: c.task, backend: this.opts.backend };
-    const onCrash = (message: string) => this.fail(new Error(message));
     const [policyCk, prmCk] = await Promise.all([
       fetchCheckpoint(base, c.task, 'policy'),
       needsPrm(c) ? fetchCheckpoint(base, c.task, 'prm') : null,
     ]);
+    this.startCheckpoints = { policy: policyCk, prm: prmCk };
+    await this.startWorkers();
+    this.initial = await this.policy!.inner.checkpoint({});
+    if (resume) await this.policy!.load(resume.ck);
+    this.newRun(resume, runId);
+    if (this.store && !runId) this._runId = (await this.store.createRun(c)).id;
+    this.emit('backend', this._backend!);
+    this.setState(resume ? 'paused' : 'ready');
+  }
+
+  /** Start the policy (prepared for RL from the shipped checkpoint) and, if needed, PRM workers. */
+  private async startWorkers(): Promise<void> {
+    const c = this.config;
+    const { policy: policyCk, prm: prmCk } = this.startCheckpoints!;
+    const req = { task: c.task, backend: this.opts.backend };
+    const generation = ++this.generation;
+    const onCrash = (e: WorkerCrashed) => {
+      if (generation === this.generation) this.pendingCrash ??= e;
+    };
     const [polStarted, prmStarted] = await Promise.allSettled([
       startPolicyWorker(
         { ...req, checkpoint: policyCk, rl: { seed: c.seed, adamEps: c.adamEps } },
@@ -233,33 +316,19 @@ export class TrainingSession implements Session {
     if (prmStarted.status === 'rejected') throw prmStarted.reason;
     const pol = polStarted.value;
     const prm = prmStarted.value;
-    this.prm = prm?.service ?? null;
+    this.prm = prm ? new RunPrm(prm.service, (op) => this.sent('prm', op)) : null;
     this._backend = pol.info;
     this.prmBackendInfo = prm?.info ?? null;
-    this.policy = new RunPolicy(pol.service, () => this.trainer.rng.getState());
-    this.initial = await pol.service.checkpoint({});
-    if (resume) await pol.service.load(resume.ck);
-    this.newRun(resume, runId);
-    if (this.store && !runId) this._runId = (await this.store.createRun(c)).id;
-    this.emit('backend', pol.info);
-    this.setState(resume ? 'paused' : 'ready');
+    this.policy = new RunPolicy(
+      pol.service,
+      () => this.trainer.rng.getState(),
+      (op) => this.sent('policy', op),
+    );
   }
 
   /** A fresh trainer and loop, at iteration 0 or at a resumed checkpoint. */
   private newRun(resume: { iter: number; ck: StoredCheckpoint } | null, runId: string | null): void {
-    const c = this.config;
-    let rng: Rng | undefined;
-    if (resume) {
-      const state = trainerRngOf(resume.ck);
-      if (!state)
-        console.warn('the checkpoint carries no coordinator RNG state: the resumed run draws new problems');
-      rng = state
-        ? Rng.fromState(state)
-        : new Rng(`rl/${c.task}/${c.algo}/${c.seed}/resumed-at-${resume.iter}`);
-    }
-    const task = getTask(c.task);
-    this.trainer = new Trainer(task, this.config, this.policy!, this.prm, rng);
-    this.trainer.iter = resume?.iter ?? 0;
+    this.trainer = this.newTrainer(resume);
     this.loop = new RunLoop(this.trainer, {
       onIteration: (r) => this.onIteration(r),
       onEval: (iter, result) => this.emit('eval', { iter, result }),
@@ -269,6 +338,28 @@ export class TrainingSession implements Session {
     this._runId = runId;
     this.lastSavedIter = resume?.iter ?? -1;
     this.latest = resume;
+    this.restorePoint = { iter: this.trainer.iter, ck: resume?.ck ?? null, mark: this.loop.mark() };
+    this.recovery = { restarts: 0, lostIterations: 0 };
+    this.restartsInARow = 0;
+  }
+
+  /**
+   * A Trainer over the current workers, at iteration 0 or at a checkpoint (its coordinator RNG
+   * comes from the checkpoint), with the injected faults, if any.
+   */
+  private newTrainer(at: { iter: number; ck: StoredCheckpoint } | null): Trainer {
+    const c = this.config;
+    let rng: Rng | undefined;
+    if (at) {
+      const state = trainerRngOf(at.ck);
+      if (!state)
+        console.warn('the checkpoint carries no coordinator RNG state: the resumed run draws new problems');
+      rng = state ? Rng.fromState(state) : new Rng(`rl/${c.task}/${c.algo}/${c.seed}/resumed-at-${at.iter}`);
+    }
+    const trainer = new Trainer(getTask(c.task), c, this.policy!, this.prm, rng);
+    trainer.iter = at?.iter ?? 0;
+    if (this.faults) trainer.injectFaults(this.faults);
+    return trainer;
   }
 
   private onWorkerEvent(which: 'policy' | 'prm', e: WorkerEvent): void {
@@ -308,12 +399,9 @@ export class TrainingSession implements Session {
     this.stepping = true;
     this.setState('running');
     try {
-      const r = await this.loop.next();
+      const r = await this.iterate(true);
       if (this.loop.finished) await this.finish();
-      else {
-        await this.autosave(true);
-        this.setState('paused');
-      }
+      else this.setState('paused');
       return r;
     } catch (e) {
       throw this.fail(e);
@@ -325,6 +413,7 @@ export class TrainingSession implements Session {
   async reset(): Promise<void> {
     await this.pause();
     this.assertUsable(false);
+    if (this.pendingCrash) await this.restartWorkers();
     await this.policy!.load(this.initial!);
     this.newRun(null, null);
     if (this.store) this._runId = (await this.store.createRun(this.config)).id;
@@ -370,6 +459,40 @@ export class TrainingSession implements Session {
   }
 
   /**
+   * Test hook: crash a worker as a fatal error would (its thread is terminated). With `during`
+   * ('generate', 'update' for the policy; 'scoreSteps' for the PRM) it happens while its next such
+   * call is in flight, `times` calls in a row (each restart's next such call crashes again), else now.
+   */
+  crashWorker(which: WorkerName, during?: string, times = 1): void {
+    if (!during) {
+      const w = which === 'policy' ? this.policyWorker : this.prmWorker;
+      if (!w) throw new Error(`this session has no ${which} worker`);
+      w.crash('terminated by the test');
+      return;
+    }
+    this.crashPlan = { which, during, times };
+  }
+
+  /** A call is in flight: crash its worker now if the test planned it. */
+  private sent(which: WorkerName, op: string): void {
+    const plan = this.crashPlan;
+    if (!plan || plan.which !== which || plan.during !== op) return;
+    if (--plan.times <= 0) this.crashPlan = null;
+    const w = which === 'policy' ? this.policyWorker : this.prmWorker;
+    w?.crash(`terminated by the test during ${op}`);
+  }
+
+  /**
+   * Test hook: make chosen iterations' updates non-finite (see src/core/rl/faults.ts), validated
+   * now and applied to this run's trainer and every later one (reset, crash recovery).
+   */
+  injectFaults(spec: unknown): void {
+    parseFaultInjection(spec);
+    this.faults = spec;
+    this.trainer.injectFaults(spec);
+  }
+
+  /**
    * Test hook: true when the named workers all block at the same moment (see `rendezvous`), which
    * only distinct threads running at once can do: ['policy', 'prm'] is true, and ['policy',
    * 'policy'] (one thread twice) times out false. Needs a cross-origin isolated page.
@@ -399,11 +522,9 @@ export class TrainingSession implements Session {
     this.setState('running');
     await this.setRunStatus('running');
     try {
-      await this.loop.begin();
-      while (!this.loop.finished && !this.stopRequested) {
-        await this.loop.next();
-        await this.autosave();
-      }
+      this.workingOn = this.trainer.iter;
+      await this.recovering(() => this.loop.begin());
+      while (!this.loop.finished && !this.stopRequested) await this.iterate();
       if (this.loop.finished) return await this.finish();
       await this.autosave(true);
       await this.setRunStatus('paused');
@@ -414,8 +535,74 @@ export class TrainingSession implements Session {
     }
   }
 
+  /**
+   * One iteration and its autosave (`forceSave`: a checkpoint whatever the schedule). A worker crash
+   * restarts the workers and restores the latest checkpoint, and the loop goes on from there, so the
+   * iteration returned may come earlier than the one that was running.
+   */
+  private iterate(forceSave = false): Promise<IterationResult> {
+    return this.recovering(async () => {
+      this.workingOn = this.trainer.iter + 1;
+      const r = await this.loop.next();
+      await this.autosave(forceSave);
+      this.restartsInARow = 0;
+      return r;
+    });
+  }
+
+  /** Run `work`; after a worker crash (during it, or before it while idle), recover and run it again. */
+  private async recovering<T>(work: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        if (this.pendingCrash) throw this.pendingCrash;
+        return await work();
+      } catch (e) {
+        const crash = e instanceof WorkerCrashed ? e : this.pendingCrash;
+        if (!crash) throw e;
+        try {
+          await this.recover(crash);
+        } catch (again) {
+          // A worker crashed again while restarting: that counts as the next restart.
+          if (!(again instanceof WorkerCrashed)) throw again;
+          this.pendingCrash = again;
+        }
+      }
+    }
+  }
+
+  /** After a crash: new workers, the latest checkpoint, and the loop rewound to it. */
+  private async recover(crash: WorkerCrashed): Promise<void> {
+    if (++this.restartsInARow > SESSION_DEFAULTS.maxRestartsInARow)
+      throw new Error(
+        `${crash.message}; gave up after ${SESSION_DEFAULTS.maxRestartsInARow} restarts in a row without completing an iteration`,
+      );
+    const to = this.restorePoint;
+    const lost = Math.max(0, this.workingOn - to.iter);
+    await this.restartWorkers();
+    await this.policy!.load(to.ck ?? this.initial!);
+    this.trainer = this.newTrainer(to.ck ? { iter: to.iter, ck: to.ck } : null);
+    this.loop.rewind(this.trainer, to.mark);
+    this.lastSavedIter = to.iter;
+    // Metrics stored for the lost iterations go: they run again and are stored again.
+    if (this.store && this._runId)
+      await this.persist(() => this.store!.deleteMetricsAfter(this._runId!, to.iter));
+    this.recovery.restarts++;
+    this.recovery.lostIterations += lost;
+    this.emit('notice', {
+      level: 'warn',
+      message: `${crash.message}. Restarted the workers and restored the checkpoint of iteration ${to.iter}: ${lost} iteration${lost === 1 ? '' : 's'} lost, running again.`,
+    });
+  }
+
+  /** End the current workers (dead or alive) and start new ones. */
+  private async restartWorkers(): Promise<void> {
+    this.terminateWorkers();
+    this.pendingCrash = null;
+    await this.startWorkers();
+  }
+
   private async finish(): Promise<RunSummary> {
-    const summary = this.loop.summary();
+    const summary: RunSummary = { ...this.loop.summary(), recovery: { ...this.recovery } };
     await this.setRunStatus('done');
     this.setState('done');
     this.emit('done', summary);
@@ -424,20 +611,31 @@ export class TrainingSession implements Session {
 
   private async onIteration(r: IterationResult): Promise<void> {
     this.emit('iteration', r);
+    const skipped = r.metrics.skippedUpdates;
+    if (skipped > 0)
+      this.emit('notice', {
+        level: 'warn',
+        message: `iteration ${r.metrics.iter}: ${skipped} update${skipped === 1 ? '' : 's'} skipped because the loss or a gradient was not finite; the weights were kept`,
+      });
     if (this.store) await this.persist(() => this.store!.appendMetrics(this._runId!, [r.metrics]));
   }
 
-  /** The autosave schedule (or `force`: on pause), unless this iteration is saved already. */
+  /**
+   * The autosave schedule (or `force`: on pause), unless this iteration is saved already. Without
+   * storage the checkpoint is only kept in memory, for crash recovery.
+   */
   private async autosave(force = false): Promise<void> {
     const every = this.opts.autosaveEvery ?? SESSION_DEFAULTS.autosaveEvery;
     const it = this.trainer.iter;
-    if (it === this.lastSavedIter || !this.store) return;
+    if (it === this.lastSavedIter) return;
     if (!force && !(every > 0 && it % every === 0)) return;
     await this.save(it, await this.policy!.checkpoint({ config: this.config, iter: it }));
   }
 
   private async save(iter: number, ck: StoredCheckpoint): Promise<void> {
     this.latest = { iter, ck };
+    // Taken after the iteration's metrics were counted: a crash from here on restores to this.
+    this.restorePoint = { iter, ck, mark: this.loop.mark() };
     if (this.store && iter !== this.lastSavedIter) {
       const ok = await this.persist(async () => {
         await this.store!.saveCheckpoint(this._runId!, iter, ck);

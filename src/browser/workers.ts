@@ -38,33 +38,57 @@ export function startModuleWorker(url: string | URL, name: string): Worker {
   return worker;
 }
 
+/** A worker died (an uncaught error, its script did not load, or it was terminated under us). */
+export class WorkerCrashed extends Error {
+  override name = 'WorkerCrashed';
+  constructor(
+    readonly worker: 'policy' | 'prm',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** A worker and its comlink proxy; `terminate` ends the thread. */
 export interface WorkerHandle<T> {
   remote: Comlink.Remote<T>;
-  /** Rejects when the worker fails outside a call (its script did not load, an uncaught error). */
+  /** Rejects (WorkerCrashed) when the worker fails outside a call or is crashed on purpose. */
   crashed: Promise<never>;
   terminate(): void;
+  /** End the thread as a crash would: every pending and later call rejects with WorkerCrashed. */
+  crash(reason: string): void;
 }
 
-function open<T>(url: string, name: string, onCrash: (message: string) => void): WorkerHandle<T> {
+function open<T>(url: string, name: 'policy' | 'prm', onCrash: (e: WorkerCrashed) => void): WorkerHandle<T> {
   const worker = startModuleWorker(url, name);
-  let crash!: (e: Error) => void;
-  const crashed = new Promise<never>((_, reject) => {
-    crash = reject;
+  let reject!: (e: Error) => void;
+  const crashed = new Promise<never>((_, r) => {
+    reject = r;
   });
   crashed.catch(() => {});
-  worker.addEventListener('error', (e) => {
-    const message = `${name} worker failed: ${e.message || 'its script did not load'}`;
-    crash(new Error(message));
-    onCrash(message);
-  });
   const remote = Comlink.wrap<T>(worker);
+  let ended = false;
+  const terminate = () => {
+    if (ended) return;
+    ended = true;
+    remote[Comlink.releaseProxy]();
+    worker.terminate();
+  };
+  const crash = (message: string) => {
+    const e = new WorkerCrashed(name, message);
+    reject(e);
+    onCrash(e);
+  };
+  worker.addEventListener('error', (e) => {
+    crash(`the ${name} worker crashed: ${e.message || 'its script did not load'}`);
+  });
   return {
     remote,
     crashed,
-    terminate() {
-      remote[Comlink.releaseProxy]();
-      worker.terminate();
+    terminate,
+    crash(reason) {
+      terminate();
+      crash(`the ${name} worker crashed: ${reason}`);
     },
   };
 }
@@ -78,7 +102,7 @@ export function transferableCopy(ck: StoredCheckpoint): StoredCheckpoint {
 export async function startPolicyWorker(
   init: PolicyInit,
   onEvent: (e: WorkerEvent) => void,
-  onCrash: (message: string) => void,
+  onCrash: (e: WorkerCrashed) => void,
 ): Promise<{ handle: WorkerHandle<PolicyWorkerApi>; service: RemotePolicyService; info: BackendInfo }> {
   const handle = open<PolicyWorkerApi>(policyWorkerUrl, 'policy', onCrash);
   try {
@@ -96,7 +120,7 @@ export async function startPolicyWorker(
 export async function startPrmWorker(
   init: PrmInit,
   onEvent: (e: WorkerEvent) => void,
-  onCrash: (message: string) => void,
+  onCrash: (e: WorkerCrashed) => void,
 ): Promise<{ handle: WorkerHandle<PrmWorkerApi>; service: RemotePrmService; info: BackendInfo }> {
   const handle = open<PrmWorkerApi>(prmWorkerUrl, 'prm', onCrash);
   try {

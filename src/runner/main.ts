@@ -58,6 +58,7 @@ async function main(): Promise<TrainingSession> {
   const params = parseRunnerParams(location.search);
   const session = await TrainingSession.create(params.options);
   window.scopeRunner!.session = session;
+  if (params.faults) session.injectFaults(params.faults);
   for (const type of ['state', 'backend', 'eval', 'checkpoint', 'notice', 'error'] as const)
     session.on(type, (detail) => report({ type, detail }));
   session.on('iteration', (r) => {

@@ -1,11 +1,13 @@
 /**
  * The headless runner's URL: `runner.html?task=add&algo=scope&iters=20&seed=1&backend=wasm
- * &set.lr=1e-5&storage=ns&autosave=1&resume=<runId>&autostart=0&final=1&soak=50`. Everything is validated
- * here (the config by parseRlConfig), so a bad URL fails before any worker starts.
+ * &set.lr=1e-5&storage=ns&autosave=1&resume=<runId>&autostart=0&final=1&soak=50
+ * &faults={"nonFiniteLossAt":[2]}`. Everything is validated here (the config by parseRlConfig, the
+ * fault-injection test hook by parseFaultInjection), so a bad URL fails before any worker starts.
  */
 
 import type { BackendChoice, SessionOptions } from '../browser/session-api';
 import { parseRlConfig } from '../core/rl/config';
+import { type FaultInjection, parseFaultInjection } from '../core/rl/faults';
 import { parseOverrides } from '../core/rl/overrides';
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'wasm', 'cpu'];
@@ -18,6 +20,8 @@ export interface RunnerParams {
   reportFinalCheckpoint: boolean;
   /** Soak sampling every N iterations (src/runner/soak.ts); needs storage. */
   soakEvery: number | null;
+  /** Test hook: updates to make non-finite (`TrainingSession.injectFaults`); null = none. */
+  faults: FaultInjection | null;
 }
 
 function int(name: string, raw: string, min: number): number {
@@ -48,7 +52,18 @@ export function parseRunnerParams(search: string): RunnerParams {
   const soakEvery = q.has('soak') ? int('soak', q.get('soak')!, 1) : null;
   if (soakEvery !== null && (!storage || storage === 'none'))
     throw new Error('soak needs storage=<namespace> (it samples the IndexedDB usage)');
+  let faults: FaultInjection | null = null;
+  if (q.has('faults')) {
+    let spec: unknown;
+    try {
+      spec = JSON.parse(q.get('faults')!);
+    } catch {
+      throw new Error(`faults must be JSON, got '${q.get('faults')}'`);
+    }
+    faults = parseFaultInjection(spec);
+  }
   return {
+    faults,
     options: {
       config,
       backend,

@@ -1,6 +1,7 @@
 /**
  * <sl-status>: what the machine is doing, per run: backend and adapter, token rates, ms per phase
- * of the last iteration, memory, and every error or notice in words a student can act on.
+ * of the last iteration, memory, updates skipped as non-finite, and every error or notice in words a
+ * student can act on.
  */
 import { css, html, LitElement, nothing } from 'lit';
 import type { BackendInfo } from '../browser/session-api';
@@ -86,6 +87,7 @@ export class SlStatus extends LitElement {
     return html`${this.runs.map((r) => {
       const t = r.latest?.metrics.timeMs;
       const notice = r.notices.at(-1);
+      const skipped = r.metrics.reduce((n, m) => n + m.skippedUpdates, 0);
       return html`<section class="run" aria-label="Status of ${r.label}">
           <strong>${r.label}</strong>
           <dl>
@@ -102,6 +104,7 @@ export class SlStatus extends LitElement {
                 : nothing
             }
             ${heap !== null ? this.item('memory', `${bytes(heap)} JS heap`) : nothing}
+            ${skipped > 0 ? this.item('skipped updates', `${skipped} (not finite)`, 'skipped') : nothing}
           </dl>
         </section>
         ${r.backend?.note ? html`<p class="msg muted">${r.label}: ${r.backend.note}</p>` : nothing}
