@@ -214,7 +214,10 @@ test('the teaching page shows skipped non-finite updates: a count in the status 
   test.setTimeout(300_000);
   await page.goto('/#task=add&algo=grpo&iters=4&promptsPerIter=2&groupSize=4&evalN=4&backend=wasm');
   await page.locator('#step').click();
-  await expect(progress(page)).toContainText('Iteration 1 / 4', { timeout: 120_000 });
+  // The step is over only when the session is idle again (the Train button is a Pause button while
+  // it runs: clicking it then would pause the run).
+  await expect(progress(page)).toContainText('Iteration 1 / 4 · paused', { timeout: 120_000 });
+  await expect(page.locator('#train')).toHaveText('Resume');
   await expect(page.locator('[data-status=skipped]')).toHaveCount(0);
   await page.evaluate(() =>
     window.scopeLabSessions.at(-1)!.injectFaults({ nonFiniteLossAt: [2], nonFiniteGradientAt: [3] }),
