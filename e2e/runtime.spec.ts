@@ -3,23 +3,9 @@
  * a responsive page, a lost WebGPU device falls back to WASM from the same weights, and (with
  * IndexedDB) runs resume after a reload and checkpoints move between browser profiles.
  */
-import { expect, type Page, test } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import type { TrainingSession } from '../src/browser/session';
-
-/** Small runs: a few prompts, tiny evaluations, so SwiftShader WebGPU finishes in minutes. */
-const SMALL = 'set.promptsPerIter=2&set.groupSize=4&set.evalN=4&set.evalEvery=100';
-
-async function openRunner(page: Page, query: string): Promise<void> {
-  await page.goto(`/runner.html?${query}&autostart=0`);
-  await page.waitForFunction(() => window.scopeRunner !== undefined);
-  const failed = await page.evaluate(() =>
-    window.scopeRunner!.ready.then(
-      () => null,
-      (e: Error) => e.message,
-    ),
-  );
-  expect(failed).toBeNull();
-}
+import { openRunner, SMALL } from './runner';
 
 declare global {
   interface Window {
