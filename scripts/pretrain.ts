@@ -3,9 +3,8 @@
  * Trains the SFT policy and the PRM deterministically on the wasm backend and writes them to
  * public/checkpoints/<task>/ (policy.json/.bin, prm.json/.bin, eval.json).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { PolicyModel, PrmModel } from '../src/core/agents';
 import { evaluatePolicy } from '../src/core/evaluate';
 import {
@@ -18,8 +17,9 @@ import {
 import { Rng } from '../src/core/rng';
 import { getTask } from '../src/core/tasks';
 import { useBackend } from '../src/node/backend';
-import { cliMain, intOption, numOption } from '../src/node/cli';
+import { cliMain } from '../src/node/cli';
 import { writeCheckpoint } from '../src/node/files';
+import { PRETRAIN_HELP, parsePretrainArgs } from '../src/node/options';
 import { Progress } from '../src/node/progress';
 
 // Chosen by measurement (docs in README): add passes a sharp transition between ~1,100 steps (70%
@@ -44,40 +44,20 @@ const PRM_BASE: PrmSchedule = {
 // so its invalid tokens weigh more.
 const PRM: Record<string, PrmSchedule> = { add: PRM_BASE, arith: { ...PRM_BASE, invalidWeight: 8 } };
 
-const HELP = `usage: npm run pretrain -- --task <add|arith> [--seed N] [--out DIR] [--sft-steps N] [--prm-steps N]
-Trains the SFT policy and the PRM (wasm backend, deterministic per seed) and writes
-policy.json/.bin, prm.json/.bin and eval.json to DIR (default public/checkpoints/<task>).`;
-
-await cliMain(HELP, async () => {
-  const { values } = parseArgs({
-    options: {
-      task: { type: 'string' },
-      seed: { type: 'string', default: '1' },
-      out: { type: 'string' },
-      'sft-steps': { type: 'string' },
-      'prm-steps': { type: 'string' },
-      'sft-lr': { type: 'string' },
-      'sft-batch': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
-  if (values.help) return console.log(HELP);
-  if (!values.task) throw new Error('missing --task (add or arith)');
-  const task = getTask(values.task);
-  const seed = intOption('seed', values.seed, 0);
+await cliMain(PRETRAIN_HELP, async () => {
+  const args = parsePretrainArgs(process.argv.slice(2));
+  if (!args) return console.log(PRETRAIN_HELP);
+  const { seed, out } = args;
+  const task = getTask(args.task);
   const base = SFT[task.name];
   const sft: SftSchedule = {
     ...base,
-    steps: intOption('sft-steps', values['sft-steps'] ?? String(base.steps), 1),
-    lr: numOption('sft-lr', values['sft-lr'] ?? String(base.lr), 1e-6, 1),
-    batchSize: intOption('sft-batch', values['sft-batch'] ?? String(base.batchSize), 1, 1024),
+    steps: args.sftSteps ?? base.steps,
+    lr: args.sftLr ?? base.lr,
+    batchSize: args.sftBatch ?? base.batchSize,
   };
-  const prmSchedule = {
-    ...PRM[task.name],
-    steps: intOption('prm-steps', values['prm-steps'] ?? String(PRM[task.name].steps), 1),
-  };
-  const out = values.out ?? path.join('public', 'checkpoints', task.name);
+  const prmSchedule = { ...PRM[task.name], steps: args.prmSteps ?? PRM[task.name].steps };
+  mkdirSync(out, { recursive: true }); // an unusable --out fails now, not after the training
   const backend = await useBackend('wasm');
   const t0 = Date.now();
   console.log(`pretrain ${task.name} seed=${seed} backend=${backend} -> ${out}`);

@@ -2,7 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { PolicyModel } from '../src/core/agents';
 import type { EvalResult } from '../src/core/evaluate';
 import { parseCompletion, renderCompletion, stepPrefix } from '../src/core/format';
-import { parseRlConfig, type RlConfig } from '../src/core/rl/config';
+import { tokenLogProbs } from '../src/core/model';
+import { OUTPUT_GAIN_PARAM, parseRlConfig, type RlConfig } from '../src/core/rl/config';
 import { ROLE, rlLoss, type UpdateBatch } from '../src/core/rl/loss';
 import { clippedSurrogate, shapedTokenLoss } from '../src/core/rl/math';
 import {
@@ -74,6 +75,7 @@ describe('rlLoss (tensors) matches the pure per-token maths', () => {
  */
 class ScriptedPolicy implements PolicyService {
   updates: UpdateBatch[] = [];
+  options: UpdateOptions[] = [];
   requests: GenerateRequest[][] = [];
   constructor(private readonly script: (req: GenerateRequest, i: number) => string) {}
   async describe() {
@@ -84,8 +86,9 @@ class ScriptedPolicy implements PolicyService {
     const texts = reqs.map((r, i) => this.script(r, i));
     return { texts, logps: texts.map((t) => Float32Array.from(t, (_, j) => -0.01 * (j + 1))) };
   }
-  async update(batch: UpdateBatch, _o: UpdateOptions) {
+  async update(batch: UpdateBatch, o: UpdateOptions) {
     this.updates.push(batch);
+    this.options.push(o);
     return { loss: 0, gradNorm: 0, clipFraction: 0, kl: 0, entropy: 0, skipped: 0 };
   }
   async evaluate(): Promise<EvalResult> {
@@ -329,5 +332,108 @@ describe('a real policy through the coordinator', () => {
     expect(at5).toBeGreaterThan(0);
     expect(await service.numTensors()).toBe(at5);
     policy.dispose();
+  });
+});
+
+describe('the update step', () => {
+  const tiny = () => PolicyModel.create(addTask, 7, { nLayer: 1, dModel: 32, nHead: 2, dMlp: 64 });
+  const p = addTask.sample(new Rng(11), 'train');
+  const text = `${p.prompt}:${renderCompletion(addTask.solve(p))}`;
+
+  /** One sequence, every completion token trained with `role` and advantage `a` (token mean). */
+  function batchOf(policy: PolicyModel, role: number, a: number, oldLogps?: Float32Array): UpdateBatch {
+    const ids = policy.tok.encode(text);
+    const T = ids.length;
+    const roles = new Uint8Array(T - 1).fill(ROLE.masked).fill(role, p.prompt.length);
+    const n = T - 1 - p.prompt.length;
+    return {
+      B: 1,
+      T,
+      ids,
+      roles,
+      oldLogps: oldLogps ?? new Float32Array(T - 1),
+      advantages: new Float32Array(T - 1).fill(a),
+      weights: Float32Array.from(roles, (r) => (r === ROLE.masked ? 0 : 1 / n)),
+    };
+  }
+  async function completionLogp(policy: PolicyModel): Promise<number> {
+    const lp = tf.tidy(() => {
+      const ids = tf.tensor2d(policy.tok.encode(text), [1, text.length], 'int32');
+      return tf.sum(
+        tf.slice(tokenLogProbs(policy.cfg, policy.params, ids).logp, [0, p.prompt.length], [1, -1]),
+      );
+    });
+    const v = (await lp.data())[0];
+    lp.dispose();
+    return v;
+  }
+  const opts = (lr: number): UpdateOptions => ({
+    lr,
+    clipNorm: 1,
+    innerEpochs: 1,
+    temperature: 1,
+    epsLow: 0.2,
+    epsHigh: 0.2,
+    gamma: 0.1,
+    beta: 0,
+  });
+
+  it('a positive advantage raises the sequence log-prob, a negative one lowers it (on and pg roles)', async () => {
+    for (const role of [ROLE.on, ROLE.pg])
+      for (const a of [1, -1]) {
+        const policy = tiny();
+        const service = new LocalPolicyService(addTask, policy);
+        const before = await completionLogp(policy);
+        // On-policy tokens need their behaviour log-probs: the current ones (ratio 1).
+        const old = tf.tidy(
+          () =>
+            tokenLogProbs(
+              policy.cfg,
+              policy.params,
+              tf.tensor2d(policy.tok.encode(text), [1, text.length], 'int32'),
+            ).logp,
+        );
+        const batch = batchOf(policy, role, a, (await old.data()) as Float32Array);
+        old.dispose();
+        await service.update(batch, opts(1e-3));
+        const after = await completionLogp(policy);
+        expect(Math.sign(after - before)).toBe(a);
+        policy.dispose();
+      }
+  });
+
+  it('lrByParam gives a parameter its own learning rate (Adam moves each element ~lr on step 1)', async () => {
+    const policy = tiny();
+    const service = new LocalPolicyService(addTask, policy);
+    const read = async (n: string) => Float32Array.from((await policy.params.get(n)!.data()) as Float32Array);
+    const [g0, w0] = [await read('lnf.g'), await read('h0.mlp.w1')];
+    await service.update(batchOf(policy, ROLE.pg, 1), { ...opts(1e-5), lrByParam: { 'lnf.g': 1e-2 } });
+    const maxMove = (a: Float32Array, b: Float32Array) => Math.max(...a.map((x, i) => Math.abs(x - b[i])));
+    const [gMove, wMove] = [maxMove(await read('lnf.g'), g0), maxMove(await read('h0.mlp.w1'), w0)];
+    expect(gMove).toBeGreaterThan(0.5e-2);
+    expect(gMove).toBeLessThan(1.01e-2);
+    expect(wMove).toBeGreaterThan(0);
+    expect(wMove).toBeLessThan(1.01e-5);
+    policy.dispose();
+  });
+
+  it('the trainer gives the output gain outputGainLr, warmed up like lr', async () => {
+    const cfg = config({ algo: 'grpo', lr: 1e-5, outputGainLr: 4e-3, warmupIters: 4 });
+    const service = new ScriptedPolicy(() => renderCompletion(['1+1+0=2', '>2']));
+    const trainer = new Trainer(addTask, cfg, service, null);
+    for (let i = 0; i < 5; i++) await trainer.step();
+    const close = (xs: (number | undefined)[], want: number[]) =>
+      want.forEach((w, k) => {
+        expect(xs[k]).toBeCloseTo(w, 12);
+      });
+    close(
+      service.options.map((o) => o.lr),
+      [0.25e-5, 0.5e-5, 0.75e-5, 1e-5, 1e-5],
+    );
+    close(
+      service.options.map((o) => o.lrByParam?.[OUTPUT_GAIN_PARAM]),
+      [1e-3, 2e-3, 3e-3, 4e-3, 4e-3],
+    );
+    expect(OUTPUT_GAIN_PARAM in Object.fromEntries(tiny().params)).toBe(true);
   });
 });

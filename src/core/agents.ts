@@ -2,12 +2,7 @@
  * The policy and the PRM as objects a runtime can own: model config + weights + optimizer + RNG,
  * text in and text out, and (de)serialisation to the checkpoint format.
  */
-import {
-  CheckpointError,
-  type CheckpointManifest,
-  deserializeCheckpoint,
-  serializeCheckpoint,
-} from './checkpoint';
+import { type CheckpointManifest, deserializeCheckpoint, serializeCheckpoint } from './checkpoint';
 import { isStepTerminator, PROMPT_END, parseCompletion } from './format';
 import {
   assignParamValues,
@@ -20,12 +15,16 @@ import {
   paramShapes,
   readParamValues,
 } from './model';
+import { checkCompatible, configFromManifest } from './model-shape';
 import { Rng } from './rng';
 import { type SampleResult, sampleBatch } from './sampling';
 import type { Task } from './tasks/types';
 import * as tf from './tf';
 import { type Tokenizer, tokenizerFor } from './tokenizer';
 import { Adam, DEFAULT_ADAM, padBatch, prmLogits } from './train';
+
+/** Defined in ./model-shape (tensor-free, so storage can validate files without tfjs). */
+export { checkCompatible, configFromManifest };
 
 export interface GenerateOptions {
   temperature: number;
@@ -100,47 +99,6 @@ abstract class Agent {
   encode(prompt: string, completionPrefix = ''): Int32Array {
     return this.tok.encode(prompt + PROMPT_END + completionPrefix);
   }
-}
-
-function checkCompatible(manifest: CheckpointManifest, task: Task, cfg: ModelConfig): void {
-  if (manifest.task !== task.name)
-    throw new CheckpointError('shape', `checkpoint is for task '${manifest.task}', not '${task.name}'`);
-  if (manifest.kind !== cfg.kind)
-    throw new CheckpointError('shape', `checkpoint holds a ${manifest.kind}, not a ${cfg.kind}`);
-  for (const [name, shape] of paramShapes(cfg)) {
-    const entry = manifest.tensors.find((t) => t.name === name);
-    if (!entry) throw new CheckpointError('shape', `checkpoint lacks parameter '${name}'`);
-    if (entry.shape.join('x') !== shape.join('x'))
-      throw new CheckpointError(
-        'shape',
-        `parameter '${name}' has shape [${entry.shape}], the model needs [${shape}]`,
-      );
-  }
-}
-
-/** Model config from a checkpoint manifest (validated field by field). */
-export function configFromManifest(manifest: CheckpointManifest, kind: ModelConfig['kind']): ModelConfig {
-  if (manifest.kind !== kind)
-    throw new CheckpointError('shape', `checkpoint holds a ${manifest.kind}, not a ${kind}`);
-  const c = manifest.config;
-  const num = (k: string) => {
-    const v = c[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > 4096)
-      throw new CheckpointError('shape', `checkpoint config field '${k}' is not a sensible positive integer`);
-    return v;
-  };
-  const cfg: ModelConfig = {
-    vocabSize: num('vocabSize'),
-    blockSize: num('blockSize'),
-    nLayer: num('nLayer'),
-    nHead: num('nHead'),
-    dModel: num('dModel'),
-    dMlp: num('dMlp'),
-    kind: manifest.kind,
-  };
-  if (cfg.dModel % cfg.nHead !== 0)
-    throw new CheckpointError('shape', 'checkpoint config: dModel not divisible by nHead');
-  return cfg;
 }
 
 export class PolicyModel extends Agent {

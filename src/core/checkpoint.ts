@@ -6,8 +6,9 @@
  *
  * Packed single-file form: "SCOPELAB" (8 bytes) | uint32 LE manifest byte length | manifest UTF-8 | blob.
  */
-import { z } from 'zod';
+
 import type { RngState } from './rng';
+import { z } from './zod';
 
 export const CHECKPOINT_FORMAT = 'scope-lab-checkpoint';
 export const CHECKPOINT_VERSION = 1;

@@ -10,21 +10,12 @@
  * embedding. PRM: the same backbone plus a scalar head read at step terminators, sigmoid -> P(valid).
  */
 
+import { type ModelConfig, paramShapes } from './model-shape';
 import type { Rng } from './rng';
 import * as tf from './tf';
 
-export interface ModelConfig {
-  vocabSize: number;
-  /** Longest sequence (prompt + completion) the position table covers. */
-  blockSize: number;
-  nLayer: number;
-  nHead: number;
-  dModel: number;
-  /** Hidden width of the MLP (4 * dModel in GPT-2). */
-  dMlp: number;
-  /** 'policy' ties the LM head to the embedding; 'prm' adds a two-number verifier head (see prmTokenLogits). */
-  kind: 'policy' | 'prm';
-}
+/** Defined in ./model-shape (no tensors there: the page checks checkpoint shapes without tfjs). */
+export { type ModelConfig, paramShapes };
 
 export const DEFAULT_MODEL: Omit<ModelConfig, 'vocabSize' | 'kind'> = {
   blockSize: 64,
@@ -35,35 +26,6 @@ export const DEFAULT_MODEL: Omit<ModelConfig, 'vocabSize' | 'kind'> = {
 };
 
 export type Params = Map<string, tf.Variable>;
-
-/** Parameter names and shapes in a fixed order (the checkpoint order). */
-export function paramShapes(cfg: ModelConfig): [string, number[]][] {
-  const d = cfg.dModel;
-  const shapes: [string, number[]][] = [
-    ['wte', [cfg.vocabSize, d]],
-    ['wpe', [cfg.blockSize, d]],
-  ];
-  for (let l = 0; l < cfg.nLayer; l++) {
-    const p = `h${l}.`;
-    shapes.push(
-      [p + 'ln1.g', [d]],
-      [p + 'ln1.b', [d]],
-      [p + 'attn.wqkv', [d, 3 * d]],
-      [p + 'attn.bqkv', [3 * d]],
-      [p + 'attn.wo', [d, d]],
-      [p + 'attn.bo', [d]],
-      [p + 'ln2.g', [d]],
-      [p + 'ln2.b', [d]],
-      [p + 'mlp.w1', [d, cfg.dMlp]],
-      [p + 'mlp.b1', [cfg.dMlp]],
-      [p + 'mlp.w2', [cfg.dMlp, d]],
-      [p + 'mlp.b2', [d]],
-    );
-  }
-  shapes.push(['lnf.g', [d]], ['lnf.b', [d]]);
-  if (cfg.kind === 'prm') shapes.push(['prm.a', [1]], ['prm.b', [1]]);
-  return shapes;
-}
 
 /** GPT-2 initialisation from our seeded RNG (not tf.random*, so every backend gets identical weights). */
 export function initParamValues(cfg: ModelConfig, rng: Rng): Map<string, Float32Array> {

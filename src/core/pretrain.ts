@@ -8,6 +8,7 @@
 import type { PolicyModel, PrmModel } from './agents';
 import { EOS, isAnswerStep, isStepTerminator, renderCompletion, STEP_END } from './format';
 import type { Rng } from './rng';
+import { randomSolution } from './tasks/common';
 import type { Problem, Task } from './tasks/types';
 import { completionMask, cosineLr, optimiseStep, padBatch, prmLoss, type StepResult, sftLoss } from './train';
 
@@ -30,17 +31,6 @@ export interface PrmSchedule extends SftSchedule {
    * against ~20 valid ones; unweighted, the verdicts drift lenient and wrong steps pass tau = 0.5.
    */
   invalidWeight: number;
-}
-
-/** A uniformly random legal solution path (for `add` the only one). */
-export function randomSolution(task: Task, problem: Problem, rng: Rng): string[] {
-  const steps: string[] = [];
-  for (let i = 0; i < 64; i++) {
-    const next = rng.pick(task.legalNextSteps(problem, steps));
-    steps.push(next);
-    if (isAnswerStep(next)) return steps;
-  }
-  throw new Error(`no solution path ended for '${problem.prompt}'`);
 }
 
 /** One SFT batch of training problems with teacher solutions; loss on completion tokens only. */

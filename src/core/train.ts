@@ -55,15 +55,28 @@ export class Adam {
     return tf.tidy(() => tf.concat(this.names.map((n) => tf.reshape(grads.get(n)!, [-1]))) as tf.Tensor1D);
   }
 
-  /** One update with (already clipped) gradients scaled by `gradScale`. */
-  apply(grads: Map<string, tf.Tensor>, lr: number, gradScale = 1): void {
+  /**
+   * One update with (already clipped) gradients scaled by `gradScale`. `lrByParam` gives some
+   * parameters their own learning rate (by name); the others use `lr`.
+   */
+  apply(
+    grads: Map<string, tf.Tensor>,
+    lr: number,
+    gradScale = 1,
+    lrByParam: Readonly<Record<string, number>> = {},
+  ): void {
     const flat = this.flatten(grads);
-    this.applyFlat(flat, lr, gradScale);
+    this.applyFlat(flat, lr, gradScale, lrByParam);
     flat.dispose();
   }
 
   /** One update from flattened gradients (see `flatten`). */
-  applyFlat(flatGrads: tf.Tensor1D, lr: number, gradScale = 1): void {
+  applyFlat(
+    flatGrads: tf.Tensor1D,
+    lr: number,
+    gradScale = 1,
+    lrByParam: Readonly<Record<string, number>> = {},
+  ): void {
     if (flatGrads.size !== this.mFlat.size)
       throw new Error(`Adam: ${flatGrads.size} gradient values for ${this.mFlat.size} parameters`);
     this.iterations++;
@@ -83,11 +96,14 @@ export class Adam {
         const decay = tf.mul(tf.mul(flatParams, tf.tensor1d(this.decayMask)), weightDecay);
         step = tf.add(step, decay);
       }
+      // One multiply by lr for the whole vector unless some parameter has its own learning rate.
+      const ownLr = this.names.some((n) => lrByParam[n] !== undefined);
       // (splitRows, not tf.split: on wasm every slice copies the whole vector.)
-      const deltas = splitRows(tf.mul(step, lr), this.sizes);
+      const deltas = splitRows(ownLr ? step : tf.mul(step, lr), this.sizes);
       for (const [i, n] of this.names.entries()) {
         const p = this.params.get(n)!;
-        p.assign(tf.sub(p, tf.reshape(deltas[i], p.shape)));
+        const delta = ownLr ? tf.mul(deltas[i], lrByParam[n] ?? lr) : deltas[i];
+        p.assign(tf.sub(p, tf.reshape(delta, p.shape)));
       }
     });
   }
@@ -160,6 +176,7 @@ export async function optimiseStep(
   lossFn: () => tf.Scalar,
   lr: number,
   clipNorm: number,
+  lrByParam: Readonly<Record<string, number>> = {},
 ): Promise<StepResult> {
   const names = [...params.keys()];
   const { value, grads } = tf.variableGrads(
@@ -176,7 +193,7 @@ export async function optimiseStep(
   const lossAndNorm = tf.tidy(() => tf.stack([value, tf.sqrt(tf.sum(tf.square(flat)))]));
   const [loss, gradNorm] = (await lossAndNorm.data()) as Float32Array;
   const skipped = !Number.isFinite(loss) || !Number.isFinite(gradNorm);
-  if (!skipped) opt.applyFlat(flat, lr, gradNorm > clipNorm ? clipNorm / (gradNorm + 1e-6) : 1);
+  if (!skipped) opt.applyFlat(flat, lr, gradNorm > clipNorm ? clipNorm / (gradNorm + 1e-6) : 1, lrByParam);
   tf.dispose([value, lossAndNorm, flat]);
   return { loss, gradNorm, skipped };
 }

@@ -2,8 +2,9 @@
  * Every RL knob in one place: named, documented, defaulted (algorithms.md sections 3-8) and validated
  * once. The CLI, the UI and the URL state all go through `parseRlConfig`.
  */
-import { z } from 'zod';
+
 import { TASK_NAMES } from '../tasks/types';
+import { z } from '../zod';
 
 export const ALGOS = ['grpo', 'prm-dense', 'luffy', 'scope', 'rrpo', 'srpo', 'sft-control'] as const;
 export type Algo = (typeof ALGOS)[number];
@@ -22,6 +23,13 @@ export const rlConfigSchema = z
     groupSize: z.number().int().min(2).max(64),
     /** Adam learning rate. Small on purpose: section 8 saw GRPO collapse at 1e-4 with 8x8 batches. */
     lr: z.number().positive().max(1),
+    /** Adam learning rate of the final LayerNorm gain `lnf.g` (warmed up like `lr`). That gain scales
+     *  every logit: it is the policy's inverse temperature. On the shipped `add` checkpoint it is
+     *  the only direction in which independent 8x8 RL batches agree (gradient cosine 0.6 between
+     *  batches, ~0 for every other tensor), and it must grow ~25% to turn T=1 sampling into T=0.8
+     *  sampling (+12 points). Adam moves a parameter by at most ~lr per step, so at `lr` it would
+     *  move 0.004 in 200 iterations; with its own rate it sharpens while the noisy rest stays slow. */
+    outputGainLr: z.number().min(0).max(1),
     /** Linear learning-rate warm-up over the first N iterations (fresh Adam moments make the first
      *  updates near-unit steps on every parameter; without it every algorithm dipped ~3 points). */
     warmupIters: z.number().int().min(0),
@@ -92,6 +100,7 @@ export const DEFAULT_RL: RlConfig = {
   promptsPerIter: 8,
   groupSize: 8,
   lr: 2e-5,
+  outputGainLr: 5e-3,
   warmupIters: 20,
   adamEps: 1e-8,
   clipNorm: 1,
@@ -130,6 +139,9 @@ export function parseRlConfig(overrides: Record<string, unknown>): RlConfig {
   }
   return res.data;
 }
+
+/** The parameter that `outputGainLr` applies to (the final LayerNorm gain of the policy). */
+export const OUTPUT_GAIN_PARAM = 'lnf.g';
 
 export function rectifyCapOf(c: RlConfig): number {
   return c.rectifyCap ?? Math.ceil(c.groupSize / 4);

@@ -32,12 +32,22 @@ export interface RunSummary {
   salvageRate: number | null;
   rectifications: number | null;
   skippedUpdates: number;
+  /** Browser runs only: worker restarts after crashes, and the iterations they cost (run again). */
+  recovery?: { restarts: number; lostIterations: number };
   config: RlConfig;
 }
 
 function pickEval(e: EvalResult) {
   const { testAcc, testAccSampled, oodAcc, passAt8, diversity, correctPaths } = e;
   return { testAcc, testAccSampled, oodAcc, passAt8, diversity, correctPaths };
+}
+
+/** The loop's counters at a checkpoint, so a run restored from that checkpoint counts on from it. */
+export interface RunLoopMark {
+  done: number;
+  rectified: number;
+  salvaged: number;
+  skipped: number;
 }
 
 /**
@@ -59,9 +69,26 @@ export class RunLoop {
   private backend = '';
 
   constructor(
-    readonly trainer: Trainer,
+    public trainer: Trainer,
     private readonly hooks: RunHooks = {},
   ) {}
+
+  /** The counters now (take it with a checkpoint, to `rewind` to it after a crash). */
+  mark(): RunLoopMark {
+    return { done: this.done, rectified: this.rectified, salvaged: this.salvaged, skipped: this.skipped };
+  }
+
+  /**
+   * Crash recovery: go on with `trainer`, restored from the checkpoint taken at `to`. The iterations
+   * after it no longer count (they run again); the starting evaluation is kept.
+   */
+  rewind(trainer: Trainer, to: RunLoopMark): void {
+    this.trainer = trainer;
+    this.done = to.done;
+    this.rectified = to.rectified;
+    this.salvaged = to.salvaged;
+    this.skipped = to.skipped;
+  }
 
   get finished(): boolean {
     return this.done >= this.trainer.cfg.iters;

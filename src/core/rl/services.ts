@@ -9,6 +9,7 @@ import { tokenLogProbs } from '../model';
 import type { Task } from '../tasks/types';
 import * as tf from '../tf';
 import { optimiseStep } from '../train';
+import type { NonFiniteKind } from './faults';
 import { type LossHyper, rlLoss, type UpdateBatch } from './loss';
 
 export interface GenerateRequest {
@@ -26,9 +27,13 @@ export interface GenerateResult {
 
 export interface UpdateOptions extends LossHyper {
   lr: number;
+  /** Learning rates of named parameters that do not use `lr` (plain data: it crosses to workers). */
+  lrByParam?: Record<string, number>;
   clipNorm: number;
   innerEpochs: number;
   temperature: number;
+  /** Test hook (see faults.ts): poison this update so the non-finite guard must skip it. */
+  injectNonFinite?: NonFiniteKind;
 }
 
 export interface UpdateStats {
@@ -118,10 +123,11 @@ export class LocalPolicyService implements PolicyService {
           const out = rlLoss(logp, batch, o);
           const meanEntropy = tf.div(tf.sum(tf.mul(entropy, trained)), trainedCount);
           side = [tf.keep(out.clipFraction), tf.keep(out.kl), tf.keep(meanEntropy)];
-          return out.loss;
+          return o.injectNonFinite ? poisonLoss(out.loss, o.injectNonFinite) : out.loss;
         },
         o.lr,
         o.clipNorm,
+        o.lrByParam,
       );
       const [clipFraction, kl, entropy] = await Promise.all(side.map(async (t) => (await t.data())[0]));
       tf.dispose(side);
@@ -148,6 +154,20 @@ export class LocalPolicyService implements PolicyService {
   async numTensors() {
     return tf.memory().numTensors;
   }
+}
+
+/**
+ * Test hook (faults.ts): the loss with the poison applied: `loss * NaN`, or the identity whose
+ * gradient is infinite (every parameter's gradient then carries an Inf or a NaN, so the global
+ * norm is not finite).
+ */
+function poisonLoss(loss: tf.Scalar, kind: NonFiniteKind): tf.Scalar {
+  if (kind === 'loss') return tf.mul(loss, Number.NaN) as tf.Scalar;
+  const infiniteGrad = tf.customGrad((...inputs) => ({
+    value: tf.clone(inputs[0] as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => tf.mul(dy, Number.POSITIVE_INFINITY),
+  }));
+  return infiniteGrad(loss) as tf.Scalar;
 }
 
 export class LocalPrmService implements PrmService {

@@ -9,13 +9,13 @@
 import type { EvalResult } from '../evaluate';
 import { EOS, isAnswerStep, parseCompletion, renderCompletion, STEP_END, stepPrefix } from '../format';
 import { diversity, mean, std } from '../metrics';
-import { randomSolution } from '../pretrain';
 import { Rng } from '../rng';
-import { solveWith } from '../tasks/common';
+import { randomSolution, solveWith } from '../tasks/common';
 import type { Problem, Task } from '../tasks/types';
 import { type Tokenizer, tokenizerFor } from '../tokenizer';
-import { type Algo, type RlConfig, rectifyCapOf } from './config';
-import { ROLE, type Role, type UpdateBatch } from './loss';
+import { ROLE, type Role, type UpdateBatch } from './batch';
+import { type Algo, OUTPUT_GAIN_PARAM, type RlConfig, rectifyCapOf } from './config';
+import { type FaultInjection, faultAt, parseFaultInjection } from './faults';
 import {
   aggregationWeights,
   firstErrorFromPrm,
@@ -107,6 +107,8 @@ export class Trainer {
   readonly rng: Rng;
   private readonly tok: Tokenizer;
   iter = 0;
+  /** Test hook: iterations whose update is made non-finite (null in every normal run). */
+  private faults: FaultInjection | null = null;
 
   constructor(
     readonly task: Task,
@@ -119,6 +121,11 @@ export class Trainer {
     this.rng = rng ?? new Rng(`rl/${cfg.task}/${cfg.algo}/${cfg.seed}`);
     const needsPrm = cfg.algo === 'scope' || cfg.algo === 'prm-dense';
     if (needsPrm && cfg.prmMode === 'learned' && !prm) throw new Error(`${cfg.algo} needs a PRM`);
+  }
+
+  /** Test hook: make the updates of chosen iterations non-finite (validated; see faults.ts). */
+  injectFaults(spec: unknown): void {
+    this.faults = parseFaultInjection(spec);
   }
 
   /** Run one iteration and return its metrics and rollouts (for the inspector). */
@@ -159,6 +166,7 @@ export class Trainer {
     const warm = c.warmupIters > 0 ? Math.min(1, (this.iter + 1) / c.warmupIters) : 1;
     const stats: UpdateStats = await this.policy.update(batch, {
       lr: c.lr * warm,
+      lrByParam: { [OUTPUT_GAIN_PARAM]: c.outputGainLr * warm },
       clipNorm: c.clipNorm,
       innerEpochs: c.innerEpochs,
       temperature: c.temperature,
@@ -166,6 +174,7 @@ export class Trainer {
       epsHigh: c.epsHigh,
       gamma: c.gamma,
       beta: c.beta,
+      injectNonFinite: faultAt(this.faults, this.iter + 1),
     });
     time.update = now() - ts;
     this.iter++;

@@ -1,6 +1,7 @@
 /** What every task shares: outcome reward and the teacher's full solution. */
 import { ANSWER_MARK, isAnswerStep, parseCompletion } from '../format';
-import type { Problem } from './types';
+import type { Rng } from '../rng';
+import type { Problem, Task } from './types';
 
 /** 1 if the completion ended with EOS, has exactly one answer step, last, and its answer is right. */
 export function outcomeReward(problem: Problem, completion: string): number {
@@ -18,4 +19,15 @@ export function solveWith(
   const all = [...prefix];
   while (!isAnswerStep(all[all.length - 1] ?? '')) all.push(nextStep(problem, all));
   return all.slice(prefix.length);
+}
+
+/** A uniformly random legal solution path (for `add` the only one). */
+export function randomSolution(task: Task, problem: Problem, rng: Rng): string[] {
+  const steps: string[] = [];
+  for (let i = 0; i < 64; i++) {
+    const next = rng.pick(task.legalNextSteps(problem, steps));
+    steps.push(next);
+    if (isAnswerStep(next)) return steps;
+  }
+  throw new Error(`no solution path ended for '${problem.prompt}'`);
 }

@@ -1,0 +1,265 @@
+/**
+ * The built pages under a strict Content-Security-Policy without 'unsafe-eval' (issue 9, item 9).
+ * A small node:http server in this spec serves dist/ (built by the Playwright config's webServer)
+ * with the policy below on every response, so the workers get it too. Violations are collected in
+ * three ways: the browser's reports (report-uri, which covers the workers), the document's
+ * `securitypolicyviolation` events, and console errors. A control shows that detection works.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { expect, type Page, test } from '@playwright/test';
+import type { RunnerEvent } from '../src/runner/main';
+
+const DIST = path.resolve(import.meta.dirname, '..', 'dist');
+
+/**
+ * The minimal policy the built pages, the widget and their workers need (found by removing each
+ * source and watching what broke; docs/reliability.md):
+ * - script-src 'self' 'wasm-unsafe-eval': our bundles, and compiling tfjs's WASM binaries.
+ *   No 'unsafe-eval', no 'unsafe-inline' for scripts.
+ * - worker-src 'self': the policy and PRM workers are our own files. (tfjs-backend-wasm would start
+ *   its threads from a blob: URL, but at one thread it starts none.)
+ * - connect-src 'self': fetching the checkpoints and the .wasm binaries.
+ * - style-src 'self' 'unsafe-inline': the <style> elements of index.html, the test pages and the
+ *   embed example (Lit's adopted stylesheets need nothing). Styles cannot run code.
+ * - img-src 'self' data:: the pages' empty `data:,` icon.
+ * - default-src 'none' and object-src/base-uri/form-action 'none': nothing else (no plugins, no
+ *   <base>, no form posts, no fonts or frames from anywhere).
+ */
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self'",
+  "connect-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
+
+/** On every response: the policy, where to report, and `vite preview`'s isolation headers. */
+const HEADERS = {
+  'Content-Security-Policy': `${CSP}; report-uri /csp-report`,
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
+/** A page embedding the built widget (dist/widget/), as a third-party page would. */
+const WIDGET_PAGE = '/csp-widget.html';
+const WIDGET_HTML = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>widget under CSP</title>
+<script type="module" src="/widget/scope-trainer.js"></script></head>
+<body><scope-trainer id="w" task="add" algo="grpo" iters="2" seed="1" backend="wasm"></scope-trainer></body></html>`;
+
+/** A worker of our origin that tries eval: the control (served by this spec, not in dist/). */
+const CONTROL_WORKER = '/csp-control-worker.js';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.bin': 'application/octet-stream',
+  '.css': 'text/css',
+  '.svg': 'image/svg+xml',
+};
+
+interface Violation {
+  source: string;
+  directive: string;
+  blocked: string;
+  sample?: string;
+  where?: string;
+}
+
+/** dist/ with the CSP (+ report-uri) and the same isolation headers as `vite preview`. */
+function serveDist(reports: Violation[]): Promise<{ server: Server; base: string }> {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/csp-report') {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        const r = (JSON.parse(body) as { 'csp-report': Record<string, string> })['csp-report'];
+        reports.push({
+          source: 'report-uri',
+          directive: r['violated-directive'],
+          blocked: r['blocked-uri'],
+          sample: r['script-sample'],
+          where: `${r['source-file'] ?? r['document-uri']}:${r['line-number'] ?? ''}`,
+        });
+        res.writeHead(204).end();
+      });
+      return;
+    }
+    // Browsers ask for an icon on their own; the pages have none.
+    if (url.pathname === '/favicon.ico') return void res.writeHead(204).end();
+    if (url.pathname === CONTROL_WORKER) {
+      res.writeHead(200, { ...HEADERS, 'Content-Type': TYPES['.js'] });
+      return void res.end("try { eval('1') } catch {} postMessage('tried')");
+    }
+    if (url.pathname === WIDGET_PAGE) {
+      res.writeHead(200, { ...HEADERS, 'Content-Type': TYPES['.html'] });
+      return void res.end(WIDGET_HTML);
+    }
+    let file = path.join(DIST, decodeURIComponent(url.pathname));
+    if (!file.startsWith(DIST)) return void res.writeHead(403).end();
+    if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
+    if (!existsSync(file)) {
+      reports.push({ source: 'server', directive: '', blocked: '', sample: `404 ${url.pathname}` });
+      return void res.writeHead(404).end();
+    }
+    res.writeHead(200, {
+      ...HEADERS,
+      'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+    });
+    res.end(readFileSync(file));
+  });
+  return new Promise((resolve) =>
+    server.listen(0, 'localhost', () =>
+      resolve({ server, base: `http://localhost:${(server.address() as AddressInfo).port}` }),
+    ),
+  );
+}
+
+/** Document-level violations and console errors of a page, into `into`. */
+async function watch(page: Page, into: Violation[]): Promise<void> {
+  await page.exposeFunction('cspViolation', (v: Violation) => into.push(v));
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) =>
+      (window as unknown as { cspViolation(v: unknown): void }).cspViolation({
+        source: 'event',
+        directive: e.violatedDirective,
+        blocked: e.blockedURI,
+        sample: e.sample,
+        where: `${e.sourceFile}:${e.lineNumber}`,
+      }),
+    );
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error') into.push({ source: 'console', directive: '', blocked: '', sample: m.text() });
+  });
+  page.on('pageerror', (e) =>
+    into.push({ source: 'pageerror', directive: '', blocked: '', sample: e.message }),
+  );
+}
+
+let served: { server: Server; base: string };
+const violations: Violation[] = [];
+
+test.beforeAll(async () => {
+  expect(existsSync(path.join(DIST, 'runner.html')), 'dist/ is built by the webServer').toBe(true);
+  served = await serveDist(violations);
+});
+test.afterAll(async () => {
+  await new Promise((r) => served.server.close(r));
+});
+test.beforeEach(() => {
+  violations.length = 0;
+});
+
+/** Reports arrive asynchronously: give them a moment before judging. */
+async function settledViolations(page: Page): Promise<Violation[]> {
+  await page.waitForTimeout(1500);
+  return [...violations];
+}
+
+test('the runner trains 2 iterations on wasm under the CSP, with no violation anywhere', async ({ page }) => {
+  await watch(page, violations);
+  const events: RunnerEvent[] = [];
+  let done!: (e: RunnerEvent) => void;
+  const finished = new Promise<RunnerEvent>((r) => {
+    done = r;
+  });
+  await page.exposeFunction('scopeReport', (e: RunnerEvent) => {
+    events.push(e);
+    if (e.type === 'done' || e.type === 'fatal') done(e);
+  });
+  const q =
+    'task=add&algo=scope&iters=2&seed=1&backend=wasm&set.evalN=4&set.promptsPerIter=2&set.groupSize=4';
+  await page.goto(`${served.base}/runner.html?${q}`);
+  const end = await finished;
+  expect(end.type === 'fatal' ? end.message : '').toBe('');
+  expect(events.filter((e) => e.type === 'iteration').length).toBe(2);
+  const ready = events.find((e) => e.type === 'ready') as Extract<RunnerEvent, { type: 'ready' }>;
+  expect((ready.backend as { backend: string }).backend).toBe('wasm');
+  expect(ready.crossOriginIsolated).toBe(true);
+  expect(await settledViolations(page)).toEqual([]);
+
+  // The control: the same watchers do see a violation, in the page and in a worker. (Code run by
+  // page.evaluate itself is exempt from CSP, so the page's attempt runs later, from a timer.)
+  await page.evaluate((workerUrl) => {
+    setTimeout(() => {
+      try {
+        new Function('return 1');
+      } catch {}
+    }, 0);
+    const w = new Worker(workerUrl);
+    return new Promise((resolve, reject) => {
+      w.onmessage = resolve;
+      w.onerror = (e) => reject(new Error(`the control worker failed: ${e.message}`));
+    });
+  }, CONTROL_WORKER);
+  const seen = await settledViolations(page);
+  expect(seen.some((v) => v.source === 'event' && /script-src/.test(v.directive))).toBe(true);
+  expect(seen.filter((v) => v.source === 'report-uri' && v.blocked === 'eval').length).toBe(2);
+});
+
+test('the app page trains 2 iterations on wasm under the CSP, with no violation', async ({ page }) => {
+  await watch(page, violations);
+  await page.goto(`${served.base}/`);
+  await expect(page).toHaveTitle('scope-lab');
+  await page.locator('#f-task').selectOption('add');
+  await page.locator('#f-algo').selectOption('scope');
+  await page.locator('#f-backend').selectOption('wasm');
+  for (const [key, value] of [
+    ['iters', '2'],
+    ['evalN', '20'],
+  ]) {
+    await page.locator(`#f-${key}`).fill(value);
+    await page.locator(`#f-${key}`).press('Tab');
+  }
+  await page.locator('#train').click();
+  await expect(page.locator('#progress-text')).toContainText('Iteration 2 / 2 · done', { timeout: 150_000 });
+  await expect(page.locator('[data-status=backend]')).toContainText('wasm');
+  expect(await settledViolations(page)).toEqual([]);
+});
+
+test('the widget trains 2 iterations on wasm on a page with the CSP, with no violation', async ({ page }) => {
+  expect(existsSync(path.join(DIST, 'widget', 'scope-trainer.js')), 'dist/widget is built').toBe(true);
+  await watch(page, violations);
+  await page.addInitScript(() => {
+    const log: string[] = [];
+    (window as unknown as { widgetEvents: string[] }).widgetEvents = log;
+    for (const type of ['iteration', 'done', 'error'])
+      document.addEventListener(type, (e) => {
+        if ((e.target as Element | null)?.localName === 'scope-trainer') log.push(type);
+      });
+  });
+  await page.goto(`${served.base}${WIDGET_PAGE}`);
+  await page.locator('#w').getByRole('button', { name: 'Train' }).click();
+  const events = () => page.evaluate(() => (window as unknown as { widgetEvents: string[] }).widgetEvents);
+  await expect.poll(async () => (await events()).at(-1), { timeout: 150_000 }).toMatch(/done|error/);
+  expect(await events()).toEqual(['iteration', 'iteration', 'done']);
+  expect(await settledViolations(page)).toEqual([]);
+});
+
+test('every built page (the app, the test pages, the embed example) loads under the CSP with no violation', async ({
+  page,
+}) => {
+  await watch(page, violations);
+  const pages = readdirSync(DIST).filter((f) => f.endsWith('.html'));
+  expect(pages).toContain('index.html');
+  const seen: Record<string, Violation[]> = {};
+  for (const name of pages) {
+    violations.length = 0;
+    await page.goto(`${served.base}/${name}`);
+    expect(await page.evaluate(() => document.readyState)).toBe('complete');
+    seen[name] = await settledViolations(page);
+  }
+  expect(seen).toEqual(Object.fromEntries(pages.map((p) => [p, []])));
+});

@@ -1,0 +1,71 @@
+/**
+ * The contract between the page (app, widget, headless runner) and a training session. The
+ * implementation (`session.ts`) runs the shared RunLoop on the main thread over the policy and PRM
+ * workers; the UI only sees this API.
+ */
+import type { EvalResult } from '../core/evaluate';
+import type { RlConfig } from '../core/rl/config';
+import type { RunSummary } from '../core/rl/run';
+import type { IterationResult } from '../core/rl/trainer';
+
+export type BackendChoice = 'auto' | 'webgpu' | 'wasm' | 'cpu';
+
+export interface BackendInfo {
+  /** What the worker runs on. */
+  backend: 'webgpu' | 'wasm' | 'cpu';
+  requested: BackendChoice;
+  /** The WebGPU adapter's description, null when not on WebGPU. */
+  adapter: string | null;
+  /** WASM threads in use (1 when the page is not cross-origin isolated). */
+  threads: number;
+  /** Why the choice differs from the request (no adapter, SwiftShader, device lost, ...). */
+  note?: string;
+}
+
+export type SessionState = 'loading' | 'ready' | 'running' | 'paused' | 'done' | 'error';
+
+export interface SessionOptions {
+  /** Any RlConfig knobs; validated with parseRlConfig (task and algo required). */
+  config: Partial<RlConfig> & Pick<RlConfig, 'task' | 'algo'>;
+  backend: BackendChoice;
+  /** Base URL under which `checkpoints/<task>/{policy,prm}.{json,bin}` live. */
+  assetsBase: string | URL;
+  /** IndexedDB namespace (each widget its own); null disables persistence. */
+  storageNamespace?: string | null;
+  /** Resume this stored run from its latest checkpoint instead of starting fresh. */
+  resumeRunId?: string;
+  /** Autosave a checkpoint every N iterations (0 = only at the end). */
+  autosaveEvery?: number;
+}
+
+export interface SessionEventMap {
+  state: { state: SessionState; iter: number };
+  backend: BackendInfo;
+  iteration: IterationResult;
+  eval: { iter: number; result: EvalResult };
+  checkpoint: { iter: number; runId: string | null };
+  notice: { level: 'info' | 'warn' | 'error'; message: string };
+  done: RunSummary;
+  error: { message: string };
+}
+
+export type SessionListener<K extends keyof SessionEventMap> = (detail: SessionEventMap[K]) => void;
+
+export interface Session {
+  readonly config: RlConfig;
+  readonly state: SessionState;
+  readonly iter: number;
+  readonly backendInfo: BackendInfo | null;
+  readonly runId: string | null;
+  on<K extends keyof SessionEventMap>(type: K, listener: SessionListener<K>): () => void;
+  /** Train until `config.iters` or pause; resolves with the summary when done, null when paused. */
+  start(): Promise<RunSummary | null>;
+  /** Stop after the current iteration (the promise resolves when it has stopped). */
+  pause(): Promise<void>;
+  /** Exactly one iteration (evaluating first if the run has not begun). */
+  stepOnce(): Promise<IterationResult>;
+  /** Back to the starting checkpoint and iteration 0 (a new stored run). */
+  reset(): Promise<void>;
+  /** Terminate the workers and release everything. */
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,199 @@
+/**
+ * The page side of the model workers: starting them (same-origin or from another origin) and the
+ * PolicyService / PrmService the coordinator talks to, backed by comlink.
+ */
+/// <reference types="vite/client" />
+import * as Comlink from 'comlink';
+import policyWorkerUrl from '../../workers/policy.worker.ts?worker&url';
+import prmWorkerUrl from '../../workers/prm.worker.ts?worker&url';
+import type { PolicyInit, PolicyWorkerApi, PrmInit, PrmWorkerApi, WorkerEvent } from '../../workers/protocol';
+import { buffersOf, unpackRows } from '../../workers/protocol';
+import type { EvalOptions, EvalResult } from '../core/evaluate';
+import type { UpdateBatch } from '../core/rl/loss';
+import type {
+  GenerateRequest,
+  GenerateResult,
+  PolicyService,
+  PrmService,
+  StoredCheckpoint,
+  UpdateOptions,
+  UpdateStats,
+} from '../core/rl/services';
+import type { BackendInfo } from './session-api';
+
+/**
+ * Start a module worker from a URL resolved against this module (not the page). A worker script
+ * from another origin cannot be started directly, so there a same-origin blob module imports it
+ * (the asset server must send CORS headers); its own `import.meta.url` stays the real one, so the
+ * worker finds its WASM binaries next to it.
+ */
+export function startModuleWorker(url: string | URL, name: string): Worker {
+  const abs = new URL(url, import.meta.url);
+  if (abs.origin === self.location.origin) return new Worker(abs, { type: 'module', name });
+  const trampoline = URL.createObjectURL(
+    new Blob([`import ${JSON.stringify(abs.href)};`], { type: 'text/javascript' }),
+  );
+  const worker = new Worker(trampoline, { type: 'module', name });
+  setTimeout(() => URL.revokeObjectURL(trampoline), 60_000);
+  return worker;
+}
+
+/** A worker died (an uncaught error, its script did not load, or it was terminated under us). */
+export class WorkerCrashed extends Error {
+  override name = 'WorkerCrashed';
+  constructor(
+    readonly worker: 'policy' | 'prm',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A worker and its comlink proxy; `terminate` ends the thread. */
+export interface WorkerHandle<T> {
+  remote: Comlink.Remote<T>;
+  /** Rejects (WorkerCrashed) when the worker fails outside a call or is crashed on purpose. */
+  crashed: Promise<never>;
+  terminate(): void;
+  /** End the thread as a crash would: every pending and later call rejects with WorkerCrashed. */
+  crash(reason: string): void;
+}
+
+function open<T>(url: string, name: 'policy' | 'prm', onCrash: (e: WorkerCrashed) => void): WorkerHandle<T> {
+  const worker = startModuleWorker(url, name);
+  let reject!: (e: Error) => void;
+  const crashed = new Promise<never>((_, r) => {
+    reject = r;
+  });
+  crashed.catch(() => {});
+  const remote = Comlink.wrap<T>(worker);
+  let ended = false;
+  const terminate = () => {
+    if (ended) return;
+    ended = true;
+    remote[Comlink.releaseProxy]();
+    worker.terminate();
+  };
+  const crash = (message: string) => {
+    const e = new WorkerCrashed(name, message);
+    reject(e);
+    onCrash(e);
+  };
+  worker.addEventListener('error', (e) => {
+    crash(`the ${name} worker crashed: ${e.message || 'its script did not load'}`);
+  });
+  return {
+    remote,
+    crashed,
+    terminate,
+    crash(reason) {
+      terminate();
+      crash(`the ${name} worker crashed: ${reason}`);
+    },
+  };
+}
+
+/** A copy of a checkpoint whose buffer can be moved into a worker (the caller keeps its own). */
+export function transferableCopy(ck: StoredCheckpoint): StoredCheckpoint {
+  const copy = { manifestJson: ck.manifestJson, blob: ck.blob.slice() };
+  return Comlink.transfer(copy, buffersOf(copy.blob));
+}
+
+export async function startPolicyWorker(
+  init: PolicyInit,
+  onEvent: (e: WorkerEvent) => void,
+  onCrash: (e: WorkerCrashed) => void,
+): Promise<{ handle: WorkerHandle<PolicyWorkerApi>; service: RemotePolicyService; info: BackendInfo }> {
+  const handle = open<PolicyWorkerApi>(policyWorkerUrl, 'policy', onCrash);
+  try {
+    const info = await Promise.race([
+      handle.remote.init({ ...init, checkpoint: transferableCopy(init.checkpoint) }, Comlink.proxy(onEvent)),
+      handle.crashed,
+    ]);
+    return { handle, service: new RemotePolicyService(handle.remote, handle.crashed), info };
+  } catch (e) {
+    handle.terminate();
+    throw e;
+  }
+}
+
+export async function startPrmWorker(
+  init: PrmInit,
+  onEvent: (e: WorkerEvent) => void,
+  onCrash: (e: WorkerCrashed) => void,
+): Promise<{ handle: WorkerHandle<PrmWorkerApi>; service: RemotePrmService; info: BackendInfo }> {
+  const handle = open<PrmWorkerApi>(prmWorkerUrl, 'prm', onCrash);
+  try {
+    const info = await Promise.race([
+      handle.remote.init({ ...init, checkpoint: transferableCopy(init.checkpoint) }, Comlink.proxy(onEvent)),
+      handle.crashed,
+    ]);
+    return { handle, service: new RemotePrmService(handle.remote, handle.crashed), info };
+  } catch (e) {
+    handle.terminate();
+    throw e;
+  }
+}
+
+/** The coordinator's PolicyService over the policy worker; a crashed worker fails the call. */
+export class RemotePolicyService implements PolicyService {
+  constructor(
+    private readonly remote: Comlink.Remote<PolicyWorkerApi>,
+    private readonly crashed: Promise<never>,
+  ) {}
+
+  private call<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.crashed]);
+  }
+
+  describe() {
+    return this.call(this.remote.describe());
+  }
+
+  async generate(
+    requests: GenerateRequest[],
+    opts: { temperature: number; topP: number; greedy?: boolean },
+  ): Promise<GenerateResult> {
+    const gen = await this.call(this.remote.generate(requests, opts));
+    return { texts: gen.texts, logps: unpackRows(gen.logps) };
+  }
+
+  update(batch: UpdateBatch, opts: UpdateOptions): Promise<UpdateStats> {
+    // The coordinator reads the batch again after the update (trained-token count), so the worker
+    // gets copies it can own: every typed array copied once, then moved rather than cloned again.
+    const owned = Object.fromEntries(
+      Object.entries(batch).map(([k, v]) => [k, ArrayBuffer.isView(v) ? (v as Float32Array).slice() : v]),
+    ) as unknown as UpdateBatch;
+    const buffers = buffersOf(...Object.values(owned).filter((v) => ArrayBuffer.isView(v)));
+    return this.call(this.remote.update(Comlink.transfer(owned, buffers), opts));
+  }
+
+  evaluate(opts: Partial<EvalOptions>): Promise<EvalResult> {
+    return this.call(this.remote.evaluate(opts));
+  }
+
+  checkpoint(meta: Record<string, unknown>): Promise<StoredCheckpoint> {
+    return this.call(this.remote.checkpoint(meta));
+  }
+
+  load(ck: StoredCheckpoint): Promise<void> {
+    return this.call(this.remote.load(transferableCopy(ck)));
+  }
+
+  numTensors(): Promise<number> {
+    return this.call(this.remote.numTensors());
+  }
+}
+
+/** The coordinator's PrmService over the PRM worker; a crashed worker fails the call. */
+export class RemotePrmService implements PrmService {
+  constructor(
+    private readonly remote: Comlink.Remote<PrmWorkerApi>,
+    private readonly crashed: Promise<never>,
+  ) {}
+
+  async scoreSteps(items: { prompt: string; completion: string }[]): Promise<number[][]> {
+    const scores = await Promise.race([this.remote.scoreSteps(items), this.crashed]);
+    return unpackRows(scores).map((row) => Array.from(row));
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * The command-line options of every script (train, eval, pretrain), parsed and validated in one
+ * place, before any model or file is touched. Each parser takes argv and returns typed options, or
+ * null for --help; anything wrong throws an Error whose message is one line naming the option and
+ * the value (`cliMain` prints it and exits 2). tests/cli.test.ts runs a table of bad inputs through
+ * these parsers in-process, and a few through the real scripts.
+ */
+import path from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { BackendChoice } from '../browser/session-api';
+import { ALGOS, DEFAULT_RL, parseRlConfig, type RlConfig } from '../core/rl/config';
+import { type FaultInjection, parseFaultInjection } from '../core/rl/faults';
+import { parseOverrides } from '../core/rl/overrides';
+import { getTask } from '../core/tasks';
+import type { NodeBackend } from './backend';
+import { intOption, numOption } from './cli';
+
+/** node:util parseArgs, strict, with its errors folded into one line. */
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    throw new Error((e as Error).message.replace(/\s*\n\s*/g, ' '));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// train
+
+export const TRAIN_HELP = `usage: npm run train -- --task <add|arith> --algo <${ALGOS.join('|')}> --iters N --seed S
+         [--runtime node|browser] [--backend wasm|cpu (node) | auto|webgpu|wasm|cpu (browser)]
+         [--checkpoint DIR] [--out DIR] [--force] [--json] [--set key=value ...]
+Starts from the shipped checkpoints (public/checkpoints/<task>, or --checkpoint DIR) and writes
+DIR/metrics.jsonl (one object per iteration), DIR/summary.json and the final policy checkpoint.
+--runtime browser runs the same training in headless Chromium (policy and PRM in Web Workers;
+system Chromium or CHROMIUM_PATH); its backend defaults to auto (WebGPU on a hardware adapter,
+else WASM).
+--set overrides any config knob, e.g. --set lr=1e-5 --set groupSize=16 (see docs/algorithms.md).
+--json prints the summary as the last stdout line.
+--inject-faults JSON is a test hook (node runtime): e.g. '{"nonFiniteLossAt":[3]}' makes iteration
+3's update non-finite, which the run skips and counts (see src/core/rl/faults.ts).`;
+
+export const BROWSER_BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'wasm', 'cpu'];
+export const NODE_BACKENDS: readonly NodeBackend[] = ['wasm', 'cpu'];
+
+/** Knobs that have their own option: `--set` may not change them behind its back. */
+const OWN_OPTIONS = ['task', 'algo', 'iters', 'seed'] as const;
+
+export type TrainArgs =
+  | {
+      config: RlConfig;
+      runtime: 'node';
+      backend: NodeBackend;
+      checkpointDir: string;
+      out: string;
+      force: boolean;
+      json: boolean;
+      faults: FaultInjection | null;
+    }
+  | {
+      config: RlConfig;
+      runtime: 'browser';
+      backend: BackendChoice;
+      out: string;
+      force: boolean;
+      json: boolean;
+    };
+
+export function parseTrainArgs(argv: string[]): TrainArgs | null {
+  const v = parse(argv, {
+    task: { type: 'string' },
+    algo: { type: 'string' },
+    iters: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    runtime: { type: 'string', default: 'node' },
+    backend: { type: 'string' },
+    checkpoint: { type: 'string' },
+    out: { type: 'string' },
+    force: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    set: { type: 'string', multiple: true, default: [] },
+    'inject-faults': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (v.help) return null;
+  if (!v.task) throw new Error('missing --task (add or arith)');
+  if (!v.algo) throw new Error(`missing --algo (${ALGOS.join(', ')})`);
+  const task = getTask(v.task);
+  if (!(ALGOS as readonly string[]).includes(v.algo))
+    throw new Error(`unknown algo '${v.algo}' (expected one of: ${ALGOS.join(', ')})`);
+  const overrides = parseOverrides(v.set);
+  for (const key of OWN_OPTIONS) if (key in overrides) throw new Error(`--set ${key}: use --${key} instead`);
+  const config = parseRlConfig({
+    ...overrides,
+    task: task.name,
+    algo: v.algo,
+    iters: intOption('iters', v.iters ?? String(DEFAULT_RL.iters), 1, 100_000),
+    seed: intOption('seed', v.seed, 0),
+  });
+  const out = v.out ?? path.join('runs', `${task.name}-${config.algo}-s${config.seed}`);
+  const common = { config, out, force: v.force, json: v.json };
+  if (v.runtime === 'node') {
+    const backend = v.backend ?? 'wasm';
+    if (!(NODE_BACKENDS as readonly string[]).includes(backend))
+      throw new Error(
+        `unknown backend '${backend}' for the node runtime (expected ${NODE_BACKENDS.join(', ')})`,
+      );
+    return {
+      ...common,
+      runtime: 'node',
+      backend: backend as NodeBackend,
+      checkpointDir: v.checkpoint ?? path.join('public', 'checkpoints', task.name),
+      faults: v['inject-faults'] === undefined ? null : parseFaultsJson(v['inject-faults']),
+    };
+  }
+  if (v.runtime === 'browser') {
+    const backend = v.backend ?? 'auto';
+    if (!(BROWSER_BACKENDS as readonly string[]).includes(backend))
+      throw new Error(
+        `unknown backend '${backend}' for the browser runtime (expected ${BROWSER_BACKENDS.join(', ')})`,
+      );
+    if (v.checkpoint !== undefined)
+      throw new Error('--checkpoint works with --runtime node only (the browser loads public/checkpoints)');
+    if (v['inject-faults'] !== undefined) throw new Error('--inject-faults works with --runtime node only');
+    return { ...common, runtime: 'browser', backend: backend as BackendChoice };
+  }
+  throw new Error(`unknown runtime '${v.runtime}' (expected node or browser)`);
+}
+
+function parseFaultsJson(raw: string): FaultInjection {
+  let spec: unknown;
+  try {
+    spec = JSON.parse(raw);
+  } catch {
+    throw new Error(`--inject-faults expects JSON such as '{"nonFiniteLossAt":[3]}', got '${raw}'`);
+  }
+  return parseFaultInjection(spec);
+}
+
+// ---------------------------------------------------------------------------------------------
+// eval
+
+export const EVAL_HELP = `usage: npm run eval -- --task <add|arith> --checkpoint <dir> [--n N] [--seed S] [--backend wasm|cpu] [--json]
+Greedy accuracy on test/ood, sampled pass@1 and pass@8, diversity, correct paths and PRM first-error
+accuracy on fixed, seeded evaluation sets of N problems (default 200). --json: the last stdout line is JSON.`;
+
+export interface EvalArgs {
+  task: string;
+  checkpointDir: string;
+  n: number;
+  seed: number;
+  backend: NodeBackend;
+  json: boolean;
+}
+
+export function parseEvalArgs(argv: string[]): EvalArgs | null {
+  const v = parse(argv, {
+    task: { type: 'string' },
+    checkpoint: { type: 'string' },
+    n: { type: 'string', default: '200' },
+    seed: { type: 'string', default: '1234' },
+    backend: { type: 'string', default: 'wasm' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (v.help) return null;
+  if (!v.task) throw new Error('missing --task (add or arith)');
+  if (!v.checkpoint) throw new Error('missing --checkpoint <dir>');
+  const task = getTask(v.task).name;
+  if (!(NODE_BACKENDS as readonly string[]).includes(v.backend))
+    throw new Error(`unknown backend '${v.backend}' (expected ${NODE_BACKENDS.join(', ')})`);
+  return {
+    task,
+    checkpointDir: v.checkpoint,
+    n: intOption('n', v.n, 1, 100_000),
+    seed: intOption('seed', v.seed, 0),
+    backend: v.backend as NodeBackend,
+    json: v.json,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// pretrain
+
+export const PRETRAIN_HELP = `usage: npm run pretrain -- --task <add|arith> [--seed N] [--out DIR] [--sft-steps N] [--sft-lr X] [--sft-batch N] [--prm-steps N]
+Trains the SFT policy and the PRM (wasm backend, deterministic per seed) and writes
+policy.json/.bin, prm.json/.bin and eval.json to DIR (default public/checkpoints/<task>).`;
+
+export interface PretrainArgs {
+  task: string;
+  seed: number;
+  out: string;
+  /** Overrides of the task's schedule (undefined: the measured default). */
+  sftSteps?: number;
+  sftLr?: number;
+  sftBatch?: number;
+  prmSteps?: number;
+}
+
+export function parsePretrainArgs(argv: string[]): PretrainArgs | null {
+  const v = parse(argv, {
+    task: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    out: { type: 'string' },
+    'sft-steps': { type: 'string' },
+    'prm-steps': { type: 'string' },
+    'sft-lr': { type: 'string' },
+    'sft-batch': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (v.help) return null;
+  if (!v.task) throw new Error('missing --task (add or arith)');
+  const task = getTask(v.task).name;
+  const opt = <T>(raw: string | undefined, check: (raw: string) => T) =>
+    raw === undefined ? undefined : check(raw);
+  return {
+    task,
+    seed: intOption('seed', v.seed, 0),
+    out: v.out ?? path.join('public', 'checkpoints', task),
+    sftSteps: opt(v['sft-steps'], (r) => intOption('sft-steps', r, 1, 1_000_000)),
+    sftLr: opt(v['sft-lr'], (r) => numOption('sft-lr', r, 1e-6, 1)),
+    sftBatch: opt(v['sft-batch'], (r) => intOption('sft-batch', r, 1, 1024)),
+    prmSteps: opt(v['prm-steps'], (r) => intOption('prm-steps', r, 1, 1_000_000)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// soak
+
+export const SOAK_HELP = `usage: npm run soak -- [--iters N] [--every N] [--task add|arith] [--algo ${ALGOS.join('|')}]
+         [--backend auto|webgpu|wasm|cpu] [--autosave N] [--out DIR] [--json]
+Trains a small configuration (P=2 prompts x G=4, evalN 20) for N iterations (default 1000) in headless
+Chromium through the runner page, with IndexedDB autosave every --autosave iterations (default 10).
+Every --every iterations (default 50) it pauses at the iteration boundary and samples live tensors in
+both workers, the JS heap of the page and its workers, and IndexedDB usage; then it judges them
+(no tensor growth, bounded heap, bounded IndexedDB: src/node/soak.ts) and exits 1 if a rule fails.
+Writes DIR/soak.json (default runs/soak). Not part of CI.`;
+
+export interface SoakArgs {
+  config: RlConfig;
+  every: number;
+  backend: BackendChoice;
+  autosave: number;
+  out: string;
+  json: boolean;
+}
+
+/** The soak's small configuration: the rest are the defaults. */
+export const SOAK_CONFIG = { promptsPerIter: 2, groupSize: 4, evalN: 20, evalEvery: 100 } as const;
+
+export function parseSoakArgs(argv: string[]): SoakArgs | null {
+  const v = parse(argv, {
+    iters: { type: 'string', default: '1000' },
+    every: { type: 'string', default: '50' },
+    task: { type: 'string', default: 'add' },
+    algo: { type: 'string', default: 'scope' },
+    backend: { type: 'string', default: 'wasm' },
+    autosave: { type: 'string', default: '10' },
+    out: { type: 'string', default: path.join('runs', 'soak') },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (v.help) return null;
+  const task = getTask(v.task).name;
+  if (!(ALGOS as readonly string[]).includes(v.algo))
+    throw new Error(`unknown algo '${v.algo}' (expected one of: ${ALGOS.join(', ')})`);
+  if (!(BROWSER_BACKENDS as readonly string[]).includes(v.backend))
+    throw new Error(`unknown backend '${v.backend}' (expected ${BROWSER_BACKENDS.join(', ')})`);
+  const iters = intOption('iters', v.iters, 8, 100_000);
+  const every = intOption('every', v.every, 1, iters);
+  if (iters / every < 4)
+    throw new Error(`--every ${every} gives fewer than 4 samples over ${iters} iterations`);
+  return {
+    config: parseRlConfig({ ...SOAK_CONFIG, task, algo: v.algo, iters, seed: 1 }),
+    every,
+    backend: v.backend as BackendChoice,
+    autosave: intOption('autosave', v.autosave, 1, iters),
+    out: v.out,
+    json: v.json,
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * The headless runner's URL: `runner.html?task=add&algo=scope&iters=20&seed=1&backend=wasm
+ * &set.lr=1e-5&storage=ns&autosave=1&resume=<runId>&autostart=0&final=1&soak=50
+ * &faults={"nonFiniteLossAt":[2]}`. Everything is validated here (the config by parseRlConfig, the
+ * fault-injection test hook by parseFaultInjection), so a bad URL fails before any worker starts.
+ */
+
+import type { BackendChoice, SessionOptions } from '../browser/session-api';
+import { parseRlConfig } from '../core/rl/config';
+import { type FaultInjection, parseFaultInjection } from '../core/rl/faults';
+import { parseOverrides } from '../core/rl/overrides';
+
+const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'wasm', 'cpu'];
+
+export interface RunnerParams {
+  options: SessionOptions;
+  /** Start training at once (default) or wait for the test to drive `window.scopeRunner`. */
+  autostart: boolean;
+  /** Report the final policy checkpoint (base64) with the summary. */
+  reportFinalCheckpoint: boolean;
+  /** Soak sampling every N iterations (src/runner/soak.ts); needs storage. */
+  soakEvery: number | null;
+  /** Test hook: updates to make non-finite (`TrainingSession.injectFaults`); null = none. */
+  faults: FaultInjection | null;
+}
+
+function int(name: string, raw: string, min: number): number {
+  const v = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(v) || v < min)
+    throw new Error(`${name} must be an integer >= ${min}, got '${raw}'`);
+  return v;
+}
+
+export function parseRunnerParams(search: string): RunnerParams {
+  const q = new URLSearchParams(search);
+  const task = q.get('task');
+  const algo = q.get('algo');
+  if (!task) throw new Error('missing task in the runner URL');
+  if (!algo) throw new Error('missing algo in the runner URL');
+  const sets = [...q.entries()].filter(([k]) => k.startsWith('set.')).map(([k, v]) => `${k.slice(4)}=${v}`);
+  const config = parseRlConfig({
+    ...parseOverrides(sets, 'set.'),
+    task,
+    algo,
+    ...(q.has('iters') ? { iters: int('iters', q.get('iters')!, 1) } : {}),
+    ...(q.has('seed') ? { seed: int('seed', q.get('seed')!, 0) } : {}),
+  });
+  const backend = (q.get('backend') ?? 'auto') as BackendChoice;
+  if (!BACKENDS.includes(backend))
+    throw new Error(`unknown backend '${backend}' (expected ${BACKENDS.join(', ')})`);
+  const storage = q.get('storage');
+  const soakEvery = q.has('soak') ? int('soak', q.get('soak')!, 1) : null;
+  if (soakEvery !== null && (!storage || storage === 'none'))
+    throw new Error('soak needs storage=<namespace> (it samples the IndexedDB usage)');
+  let faults: FaultInjection | null = null;
+  if (q.has('faults')) {
+    let spec: unknown;
+    try {
+      spec = JSON.parse(q.get('faults')!);
+    } catch {
+      throw new Error(`faults must be JSON, got '${q.get('faults')}'`);
+    }
+    faults = parseFaultInjection(spec);
+  }
+  return {
+    faults,
+    options: {
+      config,
+      backend,
+      assetsBase: q.get('assets') ?? './',
+      storageNamespace: storage && storage !== 'none' ? storage : null,
+      resumeRunId: q.get('resume') ?? undefined,
+      autosaveEvery: q.has('autosave') ? int('autosave', q.get('autosave')!, 0) : undefined,
+    },
+    autostart: q.get('autostart') !== '0',
+    reportFinalCheckpoint: q.get('final') === '1',
+    soakEvery,
+  };
+}

@@ -1,0 +1,222 @@
+/**
+ * <sl-chart>: one uPlot chart of a ChartSpec (series.ts) for one or two runs. Points are added as
+ * the runs' histories grow (setData, no rebuild). The text alternative lists the latest values and
+ * is the accessible name of the plot; a legend under it says which line is which.
+ */
+import { css, html, LitElement, type PropertyValues, unsafeCSS } from 'lit';
+import uPlot from 'uplot';
+import uplotCss from 'uplot/dist/uPlot.min.css?inline';
+import { RUN_COLORS, SERIES_COLORS } from './colors';
+import {
+  type ChartData,
+  type ChartSpec,
+  chartData,
+  chartSpec,
+  latestSummary,
+  type RunHistory,
+} from './series';
+import { base, define } from './styles';
+
+const HEIGHT = 170;
+/** Dash patterns telling the metrics of one run apart when runs are compared (colour = run). */
+const DASHES: (number[] | undefined)[] = [undefined, [6, 4], [2, 3], [10, 3, 2, 3]];
+
+/** Iterations are whole numbers: tick steps of 1, 2, 5, 10, 20, 50, ... */
+const ITER_INCRS = [1, 2, 5]
+  .flatMap((m) => [1, 10, 100, 1000, 10_000].map((p) => m * p))
+  .sort((a, b) => a - b);
+
+/** Tick labels; plain numbers keep uPlot's own formatting (it picks the digits a range needs). */
+function axisValues(unit: ChartSpec['unit']): uPlot.Axis['values'] {
+  if (unit === 'pct') return (_u, splits) => splits.map((v) => `${Math.round(v * 100)}%`);
+  if (unit === 'ms') return (_u, splits) => splits.map((v) => (v >= 1000 ? `${v / 1000}s` : `${v}ms`));
+  return undefined;
+}
+
+export class SlChart extends LitElement {
+  static override properties = {
+    chart: {},
+    runs: { attribute: false },
+  };
+  /** Which chart of CHARTS ('accuracy', 'reward', ...). */
+  declare chart: string;
+  declare runs: RunHistory[];
+
+  private plot: uPlot | null = null;
+  private plotKey = '';
+  private resize: ResizeObserver | null = null;
+  private width = 300;
+
+  static override styles = [
+    base,
+    unsafeCSS(uplotCss),
+    css`
+      :host {
+        display: block;
+        min-width: 0;
+      }
+      figure {
+        margin: 0;
+      }
+      figcaption {
+        font-size: 13.4px;
+        color: var(--sl-muted);
+      }
+      .plot {
+        width: 100%;
+        height: ${HEIGHT}px;
+        overflow: hidden;
+      }
+      ul.legend {
+        list-style: none;
+        margin: 4px 0 0;
+        padding: 0;
+        display: flex;
+        flex-wrap: wrap;
+        gap: 2.4px 12.8px;
+        font-size: 13.4px;
+      }
+      .swatch {
+        display: inline-block;
+        width: 22.4px;
+        height: 0;
+        border-top: 3px solid;
+        vertical-align: middle;
+        margin-right: 4px;
+      }
+      .latest {
+        font-size: 13.4px;
+        margin-top: 3.2px;
+      }
+    `,
+  ];
+
+  constructor() {
+    super();
+    this.chart = 'reward';
+    this.runs = [];
+  }
+
+  private get spec(): ChartSpec {
+    return chartSpec(this.chart);
+  }
+
+  private data(): ChartData {
+    return chartData(this.spec, this.runs);
+  }
+
+  private lineStyle(run: number, line: number) {
+    const compared = this.runs.length > 1;
+    return {
+      stroke: compared ? RUN_COLORS[run % RUN_COLORS.length] : SERIES_COLORS[line % SERIES_COLORS.length],
+      dash: compared ? DASHES[line % DASHES.length] : undefined,
+    };
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.resize = new ResizeObserver((entries) => {
+      const w = Math.floor(entries[0].contentRect.width);
+      if (w > 0 && w !== this.width) {
+        this.width = w;
+        this.plot?.setSize({ width: w, height: HEIGHT });
+      }
+    });
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.resize?.disconnect();
+    this.plot?.destroy();
+    this.plot = null;
+    this.plotKey = '';
+  }
+
+  protected override firstUpdated(): void {
+    const host = this.renderRoot.querySelector('.plot') as HTMLElement;
+    this.resize?.observe(host);
+    this.width = Math.max(120, Math.floor(host.getBoundingClientRect().width) || this.width);
+  }
+
+  protected override updated(_changed: PropertyValues): void {
+    const host = this.renderRoot.querySelector('.plot') as HTMLElement | null;
+    if (!host) return;
+    const d = this.data();
+    const aligned = [d.x, ...d.series.map((s) => s.values)] as uPlot.AlignedData;
+    // Rebuild only when the set of lines changes (compare toggled, another chart); else add points.
+    const key = `${this.chart}|${d.series.map((s) => s.label).join('|')}`;
+    if (this.plot && key === this.plotKey) {
+      this.plot.setData(aligned);
+      return;
+    }
+    this.plot?.destroy();
+    this.plotKey = key;
+    const spec = this.spec;
+    const yValues = axisValues(spec.unit);
+    this.plot = new uPlot(
+      {
+        width: this.width,
+        height: HEIGHT,
+        legend: { show: false },
+        cursor: { drag: { x: false, y: false } },
+        scales: { x: { time: false }, y: spec.unit === 'pct' ? { range: [0, 1] } : {} },
+        axes: [
+          {
+            label: 'iteration',
+            size: 34,
+            labelSize: 14,
+            font: '11px sans-serif',
+            labelFont: '11px sans-serif',
+            incrs: ITER_INCRS,
+          },
+          { size: 48, font: '11px sans-serif', ...(yValues ? { values: yValues } : {}) },
+        ],
+        series: [
+          {},
+          ...d.series.map((s) => ({
+            label: s.label,
+            ...this.lineStyle(s.run, s.line),
+            width: 2,
+            spanGaps: true,
+            points: { show: true, size: spec.lines[s.line].source === 'eval' ? 6 : 3 },
+          })),
+        ],
+      },
+      aligned,
+      host,
+    );
+  }
+
+  override render() {
+    const spec = this.spec;
+    const d = this.data();
+    const summary = latestSummary(spec, d);
+    const titleId = `t-${spec.id}`;
+    return html`<figure aria-labelledby=${titleId}>
+      <h3 id=${titleId}>${spec.title}</h3>
+      <figcaption>${spec.caption}</figcaption>
+      <div class="plot" role="img" aria-label="${spec.title}: ${summary}"></div>
+      <ul class="legend" aria-hidden="true">
+        ${d.series.map((s) => {
+          const st = this.lineStyle(s.run, s.line);
+          return html`<li>
+            <span
+              class="swatch"
+              style="border-top-color:${st.stroke};border-top-style:${st.dash ? 'dashed' : 'solid'}"
+            ></span
+            >${s.label}
+          </li>`;
+        })}
+      </ul>
+      <p class="latest" data-points=${d.x.length}>Latest: ${summary}</p>
+    </figure>`;
+  }
+}
+
+define('sl-chart', SlChart);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'sl-chart': SlChart;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * What a widget keeps in its IndexedDB namespace: ONE run. The host page's storage is not ours to
+ * fill, so every time a widget starts it resumes its unfinished run of the same configuration (a
+ * reader who reloads the tutorial goes on where they were) and deletes every other run it left
+ * behind (finished, failed, reset, or for a different configuration).
+ */
+import type { RlConfig } from '../core/rl/config';
+import type { IterationMetrics } from '../core/rl/trainer';
+import type { Store } from '../storage';
+
+/** The part of the store this needs (the IndexedDB store, or a double in tests). */
+export type WidgetStore = Pick<Store, 'listRuns' | 'deleteRun' | 'getMetrics' | 'deleteMetricsAfter'>;
+
+export interface ResumePoint {
+  runId: string;
+  /** The latest checkpointed iteration: training goes on from here. */
+  iter: number;
+  /** The run's metrics up to `iter` (rows after it are dropped: those iterations run again). */
+  metrics: IterationMetrics[];
+}
+
+/** JSON with sorted keys: two configs are the same run setting iff their texts are equal. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v) ?? 'null';
+}
+
+export function sameConfig(a: RlConfig, b: RlConfig): boolean {
+  return canonical(a) === canonical(b);
+}
+
+/**
+ * Pick the run to resume (the most recently updated unfinished run of this config with a
+ * checkpoint) and delete all the others. Null: nothing to resume, start fresh.
+ */
+export async function prepareWidgetStore(store: WidgetStore, config: RlConfig): Promise<ResumePoint | null> {
+  const runs = await store.listRuns();
+  const resumable = runs
+    .filter(
+      (r) =>
+        (r.status === 'paused' || r.status === 'running') &&
+        r.iter > 0 &&
+        r.iter < config.iters &&
+        sameConfig(r.config, config),
+    )
+    .sort((a, b) => b.updatedAt - a.updatedAt)[0];
+  for (const r of runs) if (r !== resumable) await store.deleteRun(r.id);
+  if (!resumable) return null;
+  await store.deleteMetricsAfter(resumable.id, resumable.iter);
+  return { runId: resumable.id, iter: resumable.iter, metrics: await store.getMetrics(resumable.id) };
+}
+
+/** Delete every run of the store except `keep` (after a reset, the old run is of no use). */
+export async function keepOnlyRun(store: WidgetStore, keep: string | null): Promise<void> {
+  for (const r of await store.listRuns()) if (r.id !== keep) await store.deleteRun(r.id);
+}
