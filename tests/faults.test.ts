@@ -18,11 +18,10 @@ beforeAll(async () => {
 });
 
 /** Every weight and Adam moment of the policy, copied to the host. */
-function snapshot(policy: PolicyModel): Map<string, Float32Array> {
+async function snapshot(policy: PolicyModel): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
   for (const [name, p] of policy.params) out.set(name, p.dataSync() as Float32Array);
-  for (const [name, m] of policy.opt.m) out.set(`m/${name}`, m.dataSync() as Float32Array);
-  for (const [name, v] of policy.opt.v) out.set(`v/${name}`, v.dataSync() as Float32Array);
+  for (const { name, data } of await policy.opt.readState()) out.set(name, data);
   return out;
 }
 
@@ -55,12 +54,12 @@ describe('non-finite updates are skipped, counted and shown', () => {
     trainer.injectFaults({ nonFiniteLossAt: [2], nonFiniteGradientAt: [3] });
 
     const metrics: IterationMetrics[] = [];
-    const after: Map<string, Float32Array>[] = [snapshot(policy)];
+    const after: Map<string, Float32Array>[] = [await snapshot(policy)];
     const adamSteps: number[] = [];
     const summary = await runTraining(trainer, {
-      onIteration: ({ metrics: m }) => {
+      onIteration: async ({ metrics: m }) => {
         metrics.push(m);
-        after.push(snapshot(policy));
+        after.push(await snapshot(policy));
         adamSteps.push(policy.opt.iterations);
       },
     });
@@ -95,10 +94,10 @@ describe('non-finite updates are skipped, counted and shown', () => {
     });
     const trainer = new Trainer(addTask, cfg, new LocalPolicyService(addTask, policy), null);
     trainer.injectFaults({ nonFiniteGradientAt: [1] });
-    const before = snapshot(policy);
+    const before = await snapshot(policy);
     const { metrics } = await trainer.step();
     expect(metrics.skippedUpdates).toBe(3);
-    expect(sameValues(before, snapshot(policy))).toBe(true);
+    expect(sameValues(before, await snapshot(policy))).toBe(true);
     expect((await trainer.step()).metrics.skippedUpdates).toBe(0);
     expect(policy.opt.iterations).toBe(3);
     policy.dispose();

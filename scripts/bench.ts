@@ -1,0 +1,108 @@
+/**
+ * npm run bench -- [--runtime node|browser] [--backend auto|webgpu|wasm|cpu] [--threads N] [--json]
+ *   [--peer] [--parts decode,sft,rl] [--runs N] [--no-cache-runs N] [--rl-iters N] [--quick] [--profile]
+ * Where the time goes for the default model and the default iteration; see docs/performance.md.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import {
+  BENCH_PARTS,
+  type BenchOptions,
+  type BenchPart,
+  type BenchResult,
+  QUICK_BENCH,
+} from '../src/bench/measure';
+import { formatReport, type PeerResult } from '../src/bench/report';
+import { cliMain, intOption } from '../src/node/cli';
+
+const HELP = `usage: npm run bench -- [--runtime node|browser] [--backend auto|webgpu|wasm|cpu] [--threads N] [--json]
+         [--peer] [--parts ${BENCH_PARTS.join(',')}] [--runs N] [--no-cache-runs N] [--rl-iters N] [--quick] [--profile]
+Times batched decoding (KV cache vs none), one SFT step (32 x 32, Adam) and the default SCOPE iteration
+from the shipped add checkpoints. --runtime browser runs it in headless Chromium (a Web Worker on
+bench.html). --threads: WASM threads in the browser (needs cross-origin isolation; default: tfjs's choice).
+--peer runs the PyTorch peer (bench/peer/peer.py, Debian python3-torch) in the same run.
+--quick: 2 timed runs, 3 RL iterations (for backends where a step takes seconds: webgpu on SwiftShader, cpu).
+--no-cache-runs 0 skips the (slow) no-cache reference decoder.
+--profile adds kernel time by kernel (tf.profile, median of a few runs) for the SFT step, the decode
+and one RL iteration.
+--json prints only the JSON object, on the last stdout line.`;
+
+const PYTHON = '/usr/bin/python3';
+
+function runPeer(log: (m: string) => void): PeerResult | null {
+  if (!existsSync(PYTHON) || spawnSync(PYTHON, ['-c', 'import torch']).status !== 0) {
+    log('peer: skipped (no python3-torch: apt-get install -y python3-torch libopenblas0-pthread)');
+    return null;
+  }
+  log('peer: PyTorch (best of 1 and 2 threads)');
+  const r = spawnSync(PYTHON, ['bench/peer/peer.py', '--json'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (r.status !== 0) throw new Error(`peer failed with status ${r.status}`);
+  const last = r.stdout.trim().split('\n').at(-1) ?? '';
+  return JSON.parse(last) as PeerResult;
+}
+
+await cliMain(HELP, async () => {
+  const { values } = parseArgs({
+    options: {
+      runtime: { type: 'string', default: 'node' },
+      backend: { type: 'string', default: 'auto' },
+      threads: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      peer: { type: 'boolean', default: false },
+      parts: { type: 'string', default: BENCH_PARTS.join(',') },
+      runs: { type: 'string' },
+      'rl-iters': { type: 'string' },
+      'no-cache-runs': { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) return console.log(HELP);
+  const log = (m: string) => console.error(m);
+  const parts = values.parts.split(',').map((p) => p.trim());
+  for (const p of parts)
+    if (!(BENCH_PARTS as readonly string[]).includes(p))
+      throw new Error(`unknown part '${p}' in --parts (expected some of ${BENCH_PARTS.join(', ')})`);
+  const opts: Partial<BenchOptions> = {
+    ...(values.quick ? QUICK_BENCH : {}),
+    parts: parts as BenchPart[],
+    profile: values.profile,
+  };
+  if (values.runs !== undefined) opts.runs = intOption('runs', values.runs, 1, 1000);
+  if (values['no-cache-runs'] !== undefined)
+    opts.noCacheRuns = intOption('no-cache-runs', values['no-cache-runs'], 0, 1000);
+  if (values['rl-iters'] !== undefined)
+    opts.growthIters = intOption('rl-iters', values['rl-iters'], 1, 10_000);
+  const threads = values.threads === undefined ? undefined : intOption('threads', values.threads, 1, 16);
+  if (!['auto', 'webgpu', 'wasm', 'cpu'].includes(values.backend))
+    throw new Error(`unknown backend '${values.backend}' (expected auto, webgpu, wasm or cpu)`);
+
+  let result: BenchResult;
+  if (values.runtime === 'node') {
+    if (values.backend === 'webgpu') throw new Error('the node runtime has no webgpu; use --runtime browser');
+    if (threads !== undefined && threads !== 1)
+      throw new Error('tfjs-wasm in Node runs single-threaded; --threads is for --runtime browser');
+    const { benchNode } = await import('../src/bench/node');
+    const backend = values.backend === 'cpu' ? 'cpu' : 'wasm';
+    result = await benchNode(backend, opts, log);
+  } else if (values.runtime === 'browser') {
+    const { benchBrowser } = await import('../src/bench/browser');
+    result = await benchBrowser({ backend: values.backend as 'auto', threads, opts }, log);
+  } else throw new Error(`unknown runtime '${values.runtime}' (expected node or browser)`);
+
+  const peer = values.peer ? runPeer(log) : undefined;
+  const full = peer === undefined ? result : { ...result, peer, sftVsPeer: ratio(result, peer) };
+  if (values.json) console.log(JSON.stringify(full));
+  else console.log(formatReport(full));
+});
+
+function ratio(r: BenchResult, peer: PeerResult | null): number | null {
+  if (!peer || r.sftStepMs === undefined) return null;
+  return Math.round((r.sftStepMs / peer.sftStepMs) * 100) / 100;
+}

@@ -1,0 +1,48 @@
+/** The benchmark's knobs (no imports: the page loads this without tfjs). */
+
+/** Every knob of a benchmark run, defaulted here. */
+export interface BenchOptions {
+  /** Timed runs of each decode / SFT measurement (after `warmup` untimed ones). */
+  runs: number;
+  warmup: number;
+  /** The no-cache decoder is slow: fewer runs (0 skips it). */
+  noCacheRuns: number;
+  /** New tokens per sequence in the decode measurement. */
+  decodeNewTokens: number;
+  /** SFT step batch: sequences x tokens. */
+  sftBatch: number;
+  sftSeqLen: number;
+  /** SCOPE iterations before timing (their tensors and timings are not counted). */
+  rlWarmup: number;
+  /** Timed SCOPE iterations; also the span over which tensor growth is measured. */
+  growthIters: number;
+  /** Which measurements to take. */
+  parts: readonly BenchPart[];
+  /** Also report kernel time by kernel (tf.profile) of each measurement. */
+  profile: boolean;
+}
+
+/** Few runs, for backends where one step takes seconds (webgpu on SwiftShader, cpu). */
+export const QUICK_BENCH: Partial<BenchOptions> = {
+  runs: 2,
+  warmup: 1,
+  noCacheRuns: 1,
+  rlWarmup: 1,
+  growthIters: 3,
+};
+
+export const BENCH_PARTS = ['decode', 'sft', 'rl'] as const;
+export type BenchPart = (typeof BENCH_PARTS)[number];
+
+export const DEFAULT_BENCH: BenchOptions = {
+  runs: 7,
+  warmup: 2,
+  noCacheRuns: 3,
+  decodeNewTokens: 64,
+  sftBatch: 32,
+  sftSeqLen: 32,
+  rlWarmup: 3,
+  growthIters: 50,
+  parts: BENCH_PARTS,
+  profile: false,
+};

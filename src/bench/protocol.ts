@@ -1,0 +1,25 @@
+/** Messages between the bench page and its worker (plain data). */
+import type { BenchOptions, BenchResult } from './measure';
+
+export type BenchBackend = 'auto' | 'webgpu' | 'wasm' | 'cpu';
+
+export interface BenchRequest {
+  backend: BenchBackend;
+  /** WASM threads; undefined lets tfjs choose. */
+  threads?: number;
+  opts: Partial<BenchOptions>;
+  /** Base URL the shipped checkpoints are fetched from (the page's own server). */
+  base: string;
+}
+
+export type BenchMessage =
+  | { type: 'log'; msg: string }
+  | { type: 'result'; result: BrowserBenchResult }
+  | { type: 'error'; error: string };
+
+export type BrowserBenchResult = BenchResult & {
+  /** The WebGPU adapter seen (vendor architecture), if any. */
+  adapter?: string;
+  /** What tfjs-wasm detected: SIMD and threads (threads need cross-origin isolation). */
+  wasmFeatures?: { simd: boolean; threads: boolean };
+};
