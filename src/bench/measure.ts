@@ -14,13 +14,19 @@
 
 import { PolicyModel } from '../core/agents';
 import { PROMPT_END } from '../core/format';
-import { forwardHidden, lmHead, type ModelConfig, type Params } from '../core/model';
+import { forwardHidden, type ModelConfig, type Params } from '../core/model';
 import { parseRlConfig, type RlConfig } from '../core/rl/config';
 import { LocalPolicyService, LocalPrmService, type StoredCheckpoint } from '../core/rl/services';
 import { loadPrm, prepareRlPolicy } from '../core/rl/setup';
 import { Trainer } from '../core/rl/trainer';
 import { Rng } from '../core/rng';
-import { chooseToken, type SampleOptions, type SampleResult, sampleBatch } from '../core/sampling';
+import {
+  chooseNextTokens,
+  lastPositionLogits,
+  type SampleOptions,
+  type SampleResult,
+  sampleBatch,
+} from '../core/sampling';
 import { addTask } from '../core/tasks';
 import * as tf from '../core/tf';
 import { optimiseStep, sftLoss } from '../core/train';
@@ -112,7 +118,6 @@ export async function sampleNoCache(
   const logps: number[][] = prefixes.map(() => []);
   const finished = new Array<boolean>(B).fill(false);
   const curPos = lens.slice();
-  const V = cfg.vocabSize;
   for (let step = 0; step < opts.maxNewTokens; step++) {
     const T = ids[0].length;
     const logits = tf.tidy(() => {
@@ -120,24 +125,16 @@ export async function sampleNoCache(
         posIds: tf.tensor2d(pos.flat(), [B, T], 'int32'),
         keyValid: tf.tensor2d(valid.flat(), [B, T]),
       });
-      const last = tf.reshape(
-        tf.slice(tf.reshape(hidden, [B, T, cfg.dModel]), [0, T - 1, 0], [B, 1, cfg.dModel]),
-        [B, cfg.dModel],
-      );
-      return lmHead(params, last as tf.Tensor2D);
+      return lastPositionLogits(cfg, params, hidden, B, T);
     });
     const host = (await logits.data()) as Float32Array;
     logits.dispose();
-    const nextIds = new Array<number>(B).fill(opts.padId);
-    for (let b = 0; b < B; b++) {
-      if (finished[b] || curPos[b] >= cfg.blockSize) continue;
-      const [id, lp] = chooseToken(host.subarray(b * V, (b + 1) * V), opts, opts.rng);
-      tokens[b].push(id);
-      logps[b].push(lp);
-      nextIds[b] = id;
-      if (id === opts.stopId) finished[b] = true;
-    }
-    const active = nextIds.map((id, b) => id !== opts.padId && !finished[b] && curPos[b] + 1 < cfg.blockSize);
+    const { nextIds, active } = chooseNextTokens(
+      host,
+      { tokens, logps, finished, curPos },
+      opts,
+      cfg.blockSize,
+    );
     if (!active.some(Boolean) || step === opts.maxNewTokens - 1) break;
     for (let b = 0; b < B; b++) {
       ids[b].push(nextIds[b]);

@@ -82,6 +82,59 @@ export function chooseToken(
   return [choice, Math.log(probs[choice])];
 }
 
+/** Logits [B, V] of the last position of each row of hidden states [B*T, d]. */
+export function lastPositionLogits(
+  cfg: ModelConfig,
+  params: Params,
+  hidden: tf.Tensor2D,
+  B: number,
+  T: number,
+) {
+  const last = tf.reshape(
+    tf.slice(tf.reshape(hidden, [B, T, cfg.dModel]), [0, T - 1, 0], [B, 1, cfg.dModel]),
+    [B, cfg.dModel],
+  );
+  return lmHead(params, last as tf.Tensor2D);
+}
+
+/** Per-row decoding state shared by the KV-cache sampler and the bench's no-cache reference. */
+interface DecodeRows {
+  tokens: number[][];
+  logps: number[][];
+  finished: boolean[];
+  /** Position of each row's next token; blockSize once a row has no room left. */
+  curPos: number[];
+}
+
+/**
+ * Choose each unfinished row's next token from the host logits [B*V] and record it. Returns the
+ * chosen ids (padId for rows that did not decode) and which rows stay active (not stopped, room
+ * for one more position).
+ */
+export function chooseNextTokens(
+  host: Float32Array,
+  rows: DecodeRows,
+  opts: SampleOptions,
+  blockSize: number,
+): { nextIds: Int32Array; active: boolean[] } {
+  const B = rows.tokens.length;
+  const V = host.length / B;
+  const nextIds = new Int32Array(B).fill(opts.padId);
+  for (let b = 0; b < B; b++) {
+    if (rows.finished[b] || rows.curPos[b] >= blockSize) continue;
+    const [id, lp] = chooseToken(host.subarray(b * V, (b + 1) * V), opts, opts.rng);
+    rows.tokens[b].push(id);
+    rows.logps[b].push(lp);
+    nextIds[b] = id;
+    if (id === opts.stopId) rows.finished[b] = true;
+  }
+  const active = Array.from(
+    nextIds,
+    (id, b) => id !== opts.padId && !rows.finished[b] && rows.curPos[b] + 1 < blockSize,
+  );
+  return { nextIds, active };
+}
+
 /** Sample continuations of every prefix (token ids) in one batched decode. */
 export async function sampleBatch(
   cfg: ModelConfig,
@@ -121,11 +174,7 @@ export async function sampleBatch(
         keyValid: tf.tensor2d(valid, [B, L]),
         returnCache: true,
       });
-      const last = tf.reshape(
-        tf.slice(tf.reshape(out.hidden, [B, L, cfg.dModel]), [0, L - 1, 0], [B, 1, cfg.dModel]),
-        [B, cfg.dModel],
-      );
-      return pack(lmHead(params, last as tf.Tensor2D), out.cache as KvCache);
+      return pack(lastPositionLogits(cfg, params, out.hidden, B, L), out.cache as KvCache);
     }),
   );
 
@@ -133,21 +182,13 @@ export async function sampleBatch(
   try {
     for (let step = 0; step < opts.maxNewTokens; step++) {
       const host = (await logits.data()) as Float32Array;
-      const V = cfg.vocabSize;
-      const nextIds = new Int32Array(B).fill(opts.padId);
-      for (let b = 0; b < B; b++) {
-        if (finished[b] || curPos[b] >= cfg.blockSize) continue;
-        const [id, lp] = chooseToken(host.subarray(b * V, (b + 1) * V), opts, opts.rng);
-        tokens[b].push(id);
-        logps[b].push(lp);
-        nextIds[b] = id;
-        if (id === opts.stopId) finished[b] = true;
-      }
-      // A sequence stays active while it has not stopped and has room for one more position.
-      const active = nextIds.map((id, b) =>
-        id !== opts.padId && !finished[b] && curPos[b] + 1 < cfg.blockSize ? 1 : 0,
+      const { nextIds, active } = chooseNextTokens(
+        host,
+        { tokens, logps, finished, curPos },
+        opts,
+        cfg.blockSize,
       );
-      if (!active.some((a) => a === 1) || step === opts.maxNewTokens - 1) break;
+      if (!active.some(Boolean) || step === opts.maxNewTokens - 1) break;
       for (let b = 0; b < B; b++) keyValidRows[b].push(nextIds[b] !== opts.padId ? 1 : 0);
       const posNow = Int32Array.from(curPos, (p) => Math.min(p, cfg.blockSize - 1));
       const t = keyValidRows[0].length;
@@ -165,7 +206,7 @@ export async function sampleBatch(
       tf.dispose(pack(logits, cache));
       ({ logits, cache } = next);
       for (let b = 0; b < B; b++) if (nextIds[b] !== opts.padId) curPos[b]++;
-      for (let b = 0; b < B; b++) if (active[b] === 0 && !finished[b]) curPos[b] = cfg.blockSize;
+      for (let b = 0; b < B; b++) if (!active[b] && !finished[b]) curPos[b] = cfg.blockSize;
     }
   } finally {
     tf.dispose(pack(logits, cache));
