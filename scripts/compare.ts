@@ -1,8 +1,9 @@
 /**
  * npm run compare -- --task <add|arith> [--algos a,b,...] [--seeds S] [--iters N] [--jobs J]
- *   [--shard i/n] [--set key=value ...] [--out DIR]
+ *   [--shard i/n] [--set key=value ...] [--checkpoint DIR] [--out DIR]
  * npm run compare -- --merge DIR... --out DIR
- * Every (algo, seed) cell is a run of scripts/train.ts from the shipped checkpoint, J at a time.
+ * Every (algo, seed) cell is a run of scripts/train.ts from the shipped checkpoint (or --checkpoint),
+ * J at a time.
  */
 import { cpSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -49,10 +50,10 @@ import { Progress } from '../src/node/progress';
 const DEFAULT_COMPARE_ITERS = 150;
 
 const HELP = `usage: npm run compare -- --task <add|arith> [--algos ${ALGOS.join(',')}] [--seeds S]
-         [--iters N] [--jobs J] [--shard i/n] [--set key=value ...] [--out DIR]
+         [--iters N] [--jobs J] [--shard i/n] [--set key=value ...] [--checkpoint DIR] [--out DIR]
        npm run compare -- --merge DIR... --out DIR
 Runs every (algo, seed) cell, seeds 1..S (default 5), for N iterations (default ${DEFAULT_COMPARE_ITERS}) from the
-shipped checkpoint, J cells at a time (default: the number of cores), each as a scripts/train.ts child
+shipped checkpoint (public/checkpoints/<task>, or --checkpoint DIR holding policy.* and prm.*), J cells at a time (default: the number of cores), each as a scripts/train.ts child
 in DIR/cells/<algo>-s<seed> (default DIR: results/<task>). A restart skips finished cells (those with a
 summary.json) and reruns the others from scratch. --shard i/n runs the cells at positions p % n == i-1
 of the sorted cell list; --merge combines shard directories into one. Writes DIR/table.json, table.md,
@@ -77,7 +78,7 @@ async function runCells(
   cells: Cell[],
   jobs: number,
   identity: CompareIdentity,
-  opts: { task: string; iters: number; sets: string[] },
+  opts: { task: string; iters: number; sets: string[]; checkpoint: string },
 ): Promise<string[]> {
   const bar = new Progress('compare', Math.max(1, cells.length * opts.iters), process.stderr, 15_000);
   const queue = [...cells];
@@ -165,10 +166,14 @@ async function compareMain(values: Record<string, string | string[] | boolean | 
   // Validate every algorithm's config now, not in a child halfway through the sweep.
   const configs = algos.map((algo) => parseRlConfig({ ...overrides, task: task.name, algo, seed: 1, iters }));
   const { algo: _a, seed: _s, ...config } = configs[0];
+  // Absolute: the cells run from the repository root, the user's relative path from where they are.
+  const checkpoint = path.resolve(
+    (values.checkpoint as string | undefined) ?? path.join(REPO_ROOT, 'public', 'checkpoints', task.name),
+  );
   const identity: CompareIdentity = {
     task: task.name,
     config: config as BaseConfig,
-    checkpointSha256: checkpointSha256(path.join(REPO_ROOT, 'public', 'checkpoints', task.name)),
+    checkpointSha256: checkpointSha256(checkpoint),
   };
   const out = (values.out as string | undefined) ?? path.join('results', task.name);
   checkSameIdentity(out, identity);
@@ -192,7 +197,7 @@ async function compareMain(values: Record<string, string | string[] | boolean | 
   );
   if (finished.size) log(`skipped ${finished.size} finished cell(s): ${[...finished].join(' ')}`);
   const failures = todo.length
-    ? await runCells(out, todo, jobs, identity, { task: task.name, iters, sets })
+    ? await runCells(out, todo, jobs, identity, { task: task.name, iters, sets, checkpoint })
     : [];
   if (failures.length)
     throw new Error(
@@ -261,6 +266,7 @@ await cliMain(HELP, async () => {
       iters: { type: 'string' },
       jobs: { type: 'string' },
       shard: { type: 'string' },
+      checkpoint: { type: 'string' },
       set: { type: 'string', multiple: true, default: [] },
       out: { type: 'string' },
       merge: { type: 'boolean', default: false },
@@ -271,7 +277,7 @@ await cliMain(HELP, async () => {
   });
   if (values.help) return console.log(HELP);
   if (values.merge) {
-    const extra = ['task', 'algos', 'seeds', 'iters', 'jobs', 'shard'].filter((k) => values[k as 'task']);
+    const extra = ['task', 'algos', 'seeds', 'iters', 'jobs', 'shard', 'checkpoint'].filter((k) => values[k as 'task']);
     if (extra.length || values.set.length)
       throw new Error(`--merge takes only directories and --out (got --${extra[0] ?? 'set'})`);
     return mergeMain(positionals, values.out);

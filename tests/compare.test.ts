@@ -320,6 +320,7 @@ describe('compare CLI', () => {
       [['--task', 'add', '--set', 'seed=3'], /--set seed: use --seeds/],
       [['--task', 'add', '--algos', 'rrpo', '--set', 'groupSize=3'], /G must be even/],
       [['--merge', path.join(root, 'nowhere'), '--out', path.join(root, 'm')], /not a compare output/],
+      [['--task', 'add', '--checkpoint', path.join(root, 'nowhere')], /no starting checkpoint file/],
     ];
     for (const [args, msg] of cases) {
       const r = compare(args);

@@ -148,7 +148,7 @@ export interface CellJob {
 export function startCell(
   out: string,
   cell: Cell,
-  opts: { task: string; iters: number; sets: string[] },
+  opts: { task: string; iters: number; sets: string[]; checkpoint: string },
 ): CellJob {
   const dir = cellDir(out, cell);
   rmSync(dir, { recursive: true, force: true });
@@ -159,7 +159,7 @@ export function startCell(
     ...['--import', 'tsx', TRAIN_SCRIPT],
     ...['--task', opts.task, '--algo', cell.algo, '--seed', String(cell.seed), '--iters', String(opts.iters)],
     ...opts.sets.flatMap((s) => ['--set', s]),
-    ...['--json', '--out', dir],
+    ...['--checkpoint', opts.checkpoint, '--json', '--out', dir],
   ];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', log, log] });
   const done = new Promise<void>((resolve, reject) => {
