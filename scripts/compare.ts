@@ -277,7 +277,9 @@ await cliMain(HELP, async () => {
   });
   if (values.help) return console.log(HELP);
   if (values.merge) {
-    const extra = ['task', 'algos', 'seeds', 'iters', 'jobs', 'shard', 'checkpoint'].filter((k) => values[k as 'task']);
+    const extra = ['task', 'algos', 'seeds', 'iters', 'jobs', 'shard', 'checkpoint'].filter(
+      (k) => values[k as 'task'],
+    );
     if (extra.length || values.set.length)
       throw new Error(`--merge takes only directories and --out (got --${extra[0] ?? 'set'})`);
     return mergeMain(positionals, values.out);
