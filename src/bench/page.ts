@@ -2,7 +2,8 @@
  * bench.html: runs the benchmark in a dedicated worker. Query: ?backend=auto|webgpu|wasm|cpu
  * &threads=N&parts=decode,sft,rl&runs=N&rlIters=N&quick=1, or opts=<BenchOptions as JSON> (what
  * `npm run bench -- --runtime browser` sends). The result lands in `window.benchResult` (and on the
- * page); progress goes to the console.
+ * page); progress goes to the console. Without a query the page waits for its Run button: a bare
+ * visit does not start minutes of work.
  */
 import { type BenchOptions, type BenchPart, QUICK_BENCH } from './options';
 import type { BenchBackend, BenchMessage, BenchRequest } from './protocol';
@@ -30,21 +31,34 @@ const req: BenchRequest = {
 };
 
 const out = document.getElementById('out') as HTMLPreElement;
-const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-worker.onmessage = (e: MessageEvent<BenchMessage>) => {
-  const m = e.data;
-  if (m.type === 'log') {
-    console.log(`[bench] ${m.msg}`);
-    out.textContent += `${m.msg}\n`;
-  } else if (m.type === 'result') {
-    out.textContent += `${JSON.stringify(m.result, null, 2)}\n`;
-    window.benchResult = { ok: true, result: m.result };
-  } else {
-    out.textContent += `error: ${m.error}\n`;
-    window.benchResult = { ok: false, error: m.error };
-  }
-};
-worker.onerror = (e) => {
-  window.benchResult = { ok: false, error: `worker failed to start: ${e.message}` };
-};
-worker.postMessage(req);
+
+function run(): void {
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+  worker.onmessage = (e: MessageEvent<BenchMessage>) => {
+    const m = e.data;
+    if (m.type === 'log') {
+      console.log(`[bench] ${m.msg}`);
+      out.textContent += `${m.msg}\n`;
+    } else if (m.type === 'result') {
+      out.textContent += `${JSON.stringify(m.result, null, 2)}\n`;
+      window.benchResult = { ok: true, result: m.result };
+    } else {
+      out.textContent += `error: ${m.error}\n`;
+      window.benchResult = { ok: false, error: m.error };
+    }
+  };
+  worker.onerror = (e) => {
+    window.benchResult = { ok: false, error: `worker failed to start: ${e.message}` };
+  };
+  worker.postMessage(req);
+}
+
+if (location.search) run();
+else {
+  const button = document.getElementById('run') as HTMLButtonElement;
+  button.hidden = false;
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    run();
+  });
+}
