@@ -1,9 +1,9 @@
 /**
- * npm run pretrain -- --task <add|arith> [--seed N] [--out DIR] [--sft-steps N] [--sft-lr X] [--sft-batch N] [--prm-steps N]
+ * npm run pretrain -- --task <add|arith> [--seed N] [--out DIR] [--force] [--sft-steps N] [--sft-lr X] [--sft-batch N] [--prm-steps N]
  * Trains the SFT policy and the PRM deterministically on the wasm backend and writes them to
  * public/checkpoints/<task>/ (policy.json/.bin, prm.json/.bin, eval.json).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PolicyModel, PrmModel } from '../src/core/agents';
 import { evaluatePolicy } from '../src/core/evaluate';
@@ -57,6 +57,10 @@ await cliMain(PRETRAIN_HELP, async () => {
     batchSize: args.sftBatch ?? base.batchSize,
   };
   const prmSchedule = { ...PRM[task.name], steps: args.prmSteps ?? PRM[task.name].steps };
+  if (!args.force && existsSync(path.join(out, 'policy.json')))
+    throw new Error(
+      `'${out}' already holds checkpoints; pass --force to replace them (the shipped ones rebuild byte for byte only at the commit that made them: README, "Shipped checkpoints")`,
+    );
   mkdirSync(out, { recursive: true }); // an unusable --out fails now, not after the training
   const backend = await useBackend('wasm');
   const t0 = Date.now();

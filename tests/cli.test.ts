@@ -247,6 +247,14 @@ describe('the scripts themselves exit 2 with one line and no stack trace', () =>
     expectCleanFailure(r, /--sft-lr must be a number/);
   });
 
+  it('pretrain never replaces existing checkpoints without --force', () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'policy.json'), 'precious\n');
+    const r = run('pretrain', ['--task', 'add', '--out', dir]);
+    expectCleanFailure(r, /already holds checkpoints; pass --force/);
+    expect(readFileSync(path.join(dir, 'policy.json'), 'utf8')).toBe('precious\n');
+  });
+
   it('never overwrites an existing run without --force', () => {
     const dir = tempDir();
     writeFileSync(path.join(dir, 'metrics.jsonl'), 'precious\n');

@@ -182,14 +182,18 @@ export function parseEvalArgs(argv: string[]): EvalArgs | null {
 // ---------------------------------------------------------------------------------------------
 // pretrain
 
-export const PRETRAIN_HELP = `usage: npm run pretrain -- --task <add|arith> [--seed N] [--out DIR] [--sft-steps N] [--sft-lr X] [--sft-batch N] [--prm-steps N]
+export const PRETRAIN_HELP = `usage: npm run pretrain -- --task <add|arith> [--seed N] [--out DIR] [--force] [--sft-steps N] [--sft-lr X] [--sft-batch N] [--prm-steps N]
 Trains the SFT policy and the PRM (wasm backend, deterministic per seed) and writes
-policy.json/.bin, prm.json/.bin and eval.json to DIR (default public/checkpoints/<task>).`;
+policy.json/.bin, prm.json/.bin and eval.json to DIR (default public/checkpoints/<task>).
+A DIR that already holds checkpoints (the shipped ones, by default) is replaced only with --force:
+the shipped checkpoints rebuild byte for byte only at the commit that made them (README).`;
 
 export interface PretrainArgs {
   task: string;
   seed: number;
   out: string;
+  /** Replace checkpoints already in `out`. */
+  force: boolean;
   /** Overrides of the task's schedule (undefined: the measured default). */
   sftSteps?: number;
   sftLr?: number;
@@ -202,6 +206,7 @@ export function parsePretrainArgs(argv: string[]): PretrainArgs | null {
     task: { type: 'string' },
     seed: { type: 'string', default: '1' },
     out: { type: 'string' },
+    force: { type: 'boolean', default: false },
     'sft-steps': { type: 'string' },
     'prm-steps': { type: 'string' },
     'sft-lr': { type: 'string' },
@@ -217,6 +222,7 @@ export function parsePretrainArgs(argv: string[]): PretrainArgs | null {
     task,
     seed: intOption('seed', v.seed, 0),
     out: v.out ?? path.join('public', 'checkpoints', task),
+    force: v.force === true,
     sftSteps: opt(v['sft-steps'], (r) => intOption('sft-steps', r, 1, 1_000_000)),
     sftLr: opt(v['sft-lr'], (r) => numOption('sft-lr', r, 1e-6, 1)),
     sftBatch: opt(v['sft-batch'], (r) => intOption('sft-batch', r, 1, 1024)),
