@@ -21,6 +21,7 @@ import { loadPrm, prepareRlPolicy } from '../core/rl/setup';
 import { Trainer } from '../core/rl/trainer';
 import { Rng } from '../core/rng';
 import {
+  advancePositions,
   chooseNextTokens,
   lastPositionLogits,
   type SampleOptions,
@@ -29,6 +30,7 @@ import {
 } from '../core/sampling';
 import { addTask } from '../core/tasks';
 import * as tf from '../core/tf';
+import { tokenizerFor } from '../core/tokenizer';
 import { optimiseStep, sftLoss } from '../core/train';
 import { type BenchOptions, DEFAULT_BENCH } from './options';
 import { round, roundSpread, type Spread, spreadOf } from './stats';
@@ -140,9 +142,8 @@ export async function sampleNoCache(
       ids[b].push(nextIds[b]);
       pos[b].push(Math.min(curPos[b], cfg.blockSize - 1));
       valid[b].push(nextIds[b] !== opts.padId ? 1 : 0);
-      if (nextIds[b] !== opts.padId) curPos[b]++;
-      if (!active[b] && !finished[b]) curPos[b] = cfg.blockSize;
     }
+    advancePositions(curPos, nextIds, active, finished, opts.padId, cfg.blockSize);
   }
   return {
     tokens: tokens.map((t) => Int32Array.from(t)),
@@ -197,21 +198,18 @@ async function timeRuns(
 }
 
 /** The decode batch of a default iteration: P add prompts, each repeated G times. */
-function decodePrefixes(policy: PolicyModel, rl: RlConfig, seed: number): Int32Array[] {
+function decodePrefixes(rl: RlConfig, seed: number): Int32Array[] {
   const rng = new Rng(`bench/decode/${seed}`);
+  const tok = tokenizerFor(addTask);
   const prompts = Array.from({ length: rl.promptsPerIter }, () => addTask.sample(rng, 'train').prompt);
-  return prompts.flatMap((p) =>
-    Array.from({ length: rl.groupSize }, () => policy.tok.encode(p + PROMPT_END)),
-  );
+  return prompts.flatMap((p) => Array.from({ length: rl.groupSize }, () => tok.encode(p + PROMPT_END)));
 }
 
 async function measureDecode(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe: Probe, out: BenchResult) {
   // The default architecture with a position table long enough for prompt + 64 new tokens (the
   // shipped model's 64 positions cannot hold both); seeded random weights. stopId = padId, which is
   // never sampled, so every sequence decodes exactly `decodeNewTokens` tokens: fixed work per run.
-  const probeModel = PolicyModel.create(addTask, 0);
-  const prefixes = decodePrefixes(probeModel, rl, 0);
-  probeModel.dispose();
+  const prefixes = decodePrefixes(rl, 0);
   const prefixLen = Math.max(...prefixes.map((p) => p.length));
   const blockSize = Math.max(64, prefixLen + o.decodeNewTokens);
   const policy = PolicyModel.create(addTask, 1, { blockSize });

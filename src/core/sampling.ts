@@ -135,6 +135,24 @@ export function chooseNextTokens(
   return { nextIds, active };
 }
 
+/**
+ * After a step: a row that decoded a token moves one position on; a row that is still running but
+ * has no room left is parked at blockSize (it decodes no more).
+ */
+export function advancePositions(
+  curPos: number[],
+  nextIds: Int32Array,
+  active: boolean[],
+  finished: boolean[],
+  padId: number,
+  blockSize: number,
+): void {
+  for (let b = 0; b < curPos.length; b++) {
+    if (nextIds[b] !== padId) curPos[b]++;
+    if (!active[b] && !finished[b]) curPos[b] = blockSize;
+  }
+}
+
 /** Sample continuations of every prefix (token ids) in one batched decode. */
 export async function sampleBatch(
   cfg: ModelConfig,
@@ -205,8 +223,7 @@ export async function sampleBatch(
       );
       tf.dispose(pack(logits, cache));
       ({ logits, cache } = next);
-      for (let b = 0; b < B; b++) if (nextIds[b] !== opts.padId) curPos[b]++;
-      for (let b = 0; b < B; b++) if (!active[b] && !finished[b]) curPos[b] = cfg.blockSize;
+      advancePositions(curPos, nextIds, active, finished, opts.padId, cfg.blockSize);
     }
   } finally {
     tf.dispose(pack(logits, cache));

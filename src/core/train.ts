@@ -56,21 +56,9 @@ export class Adam {
   }
 
   /**
-   * One update with (already clipped) gradients scaled by `gradScale`. `lrByParam` gives some
-   * parameters their own learning rate (by name); the others use `lr`.
+   * One update from flattened gradients (see `flatten`), already clipped, scaled by `gradScale`.
+   * `lrByParam` gives some parameters their own learning rate (by name); the others use `lr`.
    */
-  apply(
-    grads: Map<string, tf.Tensor>,
-    lr: number,
-    gradScale = 1,
-    lrByParam: Readonly<Record<string, number>> = {},
-  ): void {
-    const flat = this.flatten(grads);
-    this.applyFlat(flat, lr, gradScale, lrByParam);
-    flat.dispose();
-  }
-
-  /** One update from flattened gradients (see `flatten`). */
   applyFlat(
     flatGrads: tf.Tensor1D,
     lr: number,
