@@ -52,8 +52,12 @@ export class WorkerCrashed extends Error {
 /** A worker and its comlink proxy; `terminate` ends the thread. */
 export interface WorkerHandle<T> {
   remote: Comlink.Remote<T>;
-  /** Rejects (WorkerCrashed) when the worker fails outside a call or is crashed on purpose. */
-  crashed: Promise<never>;
+  /**
+   * `p` (a call on `remote`), failed with WorkerCrashed if the worker crashes first or has crashed.
+   * (Not Promise.race against a crash promise: a promise that stays pending for the worker's life
+   * would keep every call's result reachable through its reaction list.)
+   */
+  call<R>(p: Promise<R>): Promise<R>;
   terminate(): void;
   /** End the thread as a crash would: every pending and later call rejects with WorkerCrashed. */
   crash(reason: string): void;
@@ -61,11 +65,8 @@ export interface WorkerHandle<T> {
 
 function open<T>(url: string, name: 'policy' | 'prm', onCrash: (e: WorkerCrashed) => void): WorkerHandle<T> {
   const worker = startModuleWorker(url, name);
-  let reject!: (e: Error) => void;
-  const crashed = new Promise<never>((_, r) => {
-    reject = r;
-  });
-  crashed.catch(() => {});
+  let dead: WorkerCrashed | null = null;
+  const pending = new Set<(e: Error) => void>();
   const remote = Comlink.wrap<T>(worker);
   let ended = false;
   const terminate = () => {
@@ -76,7 +77,9 @@ function open<T>(url: string, name: 'policy' | 'prm', onCrash: (e: WorkerCrashed
   };
   const crash = (message: string) => {
     const e = new WorkerCrashed(name, message);
-    reject(e);
+    dead ??= e;
+    for (const reject of pending) reject(dead);
+    pending.clear();
     onCrash(e);
   };
   worker.addEventListener('error', (e) => {
@@ -84,7 +87,13 @@ function open<T>(url: string, name: 'policy' | 'prm', onCrash: (e: WorkerCrashed
   });
   return {
     remote,
-    crashed,
+    call<R>(p: Promise<R>): Promise<R> {
+      if (dead) return Promise.reject(dead);
+      return new Promise<R>((resolve, reject) => {
+        pending.add(reject);
+        p.then(resolve, reject).finally(() => pending.delete(reject));
+      });
+    },
     terminate,
     crash(reason) {
       terminate();
@@ -99,51 +108,73 @@ export function transferableCopy(ck: StoredCheckpoint): StoredCheckpoint {
   return Comlink.transfer(copy, buffersOf(copy.blob));
 }
 
-export async function startPolicyWorker(
-  init: PolicyInit,
+/** Start a model worker, initialise it with (a transferable copy of) its checkpoint, wrap its service. */
+async function startWorker<
+  Init extends PolicyInit | PrmInit,
+  Api extends { init(init: Init, onEvent: (e: WorkerEvent) => void): Promise<BackendInfo> },
+  Service,
+>(
+  url: string,
+  name: 'policy' | 'prm',
+  init: Init,
   onEvent: (e: WorkerEvent) => void,
   onCrash: (e: WorkerCrashed) => void,
-): Promise<{ handle: WorkerHandle<PolicyWorkerApi>; service: RemotePolicyService; info: BackendInfo }> {
-  const handle = open<PolicyWorkerApi>(policyWorkerUrl, 'policy', onCrash);
+  makeService: (handle: WorkerHandle<Api>) => Service,
+): Promise<{ handle: WorkerHandle<Api>; service: Service; info: BackendInfo }> {
+  const handle = open<Api>(url, name, onCrash);
   try {
-    const info = await Promise.race([
-      handle.remote.init({ ...init, checkpoint: transferableCopy(init.checkpoint) }, Comlink.proxy(onEvent)),
-      handle.crashed,
-    ]);
-    return { handle, service: new RemotePolicyService(handle.remote, handle.crashed), info };
+    const info = await handle.call(
+      handle.remote.init(
+        // (The generic Init hides from comlink's types that it is plain, cloneable data.)
+        { ...init, checkpoint: transferableCopy(init.checkpoint) } as Comlink.UnproxyOrClone<Init>,
+        Comlink.proxy(onEvent),
+      ),
+    );
+    return { handle, service: makeService(handle), info };
   } catch (e) {
     handle.terminate();
     throw e;
   }
 }
 
-export async function startPrmWorker(
+export function startPolicyWorker(
+  init: PolicyInit,
+  onEvent: (e: WorkerEvent) => void,
+  onCrash: (e: WorkerCrashed) => void,
+) {
+  return startWorker<PolicyInit, PolicyWorkerApi, RemotePolicyService>(
+    policyWorkerUrl,
+    'policy',
+    init,
+    onEvent,
+    onCrash,
+    (h) => new RemotePolicyService(h),
+  );
+}
+
+export function startPrmWorker(
   init: PrmInit,
   onEvent: (e: WorkerEvent) => void,
   onCrash: (e: WorkerCrashed) => void,
-): Promise<{ handle: WorkerHandle<PrmWorkerApi>; service: RemotePrmService; info: BackendInfo }> {
-  const handle = open<PrmWorkerApi>(prmWorkerUrl, 'prm', onCrash);
-  try {
-    const info = await Promise.race([
-      handle.remote.init({ ...init, checkpoint: transferableCopy(init.checkpoint) }, Comlink.proxy(onEvent)),
-      handle.crashed,
-    ]);
-    return { handle, service: new RemotePrmService(handle.remote, handle.crashed), info };
-  } catch (e) {
-    handle.terminate();
-    throw e;
-  }
+) {
+  return startWorker<PrmInit, PrmWorkerApi, RemotePrmService>(
+    prmWorkerUrl,
+    'prm',
+    init,
+    onEvent,
+    onCrash,
+    (h) => new RemotePrmService(h),
+  );
 }
 
 /** The coordinator's PolicyService over the policy worker; a crashed worker fails the call. */
 export class RemotePolicyService implements PolicyService {
-  constructor(
-    private readonly remote: Comlink.Remote<PolicyWorkerApi>,
-    private readonly crashed: Promise<never>,
-  ) {}
+  private readonly remote: Comlink.Remote<PolicyWorkerApi>;
+  private readonly call: WorkerHandle<PolicyWorkerApi>['call'];
 
-  private call<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.crashed]);
+  constructor(handle: WorkerHandle<PolicyWorkerApi>) {
+    this.remote = handle.remote;
+    this.call = handle.call;
   }
 
   describe() {
@@ -187,13 +218,10 @@ export class RemotePolicyService implements PolicyService {
 
 /** The coordinator's PrmService over the PRM worker; a crashed worker fails the call. */
 export class RemotePrmService implements PrmService {
-  constructor(
-    private readonly remote: Comlink.Remote<PrmWorkerApi>,
-    private readonly crashed: Promise<never>,
-  ) {}
+  constructor(private readonly handle: WorkerHandle<PrmWorkerApi>) {}
 
   async scoreSteps(items: { prompt: string; completion: string }[]): Promise<number[][]> {
-    const scores = await Promise.race([this.remote.scoreSteps(items), this.crashed]);
+    const scores = await this.handle.call(this.handle.remote.scoreSteps(items));
     return unpackRows(scores).map((row) => Array.from(row));
   }
 }
