@@ -30,6 +30,7 @@ export class Adam {
   private readonly sizes: number[];
   /** 1 on the elements of matrices (weight decay applies to them only), else 0. */
   private readonly decayMask: Float32Array;
+  private lrCache: { key: string; t: tf.Tensor1D } | null = null;
   iterations = 0;
 
   constructor(
@@ -84,16 +85,33 @@ export class Adam {
         const decay = tf.mul(tf.mul(flatParams, tf.tensor1d(this.decayMask)), weightDecay);
         step = tf.add(step, decay);
       }
-      // One multiply by lr for the whole vector unless some parameter has its own learning rate.
       const ownLr = this.names.some((n) => lrByParam[n] !== undefined);
       // (splitRows, not tf.split: on wasm every slice copies the whole vector.)
-      const deltas = splitRows(ownLr ? step : tf.mul(step, lr), this.sizes);
+      const deltas = splitRows(tf.mul(step, ownLr ? this.lrVector(lr, lrByParam) : lr), this.sizes);
       for (const [i, n] of this.names.entries()) {
         const p = this.params.get(n)!;
-        const delta = ownLr ? tf.mul(deltas[i], lrByParam[n] ?? lr) : deltas[i];
-        p.assign(tf.sub(p, tf.reshape(delta, p.shape)));
+        p.assign(tf.sub(p, tf.reshape(deltas[i], p.shape)));
       }
     });
+  }
+
+  /**
+   * The per-element learning rates when some parameters have their own: one multiply for the whole
+   * vector, as with a single rate. Kept until the rates change (every step of a warm-up, then never).
+   */
+  private lrVector(lr: number, lrByParam: Readonly<Record<string, number>>): tf.Tensor1D {
+    const key = JSON.stringify([lr, this.names.map((n) => lrByParam[n] ?? null)]);
+    if (this.lrCache?.key !== key) {
+      const host = new Float32Array(this.mFlat.size);
+      let off = 0;
+      for (const [i, n] of this.names.entries()) {
+        host.fill(lrByParam[n] ?? lr, off, off + this.sizes[i]);
+        off += this.sizes[i];
+      }
+      this.lrCache?.t.dispose();
+      this.lrCache = { key, t: tf.keep(tf.tensor1d(host)) };
+    }
+    return this.lrCache.t;
   }
 
   /** State as named arrays ('opt/m/<param>', 'opt/v/<param>') for checkpoints. */
@@ -143,6 +161,7 @@ export class Adam {
   dispose(): void {
     this.mFlat.dispose();
     this.vFlat.dispose();
+    this.lrCache?.t.dispose();
   }
 }
 
