@@ -18,6 +18,7 @@
 import { cpSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { defineConfig, type Plugin } from 'vite';
+import { type ModulePatch, patchModules, TFJS_WASM_THREADS_PATCH } from './src/node/module-patches.ts';
 
 const root = import.meta.dirname;
 export const WIDGET_OUT_DIR = resolve(root, 'dist/widget');
@@ -50,7 +51,7 @@ function workersAsChunks(): Plugin {
  * so a library upgrade that changes them fails the build instead of leaking again (the e2e test
  * also compares `Object.keys(window)` before and after).
  */
-const GLOBAL_PATCHES: { module: string; find: string | RegExp; replace: string }[] = [
+const GLOBAL_PATCHES: ModulePatch[] = [
   // Lit's "which versions are loaded" lists (only read by Lit's dev-mode warning).
   {
     module: '/node_modules/lit-html/lit-html.js',
@@ -91,29 +92,16 @@ const GLOBAL_PATCHES: { module: string; find: string | RegExp; replace: string }
   },
 ];
 
-function noGlobals(): Plugin {
-  const applied = new Map<number, number>();
+/** Lit must not use its global property metadata anywhere but in the patched module. */
+function litMetadataGuard(): Plugin {
   return {
-    name: 'scope-trainer:no-globals',
+    name: 'scope-trainer:lit-metadata-guard',
+    enforce: 'post',
     transform(code, id) {
-      let out = code;
-      GLOBAL_PATCHES.forEach((p, i) => {
-        if (!id.endsWith(p.module)) return;
-        const n = typeof p.find === 'string' ? out.split(p.find).length - 1 : out.match(p.find) ? 1 : 0;
-        if (n !== 1) this.error(`global patch ${i} matched ${n} times in ${id}: update GLOBAL_PATCHES`);
-        out = out.replace(p.find, p.replace);
-        applied.set(i, (applied.get(i) ?? 0) + 1);
-      });
-      if (/node_modules\/(lit|lit-html|lit-element|@lit\/reactive-element)\//.test(id)) {
-        const rest = out.replace(/^const litPropertyMetadata=.*?;/, '');
-        if (!id.endsWith('reactive-element.js') && /litPropertyMetadata/.test(rest))
-          this.error(`${id} uses Lit's global property metadata (decorators?): patch it in GLOBAL_PATCHES`);
-      }
-      return out === code ? null : { code: out, map: null };
-    },
-    buildEnd() {
-      const missing = GLOBAL_PATCHES.filter((_, i) => !applied.has(i)).map((p) => p.module);
-      if (missing.length) this.error(`global patches not applied (module not bundled?): ${missing}`);
+      if (!/node_modules\/(lit|lit-html|lit-element|@lit\/reactive-element)\//.test(id)) return null;
+      if (!id.endsWith('reactive-element.js') && /litPropertyMetadata/.test(code))
+        this.error(`${id} uses Lit's global property metadata (decorators?): patch it in GLOBAL_PATCHES`);
+      return null;
     },
   };
 }
@@ -134,7 +122,12 @@ function copyCheckpoints(): Plugin {
 export default defineConfig({
   base: './',
   publicDir: false,
-  plugins: [workersAsChunks(), noGlobals(), copyCheckpoints()],
+  plugins: [
+    workersAsChunks(),
+    patchModules('scope-trainer:no-globals', [...GLOBAL_PATCHES, TFJS_WASM_THREADS_PATCH]),
+    litMetadataGuard(),
+    copyCheckpoints(),
+  ],
   build: {
     target: 'es2022',
     outDir: WIDGET_OUT_DIR,

@@ -128,8 +128,8 @@ export class Accelerator {
 
   private async startWasm(note?: string): Promise<BackendInfo> {
     // One thread, plain SIMD build: tfjs would load its threaded build in any cross-origin isolated
-    // page, but inside a worker it still ran on 1 thread (getThreadsCount() = 1 with 2 requested),
-    // and its pthread workers re-evaluate a stringified factory that minification breaks.
+    // page, but it caps its pool at hardwareConcurrency / 2 (1 thread on 2 cores), and 2 threads
+    // were slower here anyway (docs/performance.md, "Multi-threaded WASM").
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
     locateWasm();
     await this.setBackend('wasm');

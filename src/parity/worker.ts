@@ -35,9 +35,9 @@ import type {
   WorkerResponse,
 } from './protocol';
 
-// Single-threaded SIMD wasm. In this cross-origin isolated page tfjs would pick the threaded
-// build, whose pthread workers die at start-up when bundled ("e is not defined" in the blob
-// worker, tfjs 4.22 + vite), and threads did not pay off here anyway (platform.md).
+// Single-threaded SIMD wasm, as the training workers use (workers/backend.ts): in this cross-origin
+// isolated page tfjs would pick the threaded build, which did not pay off here
+// (docs/performance.md, "Multi-threaded WASM").
 tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
 setWasmPaths({
   'tfjs-backend-wasm.wasm': wasmPlainUrl,
