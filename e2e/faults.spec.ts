@@ -6,36 +6,7 @@
  */
 import { expect, type Page, test } from '@playwright/test';
 import type { TrainingSession } from '../src/browser/session';
-import { openRunner, SMALL } from './runner';
-
-interface Row {
-  iter: number;
-  rewardMean: number | null;
-  loss: number;
-  gradNorm: number;
-  entropy: number;
-}
-
-/** Per-iteration metrics that must repeat exactly in a deterministic (WASM, one thread) run. */
-const fingerprint = (m: Row) => ({
-  iter: m.iter,
-  rewardMean: m.rewardMean,
-  loss: m.loss,
-  gradNorm: m.gradNorm,
-  entropy: m.entropy,
-});
-
-/** The straight run's iteration metrics (no storage, no crash). */
-async function straightRun(page: Page, query: string): Promise<Row[]> {
-  await openRunner(page, query);
-  return page.evaluate(async () => {
-    const s: TrainingSession = await window.scopeRunner!.ready;
-    const rows: unknown[] = [];
-    s.on('iteration', (r) => rows.push(r.metrics));
-    await s.start();
-    return rows as Row[];
-  });
-}
+import { fingerprint, openRunner, type Row, SMALL, straightRun } from './runner';
 
 /**
  * Train with a crash planned once iteration `armAt` is done: `which` worker dies while its next

@@ -5,6 +5,7 @@
 import { expect, test } from '@playwright/test';
 import type { TrainingSession } from '../src/browser/session';
 import { CHROMIUM_ARGS, chromiumPath } from '../src/node/chromium';
+import { SMALL } from './runner';
 
 // The host page below is fulfilled by Playwright, so Chromium files it under the public address
 // space and blocks its requests to the loopback server (Local Network Access). A real embedding
@@ -15,8 +16,6 @@ test.use({
     args: [...CHROMIUM_ARGS, '--disable-features=LocalNetworkAccessChecks'],
   },
 });
-
-const SMALL = 'set.promptsPerIter=2&set.groupSize=4&set.evalN=4&set.evalEvery=100';
 
 test('the session runs when its module is served from another origin than the page (the widget case)', async ({
   page,

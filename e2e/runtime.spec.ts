@@ -5,7 +5,7 @@
  */
 import { expect, test } from '@playwright/test';
 import type { TrainingSession } from '../src/browser/session';
-import { openRunner, SMALL } from './runner';
+import { fingerprint, openRunner, type Row, SMALL, straightRun } from './runner';
 
 declare global {
   interface Window {
@@ -174,17 +174,6 @@ test('a WebGPU device lost in the middle of an update: the update reruns on WASM
   expect(r.notices.join(' ')).toMatch(/lost/);
 });
 
-/** Per-iteration metrics that must repeat exactly in a deterministic (WASM, one thread) run. */
-function fingerprint(m: {
-  iter: number;
-  rewardMean: number | null;
-  loss: number;
-  gradNorm: number;
-  entropy: number;
-}) {
-  return { iter: m.iter, rewardMean: m.rewardMean, loss: m.loss, gradNorm: m.gradNorm, entropy: m.entropy };
-}
-
 test('a run autosaved every iteration resumes after a reload at the right iteration, config and state', async ({
   page,
 }) => {
@@ -193,14 +182,7 @@ test('a run autosaved every iteration resumes after a reload at the right iterat
   const base = `task=add&algo=scope&iters=5&seed=3&backend=wasm&${SMALL}&set.lr=3e-5`;
 
   // The reference: the same run straight through, without storage.
-  await openRunner(page, base);
-  const straight = await page.evaluate(async () => {
-    const s: TrainingSession = await window.scopeRunner!.ready;
-    const rows: unknown[] = [];
-    s.on('iteration', (r) => rows.push(r.metrics));
-    await s.start();
-    return rows as Parameters<typeof fingerprint>[0][];
-  });
+  const straight = await straightRun(page, base);
 
   // Three iterations with autosave every iteration, then pause.
   await openRunner(page, `${base}&storage=${ns}&autosave=1`);
@@ -237,7 +219,7 @@ test('a run autosaved every iteration resumes after a reload at the right iterat
     store.close();
     return {
       at,
-      rows: rows as Parameters<typeof fingerprint>[0][],
+      rows: rows as Row[],
       done: summary?.iters,
       stored,
       status: run?.status,
@@ -261,14 +243,7 @@ test('a page reloaded in the middle of training resumes from its latest autosave
   test.setTimeout(600_000);
   const ns = `e2e-reload-${Date.now()}`;
   const base = `task=add&algo=grpo&iters=6&seed=5&backend=wasm&${SMALL}`;
-  await openRunner(page, base);
-  const straight = await page.evaluate(async () => {
-    const s: TrainingSession = await window.scopeRunner!.ready;
-    const rows: unknown[] = [];
-    s.on('iteration', (r) => rows.push(r.metrics));
-    await s.start();
-    return rows as Parameters<typeof fingerprint>[0][];
-  });
+  const straight = await straightRun(page, base);
 
   // Train with autosave every iteration and reload as soon as iteration 3 is saved: iteration 4 is
   // running (or just done) and is lost with the page.
@@ -296,7 +271,7 @@ test('a page reloaded in the middle of training resumes from its latest autosave
     await s.start();
     const metricsAtEnd = (await store.getMetrics(s.runId!)).map((m) => m.iter);
     store.close();
-    return { at, saved, metricsAtResume, metricsAtEnd, rows: rows as Parameters<typeof fingerprint>[0][] };
+    return { at, saved, metricsAtResume, metricsAtEnd, rows: rows as Row[] };
   });
   // It resumed from the newest checkpoint the reload left (3, or 4 if that one got saved too) ...
   expect(resumed.at).toBeGreaterThanOrEqual(3);
