@@ -15,7 +15,6 @@
 import type { PolicyWorkerApi, PrmWorkerApi, WorkerEvent } from '../../workers/protocol';
 import type { EvalOptions } from '../core/evaluate';
 import { parseRlConfig, type RlConfig } from '../core/rl/config';
-import { parseFaultInjection } from '../core/rl/faults';
 import type { UpdateBatch } from '../core/rl/loss';
 import { RunLoop, type RunLoopMark, type RunSummary } from '../core/rl/run';
 import type {
@@ -159,8 +158,6 @@ export class TrainingSession implements Session {
   private running: Promise<RunSummary | null> | null = null;
   private stopRequested = false;
   private stepping = false;
-  /** The latest checkpoint taken (on schedule, autosave, pause or at the end). */
-  private latest: { iter: number; ck: StoredCheckpoint } | null = null;
   private lastSavedIter = -1;
   private disposed = false;
 
@@ -337,7 +334,6 @@ export class TrainingSession implements Session {
     this.loop.done = this.trainer.iter;
     this._runId = runId;
     this.lastSavedIter = resume?.iter ?? -1;
-    this.latest = resume;
     this.restorePoint = { iter: this.trainer.iter, ck: resume?.ck ?? null, mark: this.loop.mark() };
     this.recovery = { restarts: 0, lostIterations: 0 };
     this.restartsInARow = 0;
@@ -445,7 +441,9 @@ export class TrainingSession implements Session {
   /** The policy checkpoint at the current iteration (the latest one taken, unless `fresh`). */
   async checkpointNow(fresh = false): Promise<{ iter: number; ck: StoredCheckpoint }> {
     const iter = this.trainer.iter;
-    if (!fresh && this.latest?.iter === iter) return this.latest;
+    // The restore point is the latest checkpoint taken (on schedule, autosave, pause or at the end).
+    const { ck } = this.restorePoint;
+    if (!fresh && ck && this.restorePoint.iter === iter) return { iter, ck };
     return { iter, ck: await this.policy!.checkpoint({ config: this.config, iter }) };
   }
 
@@ -487,9 +485,8 @@ export class TrainingSession implements Session {
    * now and applied to this run's trainer and every later one (reset, crash recovery).
    */
   injectFaults(spec: unknown): void {
-    parseFaultInjection(spec);
+    this.trainer.injectFaults(spec); // validates first: a bad spec throws before anything changes
     this.faults = spec;
-    this.trainer.injectFaults(spec);
   }
 
   /**
@@ -633,7 +630,6 @@ export class TrainingSession implements Session {
   }
 
   private async save(iter: number, ck: StoredCheckpoint): Promise<void> {
-    this.latest = { iter, ck };
     // Taken after the iteration's metrics were counted: a crash from here on restores to this.
     this.restorePoint = { iter, ck, mark: this.loop.mark() };
     if (this.store && iter !== this.lastSavedIter) {
