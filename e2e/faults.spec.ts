@@ -177,7 +177,7 @@ test('the teaching page shows skipped non-finite updates: a count in the status 
   await expect(page.locator('#train')).toHaveText('Resume');
   await expect(page.locator('[data-status=skipped]')).toHaveCount(0);
   await page.evaluate(() =>
-    window.scopeLabSessions.at(-1)!.injectFaults({ nonFiniteLossAt: [2], nonFiniteGradientAt: [3] }),
+    window.scopeLabSession!.injectFaults({ nonFiniteLossAt: [2], nonFiniteGradientAt: [3] }),
   );
   await page.locator('#train').click();
   await expect(progress(page)).toContainText('Iteration 4 / 4 · done', { timeout: 180_000 });
@@ -196,7 +196,7 @@ test('the teaching page says when the WebGPU device is lost: the status bar show
   await expect(progress(page)).toContainText('Iteration 1 / 3', { timeout: 600_000 });
   const backend = page.locator('[data-status=backend]');
   await expect(backend).toContainText('webgpu');
-  expect(await page.evaluate(() => window.scopeLabSessions.at(-1)!.loseDevice('policy'))).toBe(true);
+  expect(await page.evaluate(() => window.scopeLabSession!.loseDevice('policy'))).toBe(true);
   await expect(backend).toContainText('wasm', { timeout: 120_000 });
   await expect(backend).toContainText('requested webgpu');
   await expect(page.locator('sl-status')).toContainText(/lost.*continuing on WASM/, { timeout: 60_000 });

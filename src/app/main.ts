@@ -7,20 +7,19 @@ import { TrainingSession } from '../browser/session';
 import { openStore } from '../storage';
 import '../ui/app';
 
-const app = document.querySelector('scope-lab-app');
-if (!app) throw new Error('index.html has no <scope-lab-app> element');
 declare global {
   interface Window {
-    /** Test hook: the sessions this page created, newest last (e2e fault injection, device loss). */
-    scopeLabSessions: TrainingSession[];
+    /** Test hook: the newest session this page created (e2e fault injection, device loss). */
+    scopeLabSession: TrainingSession | null;
   }
 }
 
-window.scopeLabSessions = [];
+const app = document.querySelector('scope-lab-app');
+if (!app) throw new Error('index.html has no <scope-lab-app> element');
+window.scopeLabSession = null;
 app.createSession = async (opts) => {
   const session = await TrainingSession.create(opts, (namespace) => openStore(namespace));
-  // The page trains at most two runs at once (compare): older, disposed sessions are let go.
-  window.scopeLabSessions = [...window.scopeLabSessions, session].slice(-2);
+  window.scopeLabSession = session;
   return session;
 };
 app.assetsBase = document.baseURI;
