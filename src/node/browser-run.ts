@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from '@playwright/test';
+import { type Browser, chromium } from '@playwright/test';
 import { build, preview } from 'vite';
 import type { BackendChoice, BackendInfo } from '../browser/session-api';
 import { DEFAULT_RL, type RlConfig } from '../core/rl/config';
@@ -15,15 +15,7 @@ import type { RunnerEvent } from '../runner/main';
 import { CHROMIUM_ARGS, chromiumPath } from './chromium';
 
 /** What the built pages depend on: a newer file here means dist/ is stale. */
-const BUILD_INPUTS = [
-  'src',
-  'workers',
-  'public',
-  'index.html',
-  'runner.html',
-  'vite.config.ts',
-  'package-lock.json',
-];
+const BUILD_INPUTS = ['src', 'workers', 'public', 'vite.config.ts', 'package-lock.json'];
 const STAMP = '.build-stamp';
 
 function newestMtime(p: string): number {
@@ -37,7 +29,8 @@ function newestMtime(p: string): number {
 export async function ensureBuilt(root: string, log: (s: string) => void): Promise<boolean> {
   const dist = path.join(root, 'dist');
   const stamp = path.join(dist, STAMP);
-  const inputs = Math.max(...BUILD_INPUTS.map((p) => newestMtime(path.join(root, p))));
+  const pages = readdirSync(root).filter((f) => f.endsWith('.html')); // every page is an entry
+  const inputs = Math.max(...[...BUILD_INPUTS, ...pages].map((p) => newestMtime(path.join(root, p))));
   if (existsSync(stamp) && statSync(stamp).mtimeMs > inputs) return false;
   log('building the pages (vite build) ...');
   await build({ root, logLevel: 'error', configFile: path.join(root, 'vite.config.ts') });
@@ -84,25 +77,44 @@ export interface BrowserRunOptions {
   launchArgs?: string[];
 }
 
-/** Train in headless Chromium; resolves with the summary and the final policy checkpoint. */
-export async function runInBrowser(o: BrowserRunOptions): Promise<BrowserRunResult> {
+/**
+ * Build the pages if stale, serve dist/ with `vite preview` on a free port (COOP/COEP from
+ * vite.config.ts) and start the system Chromium; `fn` gets the base URL (http://localhost:PORT, no
+ * trailing slash: WebGPU needs a secure context) and the browser. Both are stopped afterwards.
+ */
+export async function withServedChromium<T>(
+  o: { root?: string; log?: (s: string) => void; launchArgs?: string[] },
+  fn: (base: string, browser: Browser) => Promise<T>,
+): Promise<T> {
   const root = o.root ?? process.cwd();
-  const log = o.log ?? (() => {});
   const executablePath = chromiumPath();
-  await ensureBuilt(root, log);
+  await ensureBuilt(root, o.log ?? (() => {}));
   const server = await preview({
     root,
     logLevel: 'warn',
     configFile: path.join(root, 'vite.config.ts'),
     preview: { port: 0, host: 'localhost', strictPort: false, open: false },
   });
-  const args = [...CHROMIUM_ARGS, ...(o.launchArgs ?? [])];
-  const browser = await chromium.launch({ executablePath, args }).catch((e) => {
-    throw new Error(`could not start Chromium at ${executablePath}: ${e instanceof Error ? e.message : e}`);
-  });
   try {
-    const base = server.resolvedUrls?.local[0];
-    if (!base) throw new Error('vite preview did not report a local URL');
+    const args = [...CHROMIUM_ARGS, ...(o.launchArgs ?? [])];
+    const browser = await chromium.launch({ executablePath, args }).catch((e) => {
+      throw new Error(`could not start Chromium at ${executablePath}: ${e instanceof Error ? e.message : e}`);
+    });
+    try {
+      const base = server.resolvedUrls?.local[0];
+      if (!base) throw new Error('vite preview did not report a local URL');
+      return await fn(base.replace(/\/$/, ''), browser);
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    await server.close();
+  }
+}
+
+/** Train in headless Chromium; resolves with the summary and the final policy checkpoint. */
+export async function runInBrowser(o: BrowserRunOptions): Promise<BrowserRunResult> {
+  return withServedChromium(o, async (base, browser) => {
     const page = await browser.newPage();
     let backend: BackendInfo | null = null;
     let prmBackend: BackendInfo | null = null;
@@ -139,10 +151,7 @@ export async function runInBrowser(o: BrowserRunOptions): Promise<BrowserRunResu
       }
     });
     const query = runnerQuery(o.config, o.backend, { ...o.query, final: '1' });
-    await page.goto(`${base.replace(/\/$/, '')}/runner.html?${query}`);
+    await page.goto(`${base}/runner.html?${query}`);
     return await finished;
-  } finally {
-    await browser.close();
-    await server.close();
-  }
+  });
 }
