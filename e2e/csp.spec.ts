@@ -5,12 +5,11 @@
  * three ways: the browser's reports (report-uri, which covers the workers), the document's
  * `securitypolicyviolation` events, and console errors. A control shows that detection works.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { expect, type Page, test } from '@playwright/test';
 import type { RunnerEvent } from '../src/runner/main';
+import { serve } from './static-server';
 
 const DIST = path.resolve(import.meta.dirname, '..', 'dist');
 
@@ -56,16 +55,6 @@ const WIDGET_HTML = `<!doctype html><html lang="en"><head><meta charset="utf-8">
 /** A worker of our origin that tries eval: the control (served by this spec, not in dist/). */
 const CONTROL_WORKER = '/csp-control-worker.js';
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.bin': 'application/octet-stream',
-  '.css': 'text/css',
-  '.svg': 'image/svg+xml',
-};
-
 interface Violation {
   source: string;
   directive: string;
@@ -75,10 +64,17 @@ interface Violation {
 }
 
 /** dist/ with the CSP (+ report-uri) and the same isolation headers as `vite preview`. */
-function serveDist(reports: Violation[]): Promise<{ server: Server; base: string }> {
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === '/csp-report') {
+async function serveDist(reports: Violation[]): Promise<{ base: string; close(): Promise<void> }> {
+  const { origin, close } = await serve(DIST, {
+    host: 'localhost',
+    // Only on what is served: the report collector, the favicon and the errors answer bare.
+    headers: (status) => (status === 200 ? HEADERS : {}),
+    pages: {
+      [CONTROL_WORKER]: () => "try { eval('1') } catch {} postMessage('tried')",
+      [WIDGET_PAGE]: () => WIDGET_HTML,
+    },
+    route: (req, res, url) => {
+      if (url.pathname !== '/csp-report') return false;
       let body = '';
       req.on('data', (c) => {
         body += c;
@@ -94,36 +90,16 @@ function serveDist(reports: Violation[]): Promise<{ server: Server; base: string
         });
         res.writeHead(204).end();
       });
-      return;
-    }
-    // Browsers ask for an icon on their own; the pages have none.
-    if (url.pathname === '/favicon.ico') return void res.writeHead(204).end();
-    if (url.pathname === CONTROL_WORKER) {
-      res.writeHead(200, { ...HEADERS, 'Content-Type': TYPES['.js'] });
-      return void res.end("try { eval('1') } catch {} postMessage('tried')");
-    }
-    if (url.pathname === WIDGET_PAGE) {
-      res.writeHead(200, { ...HEADERS, 'Content-Type': TYPES['.html'] });
-      return void res.end(WIDGET_HTML);
-    }
-    let file = path.join(DIST, decodeURIComponent(url.pathname));
-    if (!file.startsWith(DIST)) return void res.writeHead(403).end();
-    if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
-    if (!existsSync(file)) {
+      return true;
+    },
+    index: true,
+    forbidOutside: true,
+    notFound: (url, res) => {
       reports.push({ source: 'server', directive: '', blocked: '', sample: `404 ${url.pathname}` });
-      return void res.writeHead(404).end();
-    }
-    res.writeHead(200, {
-      ...HEADERS,
-      'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream',
-    });
-    res.end(readFileSync(file));
+      res.writeHead(404).end();
+    },
   });
-  return new Promise((resolve) =>
-    server.listen(0, 'localhost', () =>
-      resolve({ server, base: `http://localhost:${(server.address() as AddressInfo).port}` }),
-    ),
-  );
+  return { base: origin, close };
 }
 
 /** Document-level violations and console errors of a page, into `into`. */
@@ -148,7 +124,7 @@ async function watch(page: Page, into: Violation[]): Promise<void> {
   );
 }
 
-let served: { server: Server; base: string };
+let served: { base: string; close(): Promise<void> };
 const violations: Violation[] = [];
 
 test.beforeAll(async () => {
@@ -156,7 +132,7 @@ test.beforeAll(async () => {
   served = await serveDist(violations);
 });
 test.afterAll(async () => {
-  await new Promise((r) => served.server.close(r));
+  await served.close();
 });
 test.beforeEach(() => {
   violations.length = 0;

@@ -5,22 +5,13 @@
  * workers run single-threaded WASM. The page also carries a hostile stylesheet.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { expect, type Page, test } from '@playwright/test';
 import { measureWidget, WIDGET_JS_GZIP_BUDGET } from '../scripts/widget-size';
+import { type StaticServer, serve as serveStatic } from './static-server';
 
 const DIST = resolve(import.meta.dirname, '../dist');
 const WIDGET_DIR = join(DIST, 'widget');
-
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.bin': 'application/octet-stream',
-};
 
 /**
  * A stylesheet that hides everything it can reach and restyles every button and text. (It leaves
@@ -37,56 +28,14 @@ const HOSTILE_CSS = `
   canvas, svg, div, p { display: none !important; }
 `;
 
-interface StaticServer {
-  origin: string;
-  /** Paths requested so far. */
-  requests: string[];
-  close(): Promise<void>;
-}
-
 /** A plain static file server on 127.0.0.1 (a free port); `pages` serves generated HTML. */
-async function serve(
+function serve(
   root: string,
   opts: { cors: boolean; pages?: Record<string, (query: URLSearchParams) => string> },
 ): Promise<StaticServer> {
-  const requests: string[] = [];
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const path = decodeURIComponent(url.pathname);
-    requests.push(path);
-    const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
-    if (opts.cors) headers['Access-Control-Allow-Origin'] = '*';
-    if (path === '/favicon.ico') {
-      res.writeHead(204, headers);
-      res.end();
-      return;
-    }
-    const page = opts.pages?.[path];
-    if (page) {
-      res.writeHead(200, { ...headers, 'Content-Type': MIME['.html'] });
-      res.end(page(url.searchParams));
-      return;
-    }
-    const file = normalize(join(root, path));
-    let body: Buffer;
-    try {
-      if (!file.startsWith(root)) throw new Error('outside the root');
-      body = readFileSync(file);
-    } catch {
-      res.writeHead(404, headers);
-      res.end('not found');
-      return;
-    }
-    res.writeHead(200, { ...headers, 'Content-Type': MIME[extname(file)] ?? 'application/octet-stream' });
-    res.end(body);
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    requests,
-    close: () => new Promise((ok) => server.close(() => ok())),
-  };
+  const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
+  if (opts.cors) headers['Access-Control-Allow-Origin'] = '*';
+  return serveStatic(root, { headers, pages: opts.pages });
 }
 
 let widgetServer: StaticServer;
