@@ -6,15 +6,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import {
-  BENCH_PARTS,
-  type BenchOptions,
-  type BenchPart,
-  type BenchResult,
-  QUICK_BENCH,
-} from '../src/bench/measure';
+import { BENCH_PARTS, type BenchOptions, type BenchResult, QUICK_BENCH } from '../src/bench/measure';
 import { formatReport, type PeerResult } from '../src/bench/report';
-import { cliMain, intOption } from '../src/node/cli';
+import { BACKEND_CHOICES } from '../src/browser/session-api';
+import { choiceOption, cliMain, intOption } from '../src/node/cli';
 
 const HELP = `usage: npm run bench -- [--runtime node|browser] [--backend auto|webgpu|wasm|cpu] [--threads N] [--json]
          [--peer] [--parts ${BENCH_PARTS.join(',')}] [--runs N] [--no-cache-runs N] [--rl-iters N] [--quick] [--profile]
@@ -65,13 +60,15 @@ await cliMain(HELP, async () => {
   });
   if (values.help) return console.log(HELP);
   const log = (m: string) => console.error(m);
-  const parts = values.parts.split(',').map((p) => p.trim());
-  for (const p of parts)
-    if (!(BENCH_PARTS as readonly string[]).includes(p))
-      throw new Error(`unknown part '${p}' in --parts (expected some of ${BENCH_PARTS.join(', ')})`);
+  const parts = values.parts.split(',').map((p) =>
+    choiceOption('part', p.trim(), BENCH_PARTS, {
+      where: 'in --parts',
+      expected: `some of ${BENCH_PARTS.join(', ')}`,
+    }),
+  );
   const opts: Partial<BenchOptions> = {
     ...(values.quick ? QUICK_BENCH : {}),
-    parts: parts as BenchPart[],
+    parts,
     profile: values.profile,
   };
   if (values.runs !== undefined) opts.runs = intOption('runs', values.runs, 1, 1000);
@@ -80,20 +77,20 @@ await cliMain(HELP, async () => {
   if (values['rl-iters'] !== undefined)
     opts.growthIters = intOption('rl-iters', values['rl-iters'], 1, 10_000);
   const threads = values.threads === undefined ? undefined : intOption('threads', values.threads, 1, 16);
-  if (!['auto', 'webgpu', 'wasm', 'cpu'].includes(values.backend))
-    throw new Error(`unknown backend '${values.backend}' (expected auto, webgpu, wasm or cpu)`);
+  const backend = choiceOption('backend', values.backend, BACKEND_CHOICES, {
+    expected: 'auto, webgpu, wasm or cpu',
+  });
 
   let result: BenchResult;
   if (values.runtime === 'node') {
-    if (values.backend === 'webgpu') throw new Error('the node runtime has no webgpu; use --runtime browser');
+    if (backend === 'webgpu') throw new Error('the node runtime has no webgpu; use --runtime browser');
     if (threads !== undefined && threads !== 1)
       throw new Error('tfjs-wasm in Node runs single-threaded; --threads is for --runtime browser');
     const { benchNode } = await import('../src/bench/node');
-    const backend = values.backend === 'cpu' ? 'cpu' : 'wasm';
-    result = await benchNode(backend, opts, log);
+    result = await benchNode(backend === 'cpu' ? 'cpu' : 'wasm', opts, log);
   } else if (values.runtime === 'browser') {
     const { benchBrowser } = await import('../src/bench/browser');
-    result = await benchBrowser({ backend: values.backend as 'auto', threads, opts }, log);
+    result = await benchBrowser({ backend, threads, opts }, log);
   } else throw new Error(`unknown runtime '${values.runtime}' (expected node or browser)`);
 
   const peer = values.peer ? runPeer(log) : undefined;

@@ -1,7 +1,8 @@
 /** Messages between the bench page and its worker (plain data). */
+import type { BackendChoice } from '../browser/session-api';
 import type { BenchOptions, BenchResult } from './measure';
 
-export type BenchBackend = 'auto' | 'webgpu' | 'wasm' | 'cpu';
+export type BenchBackend = BackendChoice;
 
 export interface BenchRequest {
   backend: BenchBackend;

@@ -8,7 +8,9 @@ import type { RlConfig } from '../core/rl/config';
 import type { RunSummary } from '../core/rl/run';
 import type { IterationResult } from '../core/rl/trainer';
 
-export type BackendChoice = 'auto' | 'webgpu' | 'wasm' | 'cpu';
+/** The backends a page may ask for (the one list: the CLI, the page, the widget and the runner use it). */
+export const BACKEND_CHOICES = ['auto', 'webgpu', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export interface BackendInfo {
   /** What the worker runs on. */

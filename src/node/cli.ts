@@ -22,6 +22,23 @@ export function intOption(
   return v;
 }
 
+/**
+ * `raw` if it is one of `allowed`, else an Error `unknown <label> '<raw>'[ <where>] (expected <expected>)`;
+ * `expected` defaults to the list joined by ', '.
+ */
+export function choiceOption<T extends string>(
+  label: string,
+  raw: string,
+  allowed: readonly T[],
+  wording: { where?: string; expected?: string } = {},
+): T {
+  if (!(allowed as readonly string[]).includes(raw)) {
+    const where = wording.where === undefined ? '' : ` ${wording.where}`;
+    throw new Error(`unknown ${label} '${raw}'${where} (expected ${wording.expected ?? allowed.join(', ')})`);
+  }
+  return raw as T;
+}
+
 export function numOption(
   name: string,
   raw: string | undefined,

@@ -7,13 +7,13 @@
  */
 import path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import type { BackendChoice } from '../browser/session-api';
+import { BACKEND_CHOICES, type BackendChoice } from '../browser/session-api';
 import { ALGOS, DEFAULT_RL, parseRlConfig, type RlConfig } from '../core/rl/config';
 import { type FaultInjection, parseFaultInjection } from '../core/rl/faults';
 import { parseOverrides } from '../core/rl/overrides';
 import { getTask } from '../core/tasks';
-import type { NodeBackend } from './backend';
-import { intOption, numOption } from './cli';
+import { NODE_BACKENDS, type NodeBackend } from './backend';
+import { choiceOption, intOption, numOption } from './cli';
 
 /** node:util parseArgs, strict, with its errors folded into one line. */
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
@@ -39,9 +39,6 @@ else WASM).
 --json prints the summary as the last stdout line.
 --inject-faults JSON is a test hook (node runtime): e.g. '{"nonFiniteLossAt":[3]}' makes iteration
 3's update non-finite, which the run skips and counts (see src/core/rl/faults.ts).`;
-
-export const BROWSER_BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'wasm', 'cpu'];
-export const NODE_BACKENDS: readonly NodeBackend[] = ['wasm', 'cpu'];
 
 /** Knobs that have their own option: `--set` may not change them behind its back. */
 const OWN_OPTIONS = ['task', 'algo', 'iters', 'seed'] as const;
@@ -86,43 +83,38 @@ export function parseTrainArgs(argv: string[]): TrainArgs | null {
   if (!v.task) throw new Error('missing --task (add or arith)');
   if (!v.algo) throw new Error(`missing --algo (${ALGOS.join(', ')})`);
   const task = getTask(v.task);
-  if (!(ALGOS as readonly string[]).includes(v.algo))
-    throw new Error(`unknown algo '${v.algo}' (expected one of: ${ALGOS.join(', ')})`);
+  const algo = choiceOption('algo', v.algo, ALGOS, { expected: `one of: ${ALGOS.join(', ')}` });
   const overrides = parseOverrides(v.set);
   for (const key of OWN_OPTIONS) if (key in overrides) throw new Error(`--set ${key}: use --${key} instead`);
   const config = parseRlConfig({
     ...overrides,
     task: task.name,
-    algo: v.algo,
+    algo,
     iters: intOption('iters', v.iters ?? String(DEFAULT_RL.iters), 1, 100_000),
     seed: intOption('seed', v.seed, 0),
   });
   const out = v.out ?? path.join('runs', `${task.name}-${config.algo}-s${config.seed}`);
   const common = { config, out, force: v.force, json: v.json };
   if (v.runtime === 'node') {
-    const backend = v.backend ?? 'wasm';
-    if (!(NODE_BACKENDS as readonly string[]).includes(backend))
-      throw new Error(
-        `unknown backend '${backend}' for the node runtime (expected ${NODE_BACKENDS.join(', ')})`,
-      );
+    const backend = choiceOption('backend', v.backend ?? 'wasm', NODE_BACKENDS, {
+      where: 'for the node runtime',
+    });
     return {
       ...common,
       runtime: 'node',
-      backend: backend as NodeBackend,
+      backend,
       checkpointDir: v.checkpoint ?? path.join('public', 'checkpoints', task.name),
       faults: v['inject-faults'] === undefined ? null : parseFaultsJson(v['inject-faults']),
     };
   }
   if (v.runtime === 'browser') {
-    const backend = v.backend ?? 'auto';
-    if (!(BROWSER_BACKENDS as readonly string[]).includes(backend))
-      throw new Error(
-        `unknown backend '${backend}' for the browser runtime (expected ${BROWSER_BACKENDS.join(', ')})`,
-      );
+    const backend = choiceOption('backend', v.backend ?? 'auto', BACKEND_CHOICES, {
+      where: 'for the browser runtime',
+    });
     if (v.checkpoint !== undefined)
       throw new Error('--checkpoint works with --runtime node only (the browser loads public/checkpoints)');
     if (v['inject-faults'] !== undefined) throw new Error('--inject-faults works with --runtime node only');
-    return { ...common, runtime: 'browser', backend: backend as BackendChoice };
+    return { ...common, runtime: 'browser', backend };
   }
   throw new Error(`unknown runtime '${v.runtime}' (expected node or browser)`);
 }
@@ -167,14 +159,13 @@ export function parseEvalArgs(argv: string[]): EvalArgs | null {
   if (!v.task) throw new Error('missing --task (add or arith)');
   if (!v.checkpoint) throw new Error('missing --checkpoint <dir>');
   const task = getTask(v.task).name;
-  if (!(NODE_BACKENDS as readonly string[]).includes(v.backend))
-    throw new Error(`unknown backend '${v.backend}' (expected ${NODE_BACKENDS.join(', ')})`);
+  const backend = choiceOption('backend', v.backend, NODE_BACKENDS);
   return {
     task,
     checkpointDir: v.checkpoint,
     n: intOption('n', v.n, 1, 100_000),
     seed: intOption('seed', v.seed, 0),
-    backend: v.backend as NodeBackend,
+    backend,
     json: v.json,
   };
 }
@@ -252,7 +243,7 @@ export interface SoakArgs {
 }
 
 /** The soak's small configuration: the rest are the defaults. */
-export const SOAK_CONFIG = { promptsPerIter: 2, groupSize: 4, evalN: 20, evalEvery: 100 } as const;
+const SOAK_CONFIG = { promptsPerIter: 2, groupSize: 4, evalN: 20, evalEvery: 100 } as const;
 
 export function parseSoakArgs(argv: string[]): SoakArgs | null {
   const v = parse(argv, {
@@ -268,18 +259,16 @@ export function parseSoakArgs(argv: string[]): SoakArgs | null {
   });
   if (v.help) return null;
   const task = getTask(v.task).name;
-  if (!(ALGOS as readonly string[]).includes(v.algo))
-    throw new Error(`unknown algo '${v.algo}' (expected one of: ${ALGOS.join(', ')})`);
-  if (!(BROWSER_BACKENDS as readonly string[]).includes(v.backend))
-    throw new Error(`unknown backend '${v.backend}' (expected ${BROWSER_BACKENDS.join(', ')})`);
+  const algo = choiceOption('algo', v.algo, ALGOS, { expected: `one of: ${ALGOS.join(', ')}` });
+  const backend = choiceOption('backend', v.backend, BACKEND_CHOICES);
   const iters = intOption('iters', v.iters, 8, 100_000);
   const every = intOption('every', v.every, 1, iters);
   if (iters / every < 4)
     throw new Error(`--every ${every} gives fewer than 4 samples over ${iters} iterations`);
   return {
-    config: parseRlConfig({ ...SOAK_CONFIG, task, algo: v.algo, iters, seed: 1 }),
+    config: parseRlConfig({ ...SOAK_CONFIG, task, algo, iters, seed: 1 }),
     every,
-    backend: v.backend as BackendChoice,
+    backend,
     autosave: intOption('autosave', v.autosave, 1, iters),
     out: v.out,
     json: v.json,

@@ -5,12 +5,10 @@
  * fault-injection test hook by parseFaultInjection), so a bad URL fails before any worker starts.
  */
 
-import type { BackendChoice, SessionOptions } from '../browser/session-api';
+import { BACKEND_CHOICES, type BackendChoice, type SessionOptions } from '../browser/session-api';
 import { parseRlConfig } from '../core/rl/config';
 import { type FaultInjection, parseFaultInjection } from '../core/rl/faults';
 import { parseOverrides } from '../core/rl/overrides';
-
-const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'wasm', 'cpu'];
 
 export interface RunnerParams {
   options: SessionOptions;
@@ -46,8 +44,8 @@ export function parseRunnerParams(search: string): RunnerParams {
     ...(q.has('seed') ? { seed: int('seed', q.get('seed')!, 0) } : {}),
   });
   const backend = (q.get('backend') ?? 'auto') as BackendChoice;
-  if (!BACKENDS.includes(backend))
-    throw new Error(`unknown backend '${backend}' (expected ${BACKENDS.join(', ')})`);
+  if (!BACKEND_CHOICES.includes(backend))
+    throw new Error(`unknown backend '${backend}' (expected ${BACKEND_CHOICES.join(', ')})`);
   const storage = q.get('storage');
   const soakEvery = q.has('soak') ? int('soak', q.get('soak')!, 1) : null;
   if (soakEvery !== null && (!storage || storage === 'none'))

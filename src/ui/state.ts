@@ -3,12 +3,13 @@
  * in the URL hash so a configuration can be shared and restored. Pure functions only: parse, serialise,
  * validate. Knob defaults and ranges come from DEFAULT_RL and the RlConfig schema, never from here.
  */
-import type { BackendChoice } from '../browser/session-api';
+import { BACKEND_CHOICES, type BackendChoice } from '../browser/session-api';
 import { ALGOS, type Algo, DEFAULT_RL, type RlConfig, rlConfigSchema } from '../core/rl/config';
 import { TASK_NAMES, type TaskName } from '../core/tasks/types';
 import { UI_KNOBS, type UiKnob } from './knobs';
 
-export const BACKENDS = ['auto', 'webgpu', 'wasm', 'cpu'] as const satisfies readonly BackendChoice[];
+/** The page's name for BACKEND_CHOICES (controls-panel.ts and the tests use it). */
+export const BACKENDS = BACKEND_CHOICES;
 /** How the inspector colours a rollout: by PRM step score, or every token by its advantage. */
 export const COLOR_BY = ['prm', 'advantage'] as const;
 export type ColorBy = (typeof COLOR_BY)[number];

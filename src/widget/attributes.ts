@@ -6,7 +6,7 @@
  * `assets`, a base URL for the checkpoint files (http(s) only).
  */
 
-import type { BackendChoice, SessionOptions } from '../browser/session-api';
+import { BACKEND_CHOICES, type BackendChoice, type SessionOptions } from '../browser/session-api';
 import { parseRlConfig, type RlConfig } from '../core/rl/config';
 import { z } from '../core/zod';
 
@@ -23,7 +23,8 @@ export const WIDGET_ATTRIBUTES = [
 ] as const;
 export type WidgetAttribute = (typeof WIDGET_ATTRIBUTES)[number];
 
-export const BACKEND_CHOICES = ['auto', 'webgpu', 'wasm', 'cpu'] as const satisfies readonly BackendChoice[];
+/** Re-exported for the widget's public API (src/widget/index.ts). */
+export { BACKEND_CHOICES };
 export const VIEWS = ['compact', 'full'] as const;
 export type WidgetView = (typeof VIEWS)[number];
 

@@ -16,7 +16,7 @@ export type NonFiniteKind = 'loss' | 'gradient';
 
 const iterations = z.array(z.number().int().min(1)).max(100_000);
 
-export const faultInjectionSchema = z
+const faultInjectionSchema = z
   .object({
     /** 1-based iterations whose update gets a NaN loss. */
     nonFiniteLossAt: iterations.default([]),
