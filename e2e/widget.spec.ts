@@ -52,12 +52,18 @@ function examplePage(): string {
     .replace('</head>', `<style id="hostile">${HOSTILE_CSS}</style></head>`);
 }
 
+/**
+ * Iterations of the resume test's run: enough that Pause (clicked after the first iteration, taking
+ * effect within one more) lands well before the end, however fast an iteration has become.
+ */
+const RESUME_ITERS = 12;
+
 /** One GRPO widget; `?autostart` adds the attribute. */
 function resumePage(query: URLSearchParams): string {
   const autostart = query.has('autostart') ? ' autostart' : '';
   return `<!doctype html><html><head><meta charset="utf-8"><title>resume</title>
     <script type="module" src="${widgetServer.origin}/scope-trainer.js"></script></head>
-    <body><scope-trainer id="resumable" task="add" algo="grpo" iters="4" seed="3"${autostart}></scope-trainer></body></html>`;
+    <body><scope-trainer id="resumable" task="add" algo="grpo" iters="${RESUME_ITERS}" seed="3"${autostart}></scope-trainer></body></html>`;
 }
 
 /** A widget whose `assets` base has no checkpoints (the page origin serves nothing there). */
@@ -276,7 +282,7 @@ test('a paused widget resumes its run after a reload (autostart), from its own n
     .filter((e) => e.type === 'iteration')
     .map((e) => (e.detail as { iter: number }).iter);
   const pausedAt = before.at(-1)!;
-  expect(pausedAt).toBeLessThan(4);
+  expect(pausedAt).toBeLessThan(RESUME_ITERS);
 
   // The same page again (same origin, same namespace), now with `autostart`: it resumes by itself.
   await page.goto(`${pageServer.origin}/resume.html?autostart`);
@@ -286,7 +292,7 @@ test('a paused widget resumes its run after a reload (autostart), from its own n
   const after = (await events(page))
     .filter((e) => e.type === 'iteration')
     .map((e) => (e.detail as { iter: number }).iter);
-  expect(after).toEqual(Array.from({ length: 4 - pausedAt }, (_, i) => pausedAt + 1 + i));
+  expect(after).toEqual(Array.from({ length: RESUME_ITERS - pausedAt }, (_, i) => pausedAt + 1 + i));
   expect(await events(page).then((l) => l.filter((e) => e.type === 'error'))).toEqual([]);
 
   // GRPO needs the policy worker only; removing the widget ends it.
