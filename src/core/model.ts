@@ -84,15 +84,22 @@ export function disposeParams(params: Params): void {
 // Ops. tfjs is op-bound at this size and tfjs-wasm has slow spots, so the layers are custom-gradient
 // ops with hand-written backward passes built only from fast kernels (measured, docs/performance.md):
 // - 2-D matmuls without transpose flags (XNNPACK; with a flag, or batched, a scalar loop);
-// - no reductions over a leading axis (tfjs-wasm transposes first): column sums are ones @ x;
-// - 2-D transposes are slow too: x^T @ y transposes whichever operand is smaller;
+// - XNNPACK packs (copies and transposes) a matmul's right operand on every call, ~4 ns a number:
+//   weight gradients pack the narrower activation, column sums avoid packing (see `sumRows`);
+// - no reductions over a leading axis (tfjs-wasm transposes first);
+// - 2-D transposes are slow too (see `transpose2d`);
 // - no tanh (a scalar libm loop): GELU goes through the vectorised sigmoid;
 // - fewer saved tensors (each is copied for the tape) and fewer kernels overall.
 // Forward values are the same sequence of float operations as the plain ops, except GELU (below).
 
 type GradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
 
-/** A differentiable op from its forward computation and hand-written gradient (tf.customGrad, typed). */
+/**
+ * A differentiable op from its forward computation and hand-written gradient (tf.customGrad, typed).
+ * What the gradient needs goes through `save` (tf.grads runs the forward in a tidy, which disposes
+ * everything else), except parameters: variables are never disposed by a tidy, so the gradient reads
+ * them directly instead of saving them (saving copies).
+ */
 function customOp(
   fn: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: GradFunc },
 ): (...inputs: tf.Tensor[]) => tf.Tensor {
@@ -104,12 +111,13 @@ function customOp(
 }
 
 /**
- * Column sums of x [N, C] as [C]: ones[1, N] @ x. Never pass a reshaped view of a tensor that is also
- * a matmul's right operand in another shape: tfjs-wasm keys its packed-operand cache by the data only.
+ * Column sums of x [N, C] as [C]: ones[N, 1]^T @ x. With transposeA the product takes tfjs-wasm's plain
+ * loop, which reads x once; ones[1, N] @ x would go to XNNPACK, which first packs all of x (3-4x
+ * slower, unless x is already packed: see `dense`).
  */
 function sumRows(x: tf.Tensor): tf.Tensor {
   const [N, C] = x.shape;
-  return tf.reshape(tf.matMul(tf.ones([1, N]), x as tf.Tensor2D), [C]);
+  return tf.reshape(tf.matMul(tf.ones([N, 1]), x as tf.Tensor2D, true, false), [C]);
 }
 
 /**
@@ -150,45 +158,30 @@ function matmulTA(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   return transpose2d(tf.matMul(transpose2d(b), a as tf.Tensor2D));
 }
 
-/**
- * Batched a @ b over the leading axes ([..., I, K] @ [..., K, J], optional transposes of the last two).
- * tfjs-wasm runs batched matmuls as a scalar loop; there it is written as a depthwise convolution
- * (XNNPACK), one group per batch entry: input [I, 1, K, G] (a), filter [1, K, G, J] (b), valid
- * padding, output [I, 1, 1, G * J]. Measured 1.5-4x faster at attention sizes, more at longer T.
- */
-function groupMatMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
-  if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, transposeA, transposeB);
-  const r = a.rank;
-  const lead = a.shape.slice(0, r - 2);
-  const G = lead.reduce((x, y) => x * y, 1);
-  const [a1, a2] = a.shape.slice(r - 2);
-  const [b1, b2] = b.shape.slice(r - 2);
-  const [I, K] = transposeA ? [a2, a1] : [a1, a2];
-  const J = transposeB ? b1 : b2;
-  // input element (i, k, g) = a[g, i, k]; filter element (k, g, j) = b[g, k, j].
-  const input = tf.transpose(tf.reshape(a, [G, a1, a2]), transposeA ? [2, 1, 0] : [1, 2, 0]);
-  const filter = tf.transpose(tf.reshape(b, [G, b1, b2]), transposeB ? [2, 0, 1] : [1, 0, 2]);
-  const out = tf.depthwiseConv2d(
-    tf.reshape(input, [I, 1, K, G]) as tf.Tensor4D,
-    tf.reshape(filter, [1, K, G, J]) as tf.Tensor4D,
-    1,
-    'valid',
-  );
-  return tf.reshape(tf.transpose(tf.reshape(out, [I, G, J]), [1, 0, 2]), [...lead, I, J]);
-}
-
 /** x @ w + b for x [N, in], w [in, out], b [out]. */
 const dense = customOp(([x, w, b], save) => {
-  save([x, w]);
+  save([x]);
   return {
     value: tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b),
-    gradFunc: (dy, [sx, sw]) => [
-      tf.matMul(dy as tf.Tensor2D, transpose2d(sw)),
-      matmulTA(sx, dy),
-      sumRows(dy),
-    ],
+    gradFunc: (dy, [x]) => {
+      const dx = tf.matMul(dy as tf.Tensor2D, transpose2d(w));
+      const [N, K] = x.shape;
+      const M = dy.shape[1]!;
+      if (N * K <= (N + K) * M) {
+        // x^T @ dy: XNNPACK packs dy, and the bias gradient ones @ dy reuses that packing.
+        const db = tf.reshape(tf.matMul(tf.ones([1, N]), dy as tf.Tensor2D), [M]);
+        return [dx, tf.matMul(transpose2d(x), dy as tf.Tensor2D), db];
+      }
+      // (dy^T @ x)^T, and the bias gradient from the same dy^T.
+      const dyT = transpose2d(dy);
+      return [
+        dx,
+        transpose2d(tf.matMul(dyT, x as tf.Tensor2D)),
+        tf.reshape(tf.matMul(dyT, tf.ones([N, 1])), [M]),
+      ];
+    },
   };
-}) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
+}) as (x: tf.Tensor, w: tf.Variable, b: tf.Variable) => tf.Tensor2D;
 
 const LN_EPS = 1e-5;
 
@@ -197,11 +190,11 @@ const layerNorm = customOp(([x, g, b], save) => {
   const xc = tf.sub(x, tf.mean(x, -1, true));
   const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), LN_EPS));
   const xhat = tf.mul(xc, rstd);
-  save([xhat, rstd, g]);
+  save([xhat, rstd]);
   return {
     value: tf.add(tf.mul(xhat, g), b),
-    gradFunc: (dy, [sxhat, srstd, sg]) => {
-      const dxhat = tf.mul(dy, sg);
+    gradFunc: (dy, [sxhat, srstd]) => {
+      const dxhat = tf.mul(dy, g);
       // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), per row.
       const centred = tf.sub(
         tf.sub(dxhat, tf.mean(dxhat, -1, true)),
@@ -210,7 +203,7 @@ const layerNorm = customOp(([x, g, b], save) => {
       return [tf.mul(centred, srstd), sumRows(tf.mul(dy, sxhat)), sumRows(dy)];
     },
   };
-}) as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
+}) as (x: tf.Tensor, g: tf.Variable, b: tf.Variable) => tf.Tensor2D;
 
 const GELU_K = 0.044715;
 const GELU_2C = 2 * Math.sqrt(2 / Math.PI);
@@ -225,10 +218,10 @@ const gelu = customOp(([x], save) => {
   save([x, s]);
   return {
     value: tf.mul(x, s),
-    gradFunc: (dy, [sx, ss]) => {
+    gradFunc: (dy, [x, ss]) => {
       // d/dx [x s(z)] = s + x s (1 - s) dz/dx, dz/dx = 2c (1 + 3k x^2).
-      const dz = tf.mul(tf.add(tf.mul(tf.square(sx), 3 * GELU_K), 1), GELU_2C);
-      const ds = tf.mul(tf.mul(ss, tf.sub(1, ss)), tf.mul(sx, dz));
+      const dz = tf.mul(tf.add(tf.mul(tf.square(x), 3 * GELU_K), 1), GELU_2C);
+      const ds = tf.mul(tf.mul(ss, tf.sub(1, ss)), tf.mul(x, dz));
       return [tf.mul(dy, tf.add(ss, ds))];
     },
   };
@@ -236,15 +229,18 @@ const gelu = customOp(([x], save) => {
 
 const NEG = -1e9;
 
-/** Additive attention bias [B, 1, Tq, Tk]: causal, plus masked (padding) keys. Finite, so no NaN rows. */
-function attentionBias(keyValid: tf.Tensor2D | null, B: number, T: number): tf.Tensor {
+/**
+ * Additive attention bias in `attention`'s group-minor layout: causal [Tq, 1, Tk], or with masked
+ * (padding) keys [Tq, B*H, Tk]. Finite, so no NaN rows.
+ */
+function attentionBias(keyValid: tf.Tensor2D | null, B: number, H: number, T: number): tf.Tensor3D {
   // The causal part is built on the host: one upload instead of five kernels.
   const mask = new Float32Array(T * T);
   for (let i = 0; i < T; i++) mask.fill(NEG, i * T + i + 1, (i + 1) * T);
-  const causal = tf.tensor4d(mask, [1, 1, T, T]);
-  if (!keyValid) return causal;
-  const pad = tf.reshape(tf.mul(tf.sub(1, keyValid), NEG), [B, 1, 1, T]);
-  return tf.add(causal, pad);
+  if (!keyValid) return tf.tensor3d(mask, [T, 1, T]);
+  const pad = tf.reshape(tf.mul(tf.sub(1, keyValid), NEG), [1, B, 1, T]);
+  const perSequence = tf.add(tf.tensor4d(mask, [T, 1, 1, T]), pad); // [Tq, B, 1, Tk]
+  return tf.reshape(tf.tile(perSequence, [1, 1, H, 1]), [T, B * H, T]);
 }
 
 export interface ForwardOptions {
@@ -291,9 +287,7 @@ function embed(cfg: ModelConfig, p: Params, ids: tf.Tensor2D, posIds?: tf.Tensor
       gradFunc: (dy, [tokOh, posOh]) => {
         const dPos = posOh
           ? matmulTA(posOh, dy)
-          : // A copy, not a reshaped view: tfjs-wasm caches a matmul's packed right operand by its data
-            // and would reuse it for dy's other shape below (an abort).
-            tf.pad(tf.reshape(sumRows(tf.clone(tf.reshape(dy, [B, T * d]))), [T, d]), [
+          : tf.pad(tf.reshape(sumRows(tf.reshape(dy, [B, T * d])), [T, d]), [
               [0, cfg.blockSize - T],
               [0, 0],
             ]);
@@ -305,33 +299,65 @@ function embed(cfg: ModelConfig, p: Params, ids: tf.Tensor2D, posIds?: tf.Tensor
 }
 
 /**
- * Causal self-attention on the fused projection qkv [B*T, 3d] -> [B*T, d] (heads merged, before the
- * output projection), bias [B or 1, 1, T, T]. The heads are laid out [3H, B, T, dh], so q, k and v
- * are contiguous slices and the backward pass ends in one concat; the batched matmuls go through
- * groupMatMul (transposes folded into its layout changes).
+ * Per-group products in a group-minor layout: a [I, K, G], b [K, G, J] -> [I, G, J], out[i, g, j] =
+ * sum_k a[i, k, g] b[k, g, j]. On wasm this is exactly XNNPACK's depthwise convolution (input
+ * [I, 1, K, G], filter [1, K, G, J], valid padding), with no layout changes around it; elsewhere a
+ * batched matmul between transposes.
  */
-function attention(cfg: ModelConfig, qkv: tf.Tensor2D, bias: tf.Tensor, B: number, T: number): tf.Tensor2D {
-  const H = cfg.nHead;
+function groupContract(a: tf.Tensor, b: tf.Tensor): tf.Tensor3D {
+  const [I, K, G] = a.shape;
+  const J = b.shape[2]!;
+  if (tf.getBackend() !== 'wasm')
+    return tf.transpose(
+      tf.matMul(tf.transpose(a, [2, 0, 1]), tf.transpose(b, [1, 0, 2])),
+      [1, 0, 2],
+    ) as tf.Tensor3D;
+  const out = tf.depthwiseConv2d(
+    tf.reshape(a, [I, 1, K, G]) as tf.Tensor4D,
+    tf.reshape(b, [1, K, G, J]) as tf.Tensor4D,
+    1,
+    'valid',
+  );
+  return tf.reshape(out, [I, G, J]);
+}
+
+/**
+ * Causal self-attention on the fused projection qkv [B*T, 3d] -> [B*T, d] (heads merged, before the
+ * output projection). Every per-head tensor is group-minor, G = (sequence, head): q, k, v and their
+ * gradients [T, G, dh], scores and weights [Tq, G, Tk], the bias [Tq, 1 or G, Tk]. The per-group
+ * products are then `groupContract`s whose operands need only cheap transposes (of the two inner or
+ * the two outer axes), and q, k, v come out of one transpose and their gradients go back in one.
+ */
+function attention(cfg: ModelConfig, qkv: tf.Tensor2D, bias: tf.Tensor3D, B: number, T: number): tf.Tensor2D {
   const d = cfg.dModel;
-  const dh = d / H;
+  const dh = d / cfg.nHead;
+  const G = B * cfg.nHead;
   const scale = 1 / Math.sqrt(dh);
-  const bias4 = tf.reshape(bias, [1, bias.shape[0], T, T]);
+  /** [T, G, dh] -> [dh, G, T] through two cheap transposes (one [2, 1, 0] is several times slower). */
+  const featureMajor = (x: tf.Tensor) => tf.transpose(tf.transpose(x, [1, 0, 2]), [2, 0, 1]);
   const op = customOp(([x], save) => {
-    const hd = tf.transpose(tf.reshape(x, [B, T, 3 * H, dh]), [2, 0, 1, 3]);
-    const [q, k, v] = splitRows(hd, [H, H, H]);
-    const att = tf.softmax(tf.add(tf.mul(groupMatMul(q, k, false, true), scale), bias4));
-    save([q, k, v, att]);
+    const [q, k, v] = splitRows(tf.transpose(tf.reshape(x, [B, T, 3, d]), [2, 1, 0, 3]), [1, 1, 1]).map((t) =>
+      tf.reshape(t, [T, G, dh]),
+    );
+    const att = tf.softmax(
+      tf.add(tf.mul(groupContract(tf.transpose(q, [0, 2, 1]), featureMajor(k)), scale), bias),
+    );
+    const attRows = tf.transpose(att, [0, 2, 1]); // [Tq, Tk, G]
+    save([q, k, v, att, attRows]);
+    const out = groupContract(attRows, v);
     return {
-      value: tf.reshape(tf.transpose(groupMatMul(att, v), [1, 2, 0, 3]), [B * T, d]),
-      gradFunc: (dy, [sq, sk, sv, satt]) => {
-        const dOut = tf.transpose(tf.reshape(dy, [B, T, H, dh]), [2, 0, 1, 3]);
-        const dAtt = groupMatMul(dOut, sv, false, true);
-        const dv = groupMatMul(satt, dOut, true, false);
+      value: tf.reshape(tf.transpose(tf.reshape(out, [T, B, d]), [1, 0, 2]), [B * T, d]),
+      gradFunc: (dy, [sq, sk, sv, satt, sattRows]) => {
+        const dOut = tf.reshape(tf.transpose(tf.reshape(dy, [B, T, d]), [1, 0, 2]), [T, G, dh]);
+        const dAtt = groupContract(tf.transpose(dOut, [0, 2, 1]), featureMajor(sv));
         // Softmax backward, then the score scale.
         const ds = tf.mul(tf.mul(tf.sub(dAtt, tf.sum(tf.mul(dAtt, satt), -1, true)), satt), scale);
-        const dq = groupMatMul(ds, sk);
-        const dk = groupMatMul(ds, sq, true, false);
-        return [tf.reshape(tf.transpose(tf.concat([dq, dk, dv], 0), [1, 2, 0, 3]), [B * T, 3 * d])];
+        const dsRows = tf.transpose(ds, [0, 2, 1]); // [Tq, Tk, G]
+        const dq = groupContract(dsRows, sk);
+        const dk = groupContract(tf.transpose(dsRows, [1, 0, 2]), sq);
+        const dv = groupContract(tf.transpose(sattRows, [1, 0, 2]), dOut);
+        const dqkv = tf.transpose(tf.reshape(tf.concat([dq, dk, dv], 0), [3, T, B, d]), [2, 1, 0, 3]);
+        return [tf.reshape(dqkv, [B * T, 3 * d])];
       },
     };
   });
@@ -365,7 +391,7 @@ export function forwardHidden(
   const [B, T] = ids.shape;
   if (T > cfg.blockSize) throw new Error(`sequence length ${T} exceeds blockSize ${cfg.blockSize}`);
   let x = embed(cfg, p, ids, opts.posIds);
-  const bias = attentionBias(opts.keyValid ?? null, B, T);
+  const bias = attentionBias(opts.keyValid ?? null, B, cfg.nHead, T);
   const cache: KvCache | undefined = opts.returnCache ? { k: [], v: [] } : undefined;
   for (let l = 0; l < cfg.nLayer; l++) {
     const h = `h${l}.`;
@@ -387,15 +413,15 @@ export function forwardHidden(
 
 /** h @ wte^T: the tied output head. */
 const tiedHead = customOp(([h, wte], save) => {
-  save([h, wte]);
+  save([h]);
   return {
     value: tf.matMul(h as tf.Tensor2D, tf.transpose(wte) as tf.Tensor2D),
-    gradFunc: (dy, [sh, swte]) => [
-      tf.matMul(dy as tf.Tensor2D, swte as tf.Tensor2D),
-      tf.matMul(transpose2d(dy), sh as tf.Tensor2D),
+    gradFunc: (dy, [h]) => [
+      tf.matMul(dy as tf.Tensor2D, wte as tf.Tensor2D),
+      tf.matMul(transpose2d(dy), h as tf.Tensor2D),
     ],
   };
-});
+}) as (h: tf.Tensor, wte: tf.Variable) => tf.Tensor2D;
 
 /** LM logits from hidden states [N, d] -> [N, V] through the tied embedding. */
 export function lmHead(p: Params, hidden: tf.Tensor2D): tf.Tensor2D {
@@ -465,31 +491,46 @@ export function decodeStep(
 
 /**
  * Teacher-forced log-probabilities of each next token: ids [B, T] (right-padded) -> [B, T-1], where
- * entry t is log p(ids[t+1] | ids[..t]) at the given temperature. Also returns per-position entropy.
+ * entry t is log p(ids[t+1] | ids[..t]) at the given temperature; `entropy()` gives the per-position
+ * entropy (computed only when asked: the losses do not need it).
  */
 export function tokenLogProbs(
   cfg: ModelConfig,
   p: Params,
   ids: tf.Tensor2D,
   temperature = 1,
-): { logp: tf.Tensor2D; entropy: tf.Tensor2D } {
+): { logp: tf.Tensor2D; entropy: () => tf.Tensor2D } {
   const [B, T] = ids.shape;
   const V = cfg.vocabSize;
   const { hidden } = forwardHidden(cfg, p, ids);
   const logits = lmHead(p, hidden);
-  const logSm = tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature));
-  // Row t predicts ids[t+1]; the last row of each sequence gets a dummy target and is dropped after the
-  // per-row sums (slicing [B, T] is cheaper than slicing [B, T, V]).
-  const targets = tf.reshape(
-    tf.pad(tf.cast(tf.oneHot(tf.slice(ids, [0, 1], [B, T - 1]), V), 'float32'), [
-      [0, 0],
-      [0, 1],
-      [0, 0],
-    ]),
-    [B * T, V],
-  );
+  const scaled = temperature === 1 ? logits : tf.div(logits, temperature);
+  // log softmax picked at the targets, with the closed-form gradient (one-hot - softmax) * dlogp
+  // instead of autodiff through logSoftmax, mul and sum.
+  const pick = customOp(([x], save) => {
+    const logSm = tf.logSoftmax(x);
+    // Row t predicts ids[t+1]; the last row of each sequence gets no target (a zero row) and is dropped
+    // after the per-row sums (slicing [B, T] is cheaper than slicing [B, T, V]).
+    const targets = tf.reshape(
+      tf.pad(tf.cast(tf.oneHot(tf.slice(ids, [0, 1], [B, T - 1]), V), 'float32'), [
+        [0, 0],
+        [0, 1],
+        [0, 0],
+      ]),
+      [B * T, V],
+    );
+    save([logSm, targets]);
+    return {
+      value: tf.sum(tf.mul(logSm, targets), -1),
+      gradFunc: (dy, [logSm, targets]) => [
+        tf.mul(tf.sub(targets, tf.exp(logSm)), tf.reshape(dy, [B * T, 1])),
+      ],
+    };
+  });
   const perRow = (x: tf.Tensor) => tf.slice(tf.reshape(x, [B, T]), [0, 0], [B, T - 1]) as tf.Tensor2D;
-  const logp = perRow(tf.sum(tf.mul(logSm, targets), -1));
-  const entropy = perRow(tf.neg(tf.sum(tf.mul(tf.exp(logSm), logSm), -1)));
-  return { logp, entropy };
+  const entropy = () => {
+    const logSm = tf.logSoftmax(scaled);
+    return perRow(tf.neg(tf.sum(tf.mul(tf.exp(logSm), logSm), -1)));
+  };
+  return { logp: perRow(pick(scaled)), entropy };
 }

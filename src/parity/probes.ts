@@ -105,7 +105,7 @@ export async function runProbes(ctx: ProbeContext): Promise<Map<string, Output>>
   await guard('policy token log-probs', async () => {
     const [logp, entropy] = tf.tidy(() => {
       const r = tokenLogProbs(pc, pp, ids2d());
-      return [r.logp, r.entropy];
+      return [r.logp, r.entropy()];
     });
     out.set('policy.tokenLogp', await read(logp));
     out.set('policy.tokenEntropy', await read(entropy));

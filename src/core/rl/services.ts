@@ -121,7 +121,7 @@ export class LocalPolicyService implements PolicyService {
         () => {
           const { logp, entropy } = tokenLogProbs(p.cfg, p.params, ids(), o.temperature);
           const out = rlLoss(logp, batch, o);
-          const meanEntropy = tf.div(tf.sum(tf.mul(entropy, trained)), trainedCount);
+          const meanEntropy = tf.div(tf.sum(tf.mul(entropy(), trained)), trainedCount);
           side = [tf.keep(out.clipFraction), tf.keep(out.kl), tf.keep(meanEntropy)];
           return o.injectNonFinite ? poisonLoss(out.loss, o.injectNonFinite) : out.loss;
         },
