@@ -168,9 +168,9 @@ const dense = customOp(([x, w, b], save) => {
       const [N, K] = x.shape;
       const M = dy.shape[1]!;
       if (N * K <= (N + K) * M) {
-        // x^T @ dy: XNNPACK packs dy, and the bias gradient ones @ dy reuses that packing.
-        const db = tf.reshape(tf.matMul(tf.ones([1, N]), dy as tf.Tensor2D), [M]);
-        return [dx, tf.matMul(transpose2d(x), dy as tf.Tensor2D), db];
+        // x^T @ dy: XNNPACK packs dy, and the bias gradient ones @ dy, run after it, reuses that packing.
+        const dw = tf.matMul(transpose2d(x), dy as tf.Tensor2D);
+        return [dx, dw, tf.reshape(tf.matMul(tf.ones([1, N]), dy as tf.Tensor2D), [M])];
       }
       // (dy^T @ x)^T, and the bias gradient from the same dy^T.
       const dyT = transpose2d(dy);
