@@ -150,11 +150,15 @@ export function splitRows(x: tf.Tensor, sizes: number[]): tf.Tensor[] {
   });
 }
 
-/** a^T @ b for a [N, K], b [N, M] -> [K, M], transposing whichever side moves fewer numbers. */
+/**
+ * a^T @ b for a [N, K], b [N, M] -> [K, M]: either a^T @ b (a transposed, b packed) or (b^T @ a)^T
+ * (b transposed, a packed), whichever moves fewer numbers, counting a packed number as 3 transposed
+ * ones (measured on tfjs-wasm for operands that fit in cache; `dense` chooses for itself).
+ */
 function matmulTA(a: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   const [N, K] = a.shape as number[];
   const M = (b.shape as number[])[1];
-  if (N * K <= (N + K) * M) return tf.matMul(transpose2d(a), b as tf.Tensor2D);
+  if (N * K + 3 * N * M <= N * M + 3 * N * K + K * M) return tf.matMul(transpose2d(a), b as tf.Tensor2D);
   return transpose2d(tf.matMul(transpose2d(b), a as tf.Tensor2D));
 }
 
@@ -416,10 +420,7 @@ const tiedHead = customOp(([h, wte], save) => {
   save([h]);
   return {
     value: tf.matMul(h as tf.Tensor2D, tf.transpose(wte) as tf.Tensor2D),
-    gradFunc: (dy, [h]) => [
-      tf.matMul(dy as tf.Tensor2D, wte as tf.Tensor2D),
-      tf.matMul(transpose2d(dy), h as tf.Tensor2D),
-    ],
+    gradFunc: (dy, [h]) => [tf.matMul(dy as tf.Tensor2D, wte as tf.Tensor2D), matmulTA(dy, h)],
   };
 }) as (h: tf.Tensor, wte: tf.Variable) => tf.Tensor2D;
 
