@@ -234,17 +234,16 @@ const gelu = customOp(([x], save) => {
 const NEG = -1e9;
 
 /**
- * Additive attention bias in `attention`'s group-minor layout: causal [Tq, 1, Tk], or with masked
- * (padding) keys [Tq, B*H, Tk]. Finite, so no NaN rows.
+ * Additive attention bias for `attention`'s layout: causal [Tq, 1, Tk], or with masked (padding) keys
+ * [Tq, B, 1, Tk] (added to the scores viewed as [Tq, B, H, Tk]; tf.tile to [Tq, B*H, Tk] would cost
+ * ~100x more on wasm). Finite, so no NaN rows.
  */
-function attentionBias(keyValid: tf.Tensor2D | null, B: number, H: number, T: number): tf.Tensor3D {
+function attentionBias(keyValid: tf.Tensor2D | null, B: number, T: number): tf.Tensor {
   // The causal part is built on the host: one upload instead of five kernels.
   const mask = new Float32Array(T * T);
   for (let i = 0; i < T; i++) mask.fill(NEG, i * T + i + 1, (i + 1) * T);
   if (!keyValid) return tf.tensor3d(mask, [T, 1, T]);
-  const pad = tf.reshape(tf.mul(tf.sub(1, keyValid), NEG), [1, B, 1, T]);
-  const perSequence = tf.add(tf.tensor4d(mask, [T, 1, 1, T]), pad); // [Tq, B, 1, Tk]
-  return tf.reshape(tf.tile(perSequence, [1, 1, H, 1]), [T, B * H, T]);
+  return tf.add(tf.tensor4d(mask, [T, 1, 1, T]), tf.reshape(tf.mul(tf.sub(1, keyValid), NEG), [1, B, 1, T]));
 }
 
 export interface ForwardOptions {
@@ -328,14 +327,15 @@ function groupContract(a: tf.Tensor, b: tf.Tensor): tf.Tensor3D {
 /**
  * Causal self-attention on the fused projection qkv [B*T, 3d] -> [B*T, d] (heads merged, before the
  * output projection). Every per-head tensor is group-minor, G = (sequence, head): q, k, v and their
- * gradients [T, G, dh], scores and weights [Tq, G, Tk], the bias [Tq, 1 or G, Tk]. The per-group
+ * gradients [T, G, dh], scores and weights [Tq, G, Tk] (bias: see `attentionBias`). The per-group
  * products are then `groupContract`s whose operands need only cheap transposes (of the two inner or
  * the two outer axes), and q, k, v come out of one transpose and their gradients go back in one.
  */
-function attention(cfg: ModelConfig, qkv: tf.Tensor2D, bias: tf.Tensor3D, B: number, T: number): tf.Tensor2D {
+function attention(cfg: ModelConfig, qkv: tf.Tensor2D, bias: tf.Tensor, B: number, T: number): tf.Tensor2D {
   const d = cfg.dModel;
-  const dh = d / cfg.nHead;
-  const G = B * cfg.nHead;
+  const H = cfg.nHead;
+  const dh = d / H;
+  const G = B * H;
   const scale = 1 / Math.sqrt(dh);
   /** [T, G, dh] -> [dh, G, T] through two cheap transposes (one [2, 1, 0] is several times slower). */
   const featureMajor = (x: tf.Tensor) => tf.transpose(tf.transpose(x, [1, 0, 2]), [2, 0, 1]);
@@ -343,8 +343,11 @@ function attention(cfg: ModelConfig, qkv: tf.Tensor2D, bias: tf.Tensor3D, B: num
     const [q, k, v] = splitRows(tf.transpose(tf.reshape(x, [B, T, 3, d]), [2, 1, 0, 3]), [1, 1, 1]).map((t) =>
       tf.reshape(t, [T, G, dh]),
     );
+    const scores = tf.mul(groupContract(tf.transpose(q, [0, 2, 1]), featureMajor(k)), scale);
     const att = tf.softmax(
-      tf.add(tf.mul(groupContract(tf.transpose(q, [0, 2, 1]), featureMajor(k)), scale), bias),
+      bias.rank === 3
+        ? tf.add(scores, bias)
+        : tf.reshape(tf.add(tf.reshape(scores, [T, B, H, T]), bias), [T, G, T]),
     );
     const attRows = tf.transpose(att, [0, 2, 1]); // [Tq, Tk, G]
     save([q, k, v, att, attRows]);
@@ -395,7 +398,7 @@ export function forwardHidden(
   const [B, T] = ids.shape;
   if (T > cfg.blockSize) throw new Error(`sequence length ${T} exceeds blockSize ${cfg.blockSize}`);
   let x = embed(cfg, p, ids, opts.posIds);
-  const bias = attentionBias(opts.keyValid ?? null, B, cfg.nHead, T);
+  const bias = attentionBias(opts.keyValid ?? null, B, T);
   const cache: KvCache | undefined = opts.returnCache ? { k: [], v: [] } : undefined;
   for (let l = 0; l < cfg.nLayer; l++) {
     const h = `h${l}.`;
