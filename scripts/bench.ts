@@ -17,6 +17,8 @@ Times batched decoding (KV cache vs none), one SFT step (32 x 32, Adam) and the 
 from the shipped add checkpoints. --runtime browser runs it in headless Chromium (a Web Worker on
 bench.html). --threads: WASM threads in the browser (needs cross-origin isolation; default: tfjs's choice).
 --peer runs the PyTorch peer (bench/peer/peer.py, Debian python3-torch) in the same run.
+--runs N: timed runs of each decode and SFT measurement (default 7 decode runs after 2 warm-ups, 30 SFT
+steps after 20 warm-up steps, as the peer's 30).
 --quick: 2 timed runs, 3 RL iterations (for backends where a step takes seconds: webgpu on SwiftShader, cpu).
 --no-cache-runs 0 skips the (slow) no-cache reference decoder.
 --profile adds kernel time by kernel (tf.profile, median of a few runs) for the SFT step, the decode
@@ -71,7 +73,7 @@ await cliMain(HELP, async () => {
     parts,
     profile: values.profile,
   };
-  if (values.runs !== undefined) opts.runs = intOption('runs', values.runs, 1, 1000);
+  if (values.runs !== undefined) opts.runs = opts.sftRuns = intOption('runs', values.runs, 1, 1000);
   if (values['no-cache-runs'] !== undefined)
     opts.noCacheRuns = intOption('no-cache-runs', values['no-cache-runs'], 0, 1000);
   if (values['rl-iters'] !== undefined)

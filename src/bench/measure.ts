@@ -89,6 +89,8 @@ export interface BenchResult {
   peakWasmMemoryMB: number | null;
   runs: number;
   warmup: number;
+  sftRuns: number;
+  sftWarmup: number;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -265,7 +267,7 @@ async function measureSft(env: BenchEnv, o: BenchOptions, probe: Probe, out: Ben
     );
     if (r.skipped) throw new Error('sft bench: non-finite step');
   };
-  const ms = await timeRuns(env, probe, o.runs, o.warmup, step);
+  const ms = await timeRuns(env, probe, o.sftRuns, o.sftWarmup, step);
   if (o.profile) {
     env.log('sft step: profiling kernels');
     out.sftProfile = await profileByKernel(step);
@@ -350,6 +352,8 @@ export async function runBench(env: BenchEnv, opts: Partial<BenchOptions> = {}):
     peakWasmMemoryMB: null,
     runs: o.runs,
     warmup: o.warmup,
+    sftRuns: o.sftRuns,
+    sftWarmup: o.sftWarmup,
   };
   probe.sample();
   if (o.parts.includes('decode')) await measureDecode(env, o, rl, probe, out);

@@ -9,6 +9,13 @@ export interface BenchOptions {
   noCacheRuns: number;
   /** New tokens per sequence in the decode measurement. */
   decodeNewTokens: number;
+  /**
+   * Timed SFT steps after `sftWarmup` untimed ones. A fresh tfjs process takes ~20 steps to reach the
+   * speed it then keeps (JIT tiering, WASM heap growth; docs/performance.md), and the peer takes the
+   * median of 30 steps: the same here.
+   */
+  sftRuns: number;
+  sftWarmup: number;
   /** SFT step batch: sequences x tokens. */
   sftBatch: number;
   sftSeqLen: number;
@@ -26,6 +33,8 @@ export interface BenchOptions {
 export const QUICK_BENCH: Partial<BenchOptions> = {
   runs: 2,
   warmup: 1,
+  sftRuns: 2,
+  sftWarmup: 1,
   noCacheRuns: 1,
   rlWarmup: 1,
   growthIters: 3,
@@ -39,6 +48,8 @@ export const DEFAULT_BENCH: BenchOptions = {
   warmup: 2,
   noCacheRuns: 3,
   decodeNewTokens: 64,
+  sftRuns: 30,
+  sftWarmup: 20,
   sftBatch: 32,
   sftSeqLen: 32,
   rlWarmup: 3,

@@ -21,7 +21,7 @@ const opts: Partial<BenchOptions> = {
   ...(JSON.parse(q.get('opts') ?? '{}') as Partial<BenchOptions>),
 };
 if (q.has('parts')) opts.parts = (q.get('parts') ?? '').split(',') as BenchPart[];
-if (num('runs') !== undefined) opts.runs = num('runs');
+if (num('runs') !== undefined) opts.runs = opts.sftRuns = num('runs');
 if (num('rlIters') !== undefined) opts.growthIters = num('rlIters');
 const req: BenchRequest = {
   backend: (q.get('backend') ?? 'auto') as BenchBackend,
