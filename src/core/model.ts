@@ -84,8 +84,9 @@ export function disposeParams(params: Params): void {
 // Ops. tfjs is op-bound at this size and tfjs-wasm has slow spots, so the layers are custom-gradient
 // ops with hand-written backward passes built only from fast kernels (measured, docs/performance.md):
 // - 2-D matmuls without transpose flags (XNNPACK; with a flag, or batched, a scalar loop);
-// - XNNPACK packs (copies and transposes) a matmul's right operand on every call, ~4 ns a number:
-//   weight gradients pack the narrower activation, column sums avoid packing (see `sumRows`);
+// - XNNPACK packs (copies and transposes) a matmul's right operand on every new tensor, ~4 ns a
+//   number: weight gradients choose which side to pack (`dense`, `matmulTA`), column sums avoid
+//   packing (`sumRows`);
 // - no reductions over a leading axis (tfjs-wasm transposes first);
 // - 2-D transposes are slow too (see `transpose2d`);
 // - no tanh (a scalar libm loop): GELU goes through the vectorised sigmoid;
@@ -171,6 +172,8 @@ const dense = customOp(([x, w, b], save) => {
       const dx = tf.matMul(dy as tf.Tensor2D, transpose2d(w));
       const [N, K] = x.shape;
       const M = dy.shape[1]!;
+      // Transpose whichever of x and dy (plus the result) moves fewer numbers (measured: packing the
+      // narrower side instead gains nothing for [1024,256] operands, whose transposes are slow too).
       if (N * K <= (N + K) * M) {
         // x^T @ dy: XNNPACK packs dy, and the bias gradient ones @ dy, run after it, reuses that packing.
         const dw = tf.matMul(transpose2d(x), dy as tf.Tensor2D);
