@@ -146,7 +146,7 @@ function swap32InPlace(b: Uint8Array): void {
 }
 
 /** Recursively sorts object keys so JSON output does not depend on insertion order. */
-function canonical(value: unknown): unknown {
+export function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value)) {
     const out: Record<string, unknown> = {};

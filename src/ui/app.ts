@@ -4,8 +4,8 @@
  * components' events to the runs. The session factory and the assets base URL are injected, so the
  * same element runs against the worker session, a test double, or a future runtime.
  */
-import { css, html, LitElement, nothing } from 'lit';
-import type { Algo } from '../core/rl/config';
+import { css, html, LitElement, nothing, type PropertyValues } from 'lit';
+import type { Algo, RlConfig } from '../core/rl/config';
 import './charts-panel';
 import './checkpoints-panel';
 import type { ResumeRequest } from './checkpoints-panel';
@@ -45,6 +45,8 @@ export class ScopeLabApp extends LitElement {
   /** Which run the inspector shows (compare mode). */
   declare inspected: number;
   declare copied: string;
+  /** stateIssues(state), recomputed when the state changes, not on every run event. */
+  private issues: ReturnType<typeof stateIssues> = [];
 
   /** Creates a training session (injected by the page bootstrap). */
   createSession: SessionFactory | null = null;
@@ -207,22 +209,23 @@ export class ScopeLabApp extends LitElement {
     if (!this.createSession)
       throw new Error('no session factory: the page bootstrap did not set createSession');
     const algos: Algo[] = this.state.compare ? [this.state.algo, this.state.compare] : [this.state.algo];
-    this.runs = algos.map(
-      (algo) =>
-        new RunModel(
-          this.createSession!,
-          {
-            config: toRlConfig(this.state, algo),
-            backend: this.state.backend,
-            assetsBase: this.assetsBase,
-            storageNamespace: this.storageNamespace,
-          },
-          ALGO_LABEL[algo],
-        ),
-    );
-    for (const r of this.runs) r.addEventListener('change', this.onRunChange);
+    this.runs = algos.map((algo) => this.newRun(toRlConfig(this.state, algo)));
     this.requestUpdate();
     return this.runs;
+  }
+
+  /** A run of `config` with the page's backend and storage, watched for changes. */
+  private newRun(config: RlConfig, resumeRunId?: string): RunModel {
+    const options = {
+      config,
+      backend: this.state.backend,
+      assetsBase: this.assetsBase,
+      storageNamespace: this.storageNamespace,
+      ...(resumeRunId === undefined ? {} : { resumeRunId }),
+    };
+    const run = new RunModel(this.createSession!, options, ALGO_LABEL[config.algo]);
+    run.addEventListener('change', this.onRunChange);
+    return run;
   }
 
   /** Resume a stored run (checkpoints panel): its settings become the page's, its history is shown. */
@@ -231,19 +234,8 @@ export class ScopeLabApp extends LitElement {
     await this.disposeRuns();
     this.state = stateFromConfig(this.state, run.config);
     this.writeHash();
-    const model = new RunModel(
-      this.createSession,
-      {
-        config: run.config,
-        backend: this.state.backend,
-        assetsBase: this.assetsBase,
-        storageNamespace: this.storageNamespace,
-        resumeRunId: run.id,
-      },
-      ALGO_LABEL[run.config.algo],
-    );
+    const model = this.newRun(run.config, run.id);
     model.preload(metrics);
-    model.addEventListener('change', this.onRunChange);
     this.runs = [model];
     this.requestUpdate();
     await model.load().catch(() => null);
@@ -278,11 +270,14 @@ export class ScopeLabApp extends LitElement {
     void this.renderRoot.querySelector<SlHowItWorks>('sl-how-it-works')?.show(algo);
   }
 
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (changed.has('state')) this.issues = stateIssues(this.state);
+  }
+
   override render() {
     const runs = this.runs;
     const phase = combinedPhase(runs.map((r) => r.phase));
     const busy = runs.some((r) => r.busy);
-    const issues = stateIssues(this.state);
     const inspectedRun = runs[Math.min(this.inspected, runs.length - 1)] ?? null;
     return html`<header>
         <h1>scope-lab</h1>
@@ -308,7 +303,7 @@ export class ScopeLabApp extends LitElement {
             .phase=${phase}
             .iter=${runs.length ? Math.min(...runs.map((r) => r.iter)) : 0}
             .iters=${this.state.iters}
-            .blocked=${issues.length ? `Fix the settings first: ${issues.map((i) => i.message).join('; ')}` : ''}
+            .blocked=${this.issues.length ? `Fix the settings first: ${this.issues.map((i) => i.message).join('; ')}` : ''}
             @train=${() => this.train()}
             @pause=${() => this.pause()}
             @step=${() => this.step()}

@@ -1,12 +1,12 @@
 /** <sl-charts>: the live charts of one or two runs in a responsive grid. */
 import { css, html, LitElement } from 'lit';
 import './metric-chart';
-import { CHARTS, type RunHistory } from './series';
+import { CHARTS, historiesChanged, type RunHistory } from './series';
 import { base, define } from './styles';
 
 export class SlCharts extends LitElement {
   static override properties = {
-    runs: { attribute: false },
+    runs: { attribute: false, hasChanged: historiesChanged },
     charts: { attribute: false },
   };
   declare runs: RunHistory[];

@@ -3,7 +3,7 @@
  * Defaults and ranges are NOT repeated here: they come from DEFAULT_RL and the RlConfig schema
  * (`knobRange`), so the page, the CLI and the URL agree by construction.
  */
-import { ALGOS, type Algo, type RlConfig, rlConfigSchema } from '../core/rl/config';
+import { type Algo, type RlConfig, rlConfigSchema } from '../core/rl/config';
 
 /** The RlConfig knobs the page shows (the main knobs of algorithms.md); the rest keep DEFAULT_RL. */
 export const UI_KNOBS = [
@@ -127,5 +127,3 @@ export const ALGO_LABEL: Record<Algo, string> = {
   srpo: 'SRPO',
   'sft-control': 'SFT control',
 };
-
-export { ALGOS };

@@ -12,6 +12,7 @@ import {
   type ChartSpec,
   chartData,
   chartSpec,
+  historiesChanged,
   latestSummary,
   type RunHistory,
 } from './series';
@@ -36,7 +37,7 @@ function axisValues(unit: ChartSpec['unit']): uPlot.Axis['values'] {
 export class SlChart extends LitElement {
   static override properties = {
     chart: {},
-    runs: { attribute: false },
+    runs: { attribute: false, hasChanged: historiesChanged },
   };
   /** Which chart of CHARTS ('accuracy', 'reward', ...). */
   declare chart: string;
@@ -101,8 +102,11 @@ export class SlChart extends LitElement {
     return chartSpec(this.chart);
   }
 
-  private data(): ChartData {
-    return chartData(this.spec, this.runs);
+  /** The chart's lines, computed once per update (willUpdate) for render and for the plot. */
+  private data!: ChartData;
+
+  protected override willUpdate(): void {
+    this.data = chartData(this.spec, this.runs);
   }
 
   private lineStyle(run: number, line: number) {
@@ -141,7 +145,7 @@ export class SlChart extends LitElement {
   protected override updated(_changed: PropertyValues): void {
     const host = this.renderRoot.querySelector('.plot') as HTMLElement | null;
     if (!host) return;
-    const d = this.data();
+    const d = this.data;
     const aligned = [d.x, ...d.series.map((s) => s.values)] as uPlot.AlignedData;
     // Rebuild only when the set of lines changes (compare toggled, another chart); else add points.
     const key = `${this.chart}|${d.series.map((s) => s.label).join('|')}`;
@@ -189,7 +193,7 @@ export class SlChart extends LitElement {
 
   override render() {
     const spec = this.spec;
-    const d = this.data();
+    const d = this.data;
     const summary = latestSummary(spec, d);
     const titleId = `t-${spec.id}`;
     return html`<figure aria-labelledby=${titleId}>

@@ -79,10 +79,6 @@ export class RunModel extends EventTarget {
     super();
   }
 
-  get iters(): number {
-    return this.session?.config.iters ?? (this.options.config.iters as number | undefined) ?? 0;
-  }
-
   get runId(): string | null {
     return this.session?.runId ?? null;
   }

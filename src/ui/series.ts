@@ -22,6 +22,15 @@ export interface RunHistory {
   evals: EvalPoint[];
 }
 
+/**
+ * Lit `hasChanged` for RunHistory lists: a run's history is new only when its metrics or evals array
+ * is (RunModel replaces them, never mutates them), so other run events redraw no chart.
+ */
+export function historiesChanged(a: RunHistory[] | undefined, b: RunHistory[] | undefined): boolean {
+  if (!a || !b || a.length !== b.length) return true;
+  return a.some((x, i) => x.label !== b[i].label || x.metrics !== b[i].metrics || x.evals !== b[i].evals);
+}
+
 export type Unit = 'pct' | 'num' | 'ms';
 
 export type MetricLine =

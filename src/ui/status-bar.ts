@@ -92,8 +92,8 @@ export class SlStatus extends LitElement {
           <strong>${r.label}</strong>
           <dl>
             ${this.item('backend', backendText(r.backend), 'backend')}
-            ${this.item('sampling tokens', r.throughput.generatedPerSec === null ? '–' : `${rate(r.throughput.generatedPerSec)}`)}
-            ${this.item('training tokens', r.throughput.trainedPerSec === null ? '–' : `${rate(r.throughput.trainedPerSec)}`)}
+            ${this.item('sampling tokens', rate(r.throughput.generatedPerSec))}
+            ${this.item('training tokens', rate(r.throughput.trainedPerSec))}
             ${
               t
                 ? this.item(

@@ -4,6 +4,7 @@
  * reader who reloads the tutorial goes on where they were) and deletes every other run it left
  * behind (finished, failed, reset, or for a different configuration).
  */
+import { canonical } from '../core/checkpoint';
 import type { RlConfig } from '../core/rl/config';
 import type { IterationMetrics } from '../core/rl/trainer';
 import type { Store } from '../storage';
@@ -19,19 +20,9 @@ export interface ResumePoint {
   metrics: IterationMetrics[];
 }
 
-/** JSON with sorted keys: two configs are the same run setting iff their texts are equal. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object')
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  return JSON.stringify(v) ?? 'null';
-}
-
+/** Two configs are the same run setting iff their key-sorted JSON texts are equal. */
 export function sameConfig(a: RlConfig, b: RlConfig): boolean {
-  return canonical(a) === canonical(b);
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }
 
 /**
