@@ -7,7 +7,7 @@ import * as Comlink from 'comlink';
 import policyWorkerUrl from '../../workers/policy.worker.ts?worker&url';
 import prmWorkerUrl from '../../workers/prm.worker.ts?worker&url';
 import type { PolicyInit, PolicyWorkerApi, PrmInit, PrmWorkerApi, WorkerEvent } from '../../workers/protocol';
-import { buffersOf, unpackRows } from '../../workers/protocol';
+import { unpackRows } from '../../workers/protocol';
 import type { EvalOptions, EvalResult } from '../core/evaluate';
 import type { UpdateBatch } from '../core/rl/loss';
 import type {
@@ -102,13 +102,7 @@ function open<T>(url: string, name: 'policy' | 'prm', onCrash: (e: WorkerCrashed
   };
 }
 
-/** A copy of a checkpoint whose buffer can be moved into a worker (the caller keeps its own). */
-export function transferableCopy(ck: StoredCheckpoint): StoredCheckpoint {
-  const copy = { manifestJson: ck.manifestJson, blob: ck.blob.slice() };
-  return Comlink.transfer(copy, buffersOf(copy.blob));
-}
-
-/** Start a model worker, initialise it with (a transferable copy of) its checkpoint, wrap its service. */
+/** Start a model worker, initialise it with its checkpoint (structured-cloned), wrap its service. */
 async function startWorker<
   Init extends PolicyInit | PrmInit,
   Api extends { init(init: Init, onEvent: (e: WorkerEvent) => void): Promise<BackendInfo> },
@@ -126,7 +120,7 @@ async function startWorker<
     const info = await handle.call(
       handle.remote.init(
         // (The generic Init hides from comlink's types that it is plain, cloneable data.)
-        { ...init, checkpoint: transferableCopy(init.checkpoint) } as Comlink.UnproxyOrClone<Init>,
+        init as Comlink.UnproxyOrClone<Init>,
         Comlink.proxy(onEvent),
       ),
     );
@@ -190,13 +184,8 @@ export class RemotePolicyService implements PolicyService {
   }
 
   update(batch: UpdateBatch, opts: UpdateOptions): Promise<UpdateStats> {
-    // The coordinator reads the batch again after the update (trained-token count), so the worker
-    // gets copies it can own: every typed array copied once, then moved rather than cloned again.
-    const owned = Object.fromEntries(
-      Object.entries(batch).map(([k, v]) => [k, ArrayBuffer.isView(v) ? (v as Float32Array).slice() : v]),
-    ) as unknown as UpdateBatch;
-    const buffers = buffersOf(...Object.values(owned).filter((v) => ArrayBuffer.isView(v)));
-    return this.call(this.remote.update(Comlink.transfer(owned, buffers), opts));
+    // Structured-cloned: the coordinator keeps its batch (it reads it again for the trained-token count).
+    return this.call(this.remote.update(batch, opts));
   }
 
   evaluate(opts: Partial<EvalOptions>): Promise<EvalResult> {
@@ -208,7 +197,7 @@ export class RemotePolicyService implements PolicyService {
   }
 
   load(ck: StoredCheckpoint): Promise<void> {
-    return this.call(this.remote.load(transferableCopy(ck)));
+    return this.call(this.remote.load(ck));
   }
 
   numTensors(): Promise<number> {
