@@ -14,7 +14,7 @@
  */
 import type { PolicyWorkerApi, PrmWorkerApi, WorkerEvent } from '../../workers/protocol';
 import type { EvalOptions } from '../core/evaluate';
-import { parseRlConfig, type RlConfig } from '../core/rl/config';
+import { needsLearnedPrm, parseRlConfig, type RlConfig } from '../core/rl/config';
 import type { UpdateBatch } from '../core/rl/loss';
 import { RunLoop, type RunLoopMark, type RunSummary } from '../core/rl/run';
 import type {
@@ -72,11 +72,6 @@ interface RestorePoint {
   iter: number;
   ck: StoredCheckpoint | null;
   mark: RunLoopMark;
-}
-
-/** Algorithms that score steps with the learned PRM (and so need the PRM worker). */
-function needsPrm(c: RlConfig): boolean {
-  return (c.algo === 'scope' || c.algo === 'prm-dense') && c.prmMode === 'learned';
 }
 
 async function fetchCheckpoint(base: URL, task: string, name: 'policy' | 'prm'): Promise<StoredCheckpoint> {
@@ -275,7 +270,7 @@ export class TrainingSession implements Session {
     const base = new URL(String(this.opts.assetsBase), self.location.href);
     const [policyCk, prmCk] = await Promise.all([
       fetchCheckpoint(base, c.task, 'policy'),
-      needsPrm(c) ? fetchCheckpoint(base, c.task, 'prm') : null,
+      needsLearnedPrm(c) ? fetchCheckpoint(base, c.task, 'prm') : null,
     ]);
     this.startCheckpoints = { policy: policyCk, prm: prmCk };
     await this.startWorkers();

@@ -143,6 +143,11 @@ export function parseRlConfig(overrides: Record<string, unknown>): RlConfig {
 /** The parameter that `outputGainLr` applies to (the final LayerNorm gain of the policy). */
 export const OUTPUT_GAIN_PARAM = 'lnf.g';
 
+/** Algorithms that score steps with the learned PRM (and so need its checkpoint and worker). */
+export function needsLearnedPrm(c: RlConfig): boolean {
+  return (c.algo === 'scope' || c.algo === 'prm-dense') && c.prmMode === 'learned';
+}
+
 export function rectifyCapOf(c: RlConfig): number {
   return c.rectifyCap ?? Math.ceil(c.groupSize / 4);
 }

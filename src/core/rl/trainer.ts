@@ -14,7 +14,7 @@ import { randomSolution, solveWith } from '../tasks/common';
 import type { Problem, Task } from '../tasks/types';
 import { type Tokenizer, tokenizerFor } from '../tokenizer';
 import { ROLE, type Role, type UpdateBatch } from './batch';
-import { type Algo, OUTPUT_GAIN_PARAM, type RlConfig, rectifyCapOf } from './config';
+import { type Algo, needsLearnedPrm, OUTPUT_GAIN_PARAM, type RlConfig, rectifyCapOf } from './config';
 import { type FaultInjection, faultAt, parseFaultInjection } from './faults';
 import {
   aggregationWeights,
@@ -119,8 +119,7 @@ export class Trainer {
   ) {
     this.tok = tokenizerFor(task);
     this.rng = rng ?? new Rng(`rl/${cfg.task}/${cfg.algo}/${cfg.seed}`);
-    const needsPrm = cfg.algo === 'scope' || cfg.algo === 'prm-dense';
-    if (needsPrm && cfg.prmMode === 'learned' && !prm) throw new Error(`${cfg.algo} needs a PRM`);
+    if (needsLearnedPrm(cfg) && !prm) throw new Error(`${cfg.algo} needs a PRM`);
   }
 
   /** Test hook: make the updates of chosen iterations non-finite (validated; see faults.ts). */
