@@ -2,7 +2,12 @@
  * The policy and the PRM as objects a runtime can own: model config + weights + optimizer + RNG,
  * text in and text out, and (de)serialisation to the checkpoint format.
  */
-import { type CheckpointManifest, deserializeCheckpoint, serializeCheckpoint } from './checkpoint';
+import {
+  type CheckpointManifest,
+  deserializeCheckpoint,
+  serializeCheckpoint,
+  verifyCheckpoint,
+} from './checkpoint';
 import { isStepTerminator, PROMPT_END, parseCompletion } from './format';
 import {
   assignParamValues,
@@ -110,7 +115,7 @@ export class PolicyModel extends Agent {
   }
 
   static fromCheckpoint(task: Task, manifestJson: string, blob: Uint8Array): PolicyModel {
-    const cfg = configFromManifest(deserializeCheckpoint(manifestJson, blob).manifest, 'policy');
+    const cfg = configFromManifest(verifyCheckpoint(manifestJson, blob), 'policy');
     const m = new PolicyModel(task, cfg, createParams(cfg, initParamValues(cfg, new Rng(0))), new Rng(0));
     m.loadCheckpoint(manifestJson, blob);
     return m;
@@ -159,7 +164,7 @@ export class PrmModel extends Agent {
   }
 
   static fromCheckpoint(task: Task, manifestJson: string, blob: Uint8Array): PrmModel {
-    const cfg = configFromManifest(deserializeCheckpoint(manifestJson, blob).manifest, 'prm');
+    const cfg = configFromManifest(verifyCheckpoint(manifestJson, blob), 'prm');
     const m = new PrmModel(task, cfg, createParams(cfg, initParamValues(cfg, new Rng(0))), new Rng(0));
     m.loadCheckpoint(manifestJson, blob);
     return m;

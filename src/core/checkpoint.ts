@@ -272,14 +272,8 @@ function validateManifest(raw: unknown): CheckpointManifest {
   return m;
 }
 
-/**
- * Validates manifest + blob and copies every tensor out (the result never aliases `blob`).
- * Non-finite float values are data and pass through untouched.
- */
-export function deserializeCheckpoint(
-  manifestJson: string | unknown,
-  blob: Uint8Array,
-): { manifest: CheckpointManifest; tensors: Map<string, LoadedTensor> } {
+/** Validates manifest + blob (JSON, manifest, size, CRC-32) without copying the tensors out. */
+export function verifyCheckpoint(manifestJson: string | unknown, blob: Uint8Array): CheckpointManifest {
   let raw: unknown = manifestJson;
   if (typeof manifestJson === 'string') {
     try {
@@ -300,6 +294,18 @@ export function deserializeCheckpoint(
       'checksum',
       `checkpoint blob is corrupted: CRC-32 is ${actual}, manifest says ${manifest.checksum}`,
     );
+  return manifest;
+}
+
+/**
+ * Validates manifest + blob (`verifyCheckpoint`) and copies every tensor out (the result never
+ * aliases `blob`). Non-finite float values are data and pass through untouched.
+ */
+export function deserializeCheckpoint(
+  manifestJson: string | unknown,
+  blob: Uint8Array,
+): { manifest: CheckpointManifest; tensors: Map<string, LoadedTensor> } {
+  const manifest = verifyCheckpoint(manifestJson, blob);
   const tensors = new Map<string, LoadedTensor>();
   for (const t of manifest.tensors) {
     const data = new Float32Array(t.length);

@@ -1,7 +1,7 @@
 /** Checkpoints on disk: `<dir>/<name>.json` (manifest) + `<dir>/<name>.bin` (blob). */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { deserializeCheckpoint } from '../core/checkpoint';
+import { verifyCheckpoint } from '../core/checkpoint';
 
 export interface StoredCheckpoint {
   manifestJson: string;
@@ -32,7 +32,7 @@ export function readCheckpoint(dir: string, name: 'policy' | 'prm', task?: strin
   const unusable = (why: string) => new Error(`${name} checkpoint in '${dir}' is unusable: ${why}`);
   let manifest: { kind: string; task: string };
   try {
-    manifest = deserializeCheckpoint(ck.manifestJson, ck.blob).manifest;
+    manifest = verifyCheckpoint(ck.manifestJson, ck.blob);
   } catch (e) {
     throw unusable((e as Error).message);
   }

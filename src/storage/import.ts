@@ -6,8 +6,8 @@
 import {
   CheckpointError,
   type CheckpointManifest,
-  deserializeCheckpoint,
   unpackCheckpointFile,
+  verifyCheckpoint,
 } from '../core/checkpoint';
 import { checkCompatible, configFromManifest, type ModelConfig } from '../core/model-shape';
 import { parseRlConfig, type RlConfig } from '../core/rl/config';
@@ -47,7 +47,7 @@ export function validateImportFile(
   let ck: StoredCheckpoint;
   try {
     const { manifestJson, blob } = unpackCheckpointFile(bytes);
-    manifest = deserializeCheckpoint(manifestJson, blob).manifest;
+    manifest = verifyCheckpoint(manifestJson, blob);
     ck = { manifestJson, blob };
   } catch (e) {
     if (e instanceof CheckpointError) throw reject(e.message, e);

@@ -11,7 +11,12 @@
  * - Imported files are validated completely (./import.ts) before a transaction is opened.
  */
 import { type IDBPDatabase, type IDBPTransaction, openDB } from 'idb';
-import { deserializeCheckpoint, packCheckpointFile, serializeCheckpoint } from '../core/checkpoint';
+import {
+  deserializeCheckpoint,
+  packCheckpointFile,
+  serializeCheckpoint,
+  verifyCheckpoint,
+} from '../core/checkpoint';
 import { parseRlConfig, type RlConfig } from '../core/rl/config';
 import type { StoredCheckpoint } from '../core/rl/services';
 import type { IterationMetrics } from '../core/rl/trainer';
@@ -329,7 +334,7 @@ class IdbStore implements Store {
     checkIter(iter);
     let task: string;
     try {
-      task = deserializeCheckpoint(ck.manifestJson, ck.blob).manifest.task;
+      task = verifyCheckpoint(ck.manifestJson, ck.blob).task;
     } catch (e) {
       throw new StorageError('invalid-file', `refusing to save an invalid checkpoint: ${describe(e)}`, {
         cause: e,
@@ -401,7 +406,7 @@ class IdbStore implements Store {
       throw new StorageError('not-found', `run '${runId}' has no checkpoint at iteration ${iter}`);
     const ck = { manifestJson: record.manifestJson, blob: blob.blob };
     try {
-      deserializeCheckpoint(ck.manifestJson, ck.blob);
+      verifyCheckpoint(ck.manifestJson, ck.blob);
     } catch (e) {
       throw new StorageError(
         'invalid-file',
