@@ -34,13 +34,24 @@ class DeviceLost extends Error {
   override name = 'DeviceLost';
 }
 
+/**
+ * Single-threaded SIMD wasm, for every worker that runs tfjs: tfjs would load its threaded build in
+ * any cross-origin isolated page, but it caps its pool at hardwareConcurrency / 2 (1 thread on 2
+ * cores), and 2 threads were slower here anyway (docs/performance.md, "Multi-threaded WASM"). Call
+ * before the wasm backend initialises.
+ */
+export function useSingleThreadWasm(): void {
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  locateWasm();
+}
+
 /** The binaries are emitted by vite next to this module; resolve them against it, never a CDN. */
 function locateWasm(): void {
   const at = (u: string) => new URL(u, import.meta.url).href;
   setWasmPaths({
     'tfjs-backend-wasm.wasm': at(wasmPlainUrl),
     'tfjs-backend-wasm-simd.wasm': at(wasmSimdUrl),
-    // Never loaded (threads are off, see startWasm), but tfjs wants an entry for every binary.
+    // Never loaded (threads are off, see useSingleThreadWasm), but tfjs wants an entry for every binary.
     'tfjs-backend-wasm-threaded-simd.wasm': at(wasmSimdUrl),
   });
 }
@@ -127,11 +138,7 @@ export class Accelerator {
   }
 
   private async startWasm(note?: string): Promise<BackendInfo> {
-    // One thread, plain SIMD build: tfjs would load its threaded build in any cross-origin isolated
-    // page, but it caps its pool at hardwareConcurrency / 2 (1 thread on 2 cores), and 2 threads
-    // were slower here anyway (docs/performance.md, "Multi-threaded WASM").
-    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    locateWasm();
+    useSingleThreadWasm();
     await this.setBackend('wasm');
     return this.announce({ backend: 'wasm', requested: this.req.backend, adapter: null, threads: 1, note });
   }

@@ -28,6 +28,7 @@ import { type IterationResult, Trainer } from '../core/rl/trainer';
 import { Rng, type RngState } from '../core/rng';
 import { getTask } from '../core/tasks';
 import type { Store } from '../storage';
+import { fetchCheckpoint } from './assets';
 import type {
   BackendInfo,
   Session,
@@ -72,17 +73,6 @@ interface RestorePoint {
   iter: number;
   ck: StoredCheckpoint | null;
   mark: RunLoopMark;
-}
-
-async function fetchCheckpoint(base: URL, task: string, name: 'policy' | 'prm'): Promise<StoredCheckpoint> {
-  const get = async (ext: string) => {
-    const url = new URL(`checkpoints/${task}/${name}.${ext}`, base);
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`could not load the ${name} checkpoint: ${url.href} answered ${res.status}`);
-    return res;
-  };
-  const [json, bin] = await Promise.all([get('json'), get('bin')]);
-  return { manifestJson: await json.text(), blob: new Uint8Array(await bin.arrayBuffer()) };
 }
 
 /**

@@ -5,12 +5,10 @@
  * and any WebGPU device error. A dedicated worker, as in production (WebGPU in a worker works on
  * SwiftShader, platform.md).
  */
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-webgpu';
-// The wasm binaries ship as this page's own assets (never a CDN); tfjs picks one by feature.
-import wasmPlainUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
-import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { useSingleThreadWasm } from '../../workers/backend';
+import { describeAdapter } from '../../workers/choose-backend';
+import { fetchCheckpoint } from '../browser/assets';
 import {
   GpuDeviceError,
   type GpuFault,
@@ -35,15 +33,8 @@ import type {
   WorkerResponse,
 } from './protocol';
 
-// Single-threaded SIMD wasm, as the training workers use (workers/backend.ts): in this cross-origin
-// isolated page tfjs would pick the threaded build, which did not pay off here
-// (docs/performance.md, "Multi-threaded WASM").
-tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-setWasmPaths({
-  'tfjs-backend-wasm.wasm': wasmPlainUrl,
-  'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,
-  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedUrl,
-});
+// Single-threaded SIMD wasm, as the training workers use.
+useSingleThreadWasm();
 
 const post = (msg: WorkerResponse) => self.postMessage(msg);
 const progress = (message: string) => post({ type: 'progress', message });
@@ -60,11 +51,10 @@ async function useBackend(name: 'cpu' | ComparedBackend): Promise<void> {
   await tf.ready();
 }
 
-async function describeAdapter(): Promise<string> {
+/** The WebGPU adapter this worker would get, described as the training workers describe it. */
+async function adapterText(): Promise<string> {
   const adapter = await navigator.gpu?.requestAdapter();
-  if (!adapter) return 'none';
-  const { vendor, architecture, description } = adapter.info;
-  return [vendor, architecture, description].filter(Boolean).join(' / ') || 'unnamed adapter';
+  return adapter ? describeAdapter(adapter) : 'none';
 }
 
 interface Checkpoints {
@@ -73,17 +63,10 @@ interface Checkpoints {
 }
 
 async function fetchCheckpoints(base: string): Promise<Checkpoints> {
-  const get = async (name: string) => {
-    const url = new URL(`checkpoints/add/${name}`, base);
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`fetching ${url}: HTTP ${res.status}`);
-    return res;
-  };
-  const load = async (kind: 'policy' | 'prm') => ({
-    manifestJson: await (await get(`${kind}.json`)).text(),
-    blob: new Uint8Array(await (await get(`${kind}.bin`)).arrayBuffer()),
-  });
-  return { policy: await load('policy'), prm: await load('prm') };
+  const [policy, prm] = await Promise.all(
+    (['policy', 'prm'] as const).map((name) => fetchCheckpoint(new URL(base), 'add', name)),
+  );
+  return { policy, prm };
 }
 
 function loadModels(ck: Checkpoints) {
@@ -198,7 +181,7 @@ async function runParity(options: ParityOptions): Promise<ParityReport> {
     report.backends.push(entry);
     try {
       await useBackend(backend);
-      if (backend === 'webgpu') entry.adapter = await describeAdapter();
+      if (backend === 'webgpu') entry.adapter = await adapterText();
       const perturb = options.perturb?.backend === backend ? options.perturb : null;
       const got = await probeActiveBackend(ck, fx, rlLogp, perturb, entry.faults, entry.probeSeconds);
       for (const [name, want] of reference) {
@@ -217,7 +200,7 @@ async function runParity(options: ParityOptions): Promise<ParityReport> {
 /** gpu-errors.ts on the real device: a valid op passes, an invalid one throws in scope and is recorded out of scope. */
 async function checkErrorCapture(): Promise<ErrorCaptureReport> {
   await useBackend('webgpu');
-  const adapter = await describeAdapter();
+  const adapter = await adapterText();
   const device = webgpuDevice();
   const watch = watchDevice(device);
   // MAP_READ may only be combined with COPY_DST: creating this buffer is a validation error.
