@@ -11,7 +11,7 @@
  *     const t = someOps();
  *     return await t.data();                       // the readback belongs INSIDE the scope
  *   });                                            // throws GpuDeviceError on a device error
- *   watch.throwIfFaulted();                        // anything that escaped the scopes
+ *   if (watch.faults.length) ...                   // anything that escaped the scopes
  *
  * Why the readback must be inside: tfjs records kernels lazily and submits them in batches
  * (WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE), so a bad dispatch surfaces at pipeline creation or at
@@ -55,10 +55,6 @@ export function webgpuDevice(): GPUDevice {
 export interface DeviceWatch {
   /** Every fault seen so far (uncaptured errors and a loss), oldest first. */
   readonly faults: readonly GpuFault[];
-  /** True once the device is lost (destroyed or failed). */
-  readonly lost: boolean;
-  /** Throws GpuDeviceError when any fault was recorded. */
-  throwIfFaulted(): void;
   /** Stop listening (a later loss, e.g. from disposing the backend on purpose, is ignored). */
   dispose(): void;
 }
@@ -69,7 +65,6 @@ export interface DeviceWatch {
  */
 export function watchDevice(device: GPUDevice, onFault?: (fault: GpuFault) => void): DeviceWatch {
   const faults: GpuFault[] = [];
-  let lost = false;
   let active = true;
   const record = (fault: GpuFault) => {
     if (!active) return;
@@ -81,17 +76,10 @@ export function watchDevice(device: GPUDevice, onFault?: (fault: GpuFault) => vo
   device.addEventListener('uncapturederror', onUncaptured);
   void device.lost.then((info) => {
     if (!active) return;
-    lost = true;
     record({ kind: 'lost', message: `device lost (${info.reason}): ${info.message}` });
   });
   return {
     faults,
-    get lost() {
-      return lost;
-    },
-    throwIfFaulted() {
-      if (faults.length > 0) throw new GpuDeviceError(faults.slice());
-    },
     dispose() {
       active = false;
       device.removeEventListener('uncapturederror', onUncaptured);
