@@ -28,9 +28,6 @@ import * as tf from './tf';
 import { type Tokenizer, tokenizerFor } from './tokenizer';
 import { Adam, DEFAULT_ADAM, padBatch, prmLogits } from './train';
 
-/** Defined in ./model-shape (tensor-free, so storage can validate files without tfjs). */
-export { checkCompatible, configFromManifest };
-
 export interface GenerateOptions {
   temperature: number;
   topP: number;

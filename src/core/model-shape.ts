@@ -1,7 +1,7 @@
 /**
  * The model's shape without tensors: its config, the parameter names and shapes (the checkpoint
- * order), and the checks that a checkpoint manifest fits. ./model.ts and ./agents.ts re-export
- * these; they live here so that code on a page's main thread (storage validating an imported file)
+ * order), and the checks that a checkpoint manifest fits. ./model.ts re-exports the config and
+ * shapes; they live here so that code on a page's main thread (storage validating an imported file)
  * can use them without loading tfjs.
  */
 import { CheckpointError, type CheckpointManifest } from './checkpoint';
