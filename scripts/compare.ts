@@ -227,15 +227,23 @@ async function mergeMain(dirs: string[], out: string | undefined): Promise<void>
   const cells: CellResult[] = [];
   const missing: string[] = [];
   for (const c of wanted) {
-    const from = dirs.find((d) => readCell(cellDir(d, c), c, identity));
-    if (!from) missing.push(cellId(c));
+    // The first shard holding the finished cell; copied into `out` byte for byte, so read once.
+    let found: { dir: string; cell: CellResult } | null = null;
+    for (const d of dirs) {
+      const cell = readCell(cellDir(d, c), c, identity);
+      if (cell) {
+        found = { dir: d, cell };
+        break;
+      }
+    }
+    if (!found) missing.push(cellId(c));
     else {
       const dst = cellDir(out, c);
-      if (path.resolve(cellDir(from, c)) !== path.resolve(dst)) {
+      if (path.resolve(cellDir(found.dir, c)) !== path.resolve(dst)) {
         rmSync(dst, { recursive: true, force: true });
-        cpSync(cellDir(from, c), dst, { recursive: true });
+        cpSync(cellDir(found.dir, c), dst, { recursive: true });
       }
-      cells.push(readCell(dst, c, identity)!);
+      cells.push(found.cell);
     }
   }
   if (missing.length)
