@@ -434,6 +434,8 @@ describe('the update step', () => {
       service.options.map((o) => o.lrByParam?.[OUTPUT_GAIN_PARAM]),
       [1e-3, 2e-3, 3e-3, 4e-3, 4e-3],
     );
-    expect(OUTPUT_GAIN_PARAM in Object.fromEntries(tiny().params)).toBe(true);
+    const model = tiny();
+    expect(OUTPUT_GAIN_PARAM in Object.fromEntries(model.params)).toBe(true);
+    model.dispose();
   });
 });
