@@ -132,7 +132,11 @@ export function define(name: string, element: CustomElementConstructor): void {
   if (!customElements.get(name)) customElements.define(name, element);
 }
 
-/** Dispatch a composed, bubbling event from a component (crosses shadow roots up to the app). */
+/**
+ * Dispatch a bubbling event from a component. Not composed: the parent listens on the component
+ * itself, and the event ends at the parent's shadow root (the widget's components' events never
+ * reach the host page).
+ */
 export function emit<T>(el: LitElement, type: string, detail?: T): void {
-  el.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
+  el.dispatchEvent(new CustomEvent(type, { detail, bubbles: true }));
 }

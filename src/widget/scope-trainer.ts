@@ -11,7 +11,8 @@
  *   starts. Each widget has its own session and IndexedDB namespace (persistence.ts: one run,
  *   resumed after a reload).
  * - Events (bubbling, composed): `iteration` (detail: the iteration's metrics), `done` (detail: the
- *   run summary), `error` (detail: { message }). The components' own events stay inside.
+ *   run summary), `error` (detail: { message }). The components' own events are not composed: they
+ *   stay inside the shadow root.
  * - Everything renders in a shadow root; `:host` keeps `display`/`visibility` against the page's
  *   `!important` rules and `.frame` resets every inherited property.
  */
@@ -53,9 +54,6 @@ const RUN_ATTRIBUTES: ReadonlySet<string> = new Set<WidgetAttribute>([
 /** The chart of the compact view (a point every iteration) and the charts of the full view. */
 export const COMPACT_CHART = 'reward';
 export const FULL_CHARTS = ['reward', 'accuracy'];
-
-/** Events the inner components fire (bubbling, composed): handled here, never seen by the page. */
-const INNER_EVENTS = ['train', 'pause', 'step', 'reset', 'color-by-change'] as const;
 
 /** The IndexedDB store, loaded on first use (as the session does): nothing loads before a start. */
 async function openWidgetStore(namespace: string) {
@@ -110,13 +108,6 @@ export class ScopeTrainer extends LitElement {
     this.problem = null;
     this.notice = null;
     this.colorBy = 'prm';
-  }
-
-  protected override createRenderRoot(): HTMLElement | DocumentFragment {
-    const root = super.createRenderRoot();
-    // The components' events end at the shadow root (after the handlers in the template ran).
-    for (const type of INNER_EVENTS) root.addEventListener(type, (e) => e.stopPropagation());
-    return root;
   }
 
   static override styles = [
