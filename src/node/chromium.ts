@@ -28,7 +28,7 @@ export function chromiumPath(): string {
   const found = CANDIDATES.find((p) => existsSync(p));
   if (!found)
     throw new Error(
-      `no Chromium found (looked in ${CANDIDATES.join(', ')}); install it (apt-get install -y chromium) or set CHROMIUM_PATH`,
+      `no Chromium found (looked in ${CANDIDATES.join(', ')}); install it (apt-get install -y chromium, or run 'bash .ci/run', which does) or set CHROMIUM_PATH`,
     );
   return found;
 }
