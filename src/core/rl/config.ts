@@ -3,7 +3,7 @@
  * once. The CLI, the UI and the URL state all go through `parseRlConfig`.
  */
 
-import { TASK_NAMES } from '../tasks/types';
+import { TASK_NAMES, TASK_SPLITS, type TaskName, TRAIN_SPLITS } from '../tasks/types';
 import { z } from '../zod';
 
 export const ALGOS = ['grpo', 'prm-dense', 'luffy', 'scope', 'rrpo', 'srpo', 'sft-control'] as const;
@@ -79,9 +79,26 @@ export const rlConfigSchema = z
     evalN: z.number().int().min(1).max(10_000),
     /** Save a checkpoint every N iterations (0: only at the end). */
     checkpointEvery: z.number().int().min(0),
+    /** The split the trainer draws its problems from ('edge-train': the edge scenario, issue 17). */
+    trainSplit: z.enum(TRAIN_SPLITS),
+    /** Share of each iteration's prompts drawn from the ordinary `train` split instead of `trainSplit`
+     *  (round(P * trainMix) of them), to hold what the policy already knows. */
+    trainMix: z.number().min(0).max(1),
+    /** Problems of the edge evaluation at the start and end of a run (greedy and 64 samples each on
+     *  edge-test: pass@1/4/16/64; greedy on edge-ood); 0 turns it off. Needs a task with edge splits. */
+    edgeEvalN: z.number().int().min(0).max(100_000),
   })
   .strict()
   .superRefine((c, ctx) => {
+    const splits = TASK_SPLITS[c.task as TaskName];
+    if (!splits.includes(c.trainSplit))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['trainSplit'],
+        message: `task ${c.task} has no split ${c.trainSplit}`,
+      });
+    if (c.edgeEvalN > 0 && !splits.includes('edge-test'))
+      ctx.addIssue({ code: 'custom', path: ['edgeEvalN'], message: `task ${c.task} has no edge splits` });
     if ((c.algo === 'rrpo' || c.algo === 'srpo') && c.groupSize % 2 !== 0)
       ctx.addIssue({
         code: 'custom',
@@ -125,6 +142,9 @@ export const DEFAULT_RL: RlConfig = {
   evalEvery: 25,
   evalN: 200,
   checkpointEvery: 50,
+  trainSplit: 'train',
+  trainMix: 0,
+  edgeEvalN: 0,
 };
 
 /** Defaults + overrides, validated; the error names the first bad field and value. */

@@ -132,7 +132,10 @@ export class Trainer {
     const c = this.cfg;
     const t0 = now();
     const time = { generate: 0, prm: 0, rectify: 0, update: 0, total: 0 };
-    const problems = Array.from({ length: c.promptsPerIter }, () => this.task.sample(this.rng, 'train'));
+    const ordinary = c.trainSplit === 'train' ? c.promptsPerIter : Math.round(c.promptsPerIter * c.trainMix);
+    const problems = Array.from({ length: c.promptsPerIter }, (_, i) =>
+      this.task.sample(this.rng, i < ordinary ? 'train' : c.trainSplit),
+    );
     let rollouts: Rollout[];
     const extra: Partial<IterationMetrics> = {};
 

@@ -1,7 +1,7 @@
 import { ANSWER_MARK } from '../format';
 import { hashString, type Rng } from '../rng';
 import { outcomeReward, solveWith } from './common';
-import type { Problem, Split, Task } from './types';
+import type { CoreSplit, EdgeSplit, Problem, Split, Task } from './types';
 
 /**
  * `add`: multi-digit column addition, one step per column from the right, then the answer.
@@ -13,10 +13,21 @@ import type { Problem, Split, Task } from './types';
  * (a calibration scored 0% on 5-digit sums after training on 2-4 digits). So OOD is a held-out
  * structural variant within trained lengths: every column rule, carry-in included, is seen in training,
  * but never three carries in a row. train and test exclude such problems by rejection sampling.
+ *
+ * Edge splits (issue 17; the `edge` scenario). The carry-chain problems are where the shipped policy
+ * fails systematically (greedy ~27%, T=1 sampled ~6%, first errors late): the edge of its competence.
+ * edge-train / edge-test: a longest carry chain of exactly EDGE_CARRY_CHAIN (3) columns, split by the
+ * same held-out hash rule as train/test (edge-test iff hash % 10 === 0), so a run that trains on
+ * edge-train never sees an edge-test problem. edge-ood: a longer, rarer chain (>= EDGE_OOD_CARRY_CHAIN,
+ * i.e. all four columns of two 4-digit numbers carry). All three are subsets of the ordinary `ood`
+ * split (chain >= 3), which after edge training is therefore no longer held out; the ordinary `test`
+ * split stays untouched and measures forgetting.
  */
 export const MIN_DIGITS = 2;
 export const MAX_DIGITS = 4;
 export const OOD_CARRY_CHAIN = 3;
+export const EDGE_CARRY_CHAIN = OOD_CARRY_CHAIN;
+export const EDGE_OOD_CARRY_CHAIN = 4;
 const MAX_TRIES = 100_000;
 
 interface Column {
@@ -62,9 +73,26 @@ export function longestCarryChain(prompt: string): number {
   return best;
 }
 
-export function addSplitOf(prompt: string): Split {
+/** The held-out hash rule shared by test and edge-test. */
+const heldOut = (prompt: string): boolean => hashString(prompt) % 10 === 0;
+
+/** The core split of a prompt (train, test or ood). */
+export function addSplitOf(prompt: string): CoreSplit {
   if (longestCarryChain(prompt) >= OOD_CARRY_CHAIN) return 'ood';
-  return hashString(prompt) % 10 === 0 ? 'test' : 'train';
+  return heldOut(prompt) ? 'test' : 'train';
+}
+
+/** The edge split of a prompt, or null when it is not a carry-chain problem. */
+export function addEdgeSplitOf(prompt: string): EdgeSplit | null {
+  const chain = longestCarryChain(prompt);
+  if (chain >= EDGE_OOD_CARRY_CHAIN) return 'edge-ood';
+  if (chain === EDGE_CARRY_CHAIN) return heldOut(prompt) ? 'edge-test' : 'edge-train';
+  return null;
+}
+
+/** Whether a prompt belongs to a split (core and edge splits overlap: every edge problem is `ood`). */
+export function addInSplit(prompt: string, split: Split): boolean {
+  return split.startsWith('edge-') ? addEdgeSplitOf(prompt) === split : addSplitOf(prompt) === split;
 }
 
 /** The only valid step sequence (add has a single solution path). The answer is derived from the prompt. */
@@ -118,7 +146,7 @@ export const addTask: Task = {
       const a = randomOperand(rng);
       const b = randomOperand(rng);
       const prompt = `${a}+${b}`;
-      if (addSplitOf(prompt) === split) return { prompt, answer: String(Number(a) + Number(b)) };
+      if (addInSplit(prompt, split)) return { prompt, answer: String(Number(a) + Number(b)) };
     }
     throw new Error(`add: could not sample split '${split}'`);
   },

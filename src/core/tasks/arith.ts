@@ -1,7 +1,7 @@
 import { ANSWER_MARK, EOS, PROMPT_END, STEP_END } from '../format';
 import { hashString, type Rng } from '../rng';
 import { outcomeReward, solveWith } from './common';
-import type { Problem, Split, Task } from './types';
+import { type CoreSplit, type Problem, type Split, TASK_SPLITS, type Task } from './types';
 
 /**
  * `arith`: integer expression evaluation with + - * and parentheses, one local reduction per step.
@@ -178,7 +178,7 @@ export function subtractsProduct(e: Expr): boolean {
   return subtractsProduct(e.left) || subtractsProduct(e.right);
 }
 
-export function arithSplitOf(prompt: string): Split {
+export function arithSplitOf(prompt: string): CoreSplit {
   const tree = parseExpr(prompt);
   if (tree && subtractsProduct(tree)) return 'ood';
   return hashString(prompt) % 10 === 0 ? 'test' : 'train';
@@ -243,6 +243,8 @@ export const arithTask: Task = {
   maxSeqLen: maxSeqLenBound(),
 
   sample(rng: Rng, split: Split): Problem {
+    if (!TASK_SPLITS.arith.includes(split))
+      throw new Error(`arith has no split '${split}' (expected one of: ${TASK_SPLITS.arith.join(', ')})`);
     for (let t = 0; t < MAX_TRIES; t++) {
       const e = randomTree(rng, rng.int(MIN_LEAVES, MAX_LEAVES));
       if (!allInRange(e)) continue;
