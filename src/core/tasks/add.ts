@@ -19,7 +19,7 @@ import type { CoreSplit, EdgeSplit, Problem, Split, Task } from './types';
  * edge-train / edge-test: a longest carry chain of exactly EDGE_CARRY_CHAIN (3) columns, split by the
  * same held-out hash rule as train/test (edge-test iff hash % 10 === 0), so a run that trains on
  * edge-train never sees an edge-test problem. edge-ood: a longer, rarer chain (>= EDGE_OOD_CARRY_CHAIN,
- * i.e. all four columns of two 4-digit numbers carry). All three are subsets of the ordinary `ood`
+ * i.e. all four columns carry). All three are subsets of the ordinary `ood`
  * split (chain >= 3), which after edge training is therefore no longer held out; the ordinary `test`
  * split stays untouched and measures forgetting.
  */
