@@ -1,12 +1,14 @@
 /**
  * npm run eval -- --task <add|arith> --checkpoint <dir> [--n N] [--seed S] [--json]
+ * npm run eval -- --scenario edge [--edge-n N] [--checkpoint <dir>] [--json]
  * Evaluates the policy in <dir> (policy.json/.bin) on the fixed test and ood sets; the PRM in <dir>
- * (or, if <dir> has none, the shipped one of the task) for prmFirstErrorAcc.
+ * (or, if <dir> has none, the shipped one of the task) for prmFirstErrorAcc. With the edge scenario,
+ * also the edge evaluation (src/core/evaluate.ts `evaluateEdge`): the start of the scenario.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { PolicyModel, PrmModel } from '../src/core/agents';
-import { evaluatePolicy } from '../src/core/evaluate';
+import { evaluatePolicy, formatEdge } from '../src/core/evaluate';
 import { getTask } from '../src/core/tasks';
 import { useBackend } from '../src/node/backend';
 import { cliMain } from '../src/node/cli';
@@ -25,7 +27,12 @@ await cliMain(EVAL_HELP, async () => {
   const policy = PolicyModel.fromCheckpoint(task, pc.manifestJson, pc.blob);
   const prm = PrmModel.fromCheckpoint(task, rc.manifestJson, rc.blob);
   const t0 = Date.now();
-  const r = await evaluatePolicy(task, policy, prm, { n, seed });
+  const r = await evaluatePolicy(task, policy, prm, {
+    n,
+    seed,
+    edgeN: args.edgeN,
+    temperature: args.temperature,
+  });
   const summary = {
     testAcc: r.testAcc,
     testAccSampled: r.testAccSampled,
@@ -34,10 +41,14 @@ await cliMain(EVAL_HELP, async () => {
     diversity: r.diversity,
     correctPaths: r.correctPaths,
     prmFirstErrorAcc: r.prmFirstErrorAcc,
+    ...(r.edge ? { edge: r.edge } : {}),
   };
   if (!args.json) {
-    console.log(`${task.name} ${dir} (n=${n}, seed=${seed}, ${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+    console.log(
+      `${task.name} ${dir}${args.scenario ? ` scenario ${args.scenario}` : ''} (n=${n}, seed=${seed}, ${((Date.now() - t0) / 1000).toFixed(1)}s)`,
+    );
     for (const [k, v] of Object.entries(r))
-      console.log(`  ${k.padEnd(32)} ${v === null ? '-' : (v as number).toFixed(4)}`);
+      if (k !== 'edge') console.log(`  ${k.padEnd(32)} ${v === null ? '-' : (v as number).toFixed(4)}`);
+    if (r.edge) for (const line of formatEdge(r.edge)) console.log(line);
   } else console.log(JSON.stringify(summary));
 });

@@ -2,6 +2,7 @@
  * The edge-of-competence scenario (issue 17): add's carry-chain splits, the scenario presets and the
  * trainer's problem stream (trainSplit / trainMix).
  */
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RL, parseRlConfig } from '../src/core/rl/config';
 import type { PolicyService, UpdateStats } from '../src/core/rl/services';
@@ -10,6 +11,7 @@ import { hashString, Rng } from '../src/core/rng';
 import { SCENARIO_NAMES, SCENARIOS, scenarioConfig } from '../src/core/scenarios';
 import { addEdgeSplitOf, addSplitOf } from '../src/core/tasks/add';
 import { addTask, arithTask, EDGE_SPLITS, type Split, TASK_SPLITS } from '../src/core/tasks/index';
+import { parseEvalArgs, parseTrainArgs } from '../src/node/options';
 
 /** Independent carry-chain length: written out digit by digit from the two numbers, not from add.ts. */
 function chainOf(prompt: string): number {
@@ -167,5 +169,34 @@ describe('trainer problem stream', () => {
     const a = await problemsOf({});
     expect(a.map(addSplitOf)).toEqual(Array(16).fill('train'));
     expect(await problemsOf({ trainMix: 0.5 })).toEqual(a);
+  });
+});
+
+describe('--scenario on the command line', () => {
+  it('train: presets task and knobs; --set still wins; a bad name lists the names', () => {
+    const a = parseTrainArgs(['--scenario', 'edge', '--algo', 'grpo', '--set', 'beta=0']);
+    if (a?.runtime !== 'node') throw new Error('expected node train args');
+    expect(a.config).toEqual(scenarioConfig('edge', { algo: 'grpo', beta: 0 }));
+    expect(a.checkpointDir).toBe(path.join('public', 'checkpoints', 'add'));
+    expect(() => parseTrainArgs(['--scenario', 'edgy', '--algo', 'grpo'])).toThrow(
+      "unknown scenario 'edgy' (expected one of: sharpen, edge)",
+    );
+    expect(() => parseTrainArgs(['--scenario', 'edge', '--task', 'arith', '--algo', 'grpo'])).toThrow(
+      /runs on add/,
+    );
+    const plain = parseTrainArgs(['--task', 'add', '--algo', 'grpo']);
+    expect(plain?.config).toEqual(parseTrainArgs(['--scenario', 'sharpen', '--algo', 'grpo'])?.config);
+  });
+
+  it('eval: the scenario sets the edge evaluation and the shipped checkpoint', () => {
+    const e = parseEvalArgs(['--scenario', 'edge']);
+    expect(e).toMatchObject({ task: 'add', scenario: 'edge', edgeN: SCENARIOS.edge.overrides.edgeEvalN });
+    expect(e?.checkpointDir).toBe(path.join('public', 'checkpoints', 'add'));
+    expect(parseEvalArgs(['--scenario', 'edge', '--edge-n', '50'])?.edgeN).toBe(50);
+    expect(parseEvalArgs(['--task', 'add', '--checkpoint', 'x'])?.edgeN).toBe(0);
+    expect(() => parseEvalArgs(['--task', 'add', '--checkpoint', 'x', '--edge-n', '5'])).toThrow(
+      /--edge-n needs/,
+    );
+    expect(() => parseEvalArgs(['--scenario', 'nope'])).toThrow(/expected one of: sharpen, edge/);
   });
 });

@@ -11,6 +11,7 @@ import { BACKEND_CHOICES, type BackendChoice } from '../browser/session-api';
 import { ALGOS, DEFAULT_RL, parseRlConfig, type RlConfig } from '../core/rl/config';
 import { type FaultInjection, parseFaultInjection } from '../core/rl/faults';
 import { parseOverrides } from '../core/rl/overrides';
+import { getScenario, SCENARIO_NAMES, type ScenarioName, scenarioConfig } from '../core/scenarios';
 import { getTask } from '../core/tasks';
 import { NODE_BACKENDS, type NodeBackend } from './backend';
 import { choiceOption, intOption, numOption } from './cli';
@@ -28,7 +29,7 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[]
 // train
 
 export const TRAIN_HELP = `usage: npm run train -- --task <add|arith> --algo <${ALGOS.join('|')}> --iters N --seed S
-         [--runtime node|browser] [--backend wasm|cpu (node) | auto|webgpu|wasm|cpu (browser)]
+         [--scenario ${SCENARIO_NAMES.join('|')}] [--runtime node|browser] [--backend wasm|cpu (node) | auto|webgpu|wasm|cpu (browser)]
          [--checkpoint DIR] [--out DIR] [--force] [--json] [--set key=value ...]
 Starts from the shipped checkpoints (public/checkpoints/<task>, or --checkpoint DIR) and writes
 DIR/metrics.jsonl (one object per iteration), DIR/summary.json and the final policy checkpoint.
@@ -36,6 +37,8 @@ DIR/metrics.jsonl (one object per iteration), DIR/summary.json and the final pol
 system Chromium or CHROMIUM_PATH); its backend defaults to auto (WebGPU on a hardware adapter,
 else WASM).
 --set overrides any config knob, e.g. --set lr=1e-5 --set groupSize=16 (see docs/algorithms.md).
+--scenario presets the task and knobs (src/core/scenarios.ts; --task may then be left out, --set wins):
+sharpen = the shipped defaults, edge = add's carry-chain problems (edge of competence).
 --json prints the summary as the last stdout line.
 --inject-faults JSON is a test hook (node runtime): e.g. '{"nonFiniteLossAt":[3]}' makes iteration
 3's update non-finite, which the run skips and counts (see src/core/rl/faults.ts).`;
@@ -69,6 +72,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | null {
     algo: { type: 'string' },
     iters: { type: 'string' },
     seed: { type: 'string', default: '1' },
+    scenario: { type: 'string' },
     runtime: { type: 'string', default: 'node' },
     backend: { type: 'string' },
     checkpoint: { type: 'string' },
@@ -80,19 +84,21 @@ export function parseTrainArgs(argv: string[]): TrainArgs | null {
     help: { type: 'boolean', short: 'h' },
   });
   if (v.help) return null;
-  if (!v.task) throw new Error('missing --task (add or arith)');
+  const scenario = v.scenario === undefined ? null : getScenario(v.scenario);
+  if (!v.task && !scenario) throw new Error('missing --task (add or arith)');
   if (!v.algo) throw new Error(`missing --algo (${ALGOS.join(', ')})`);
-  const task = getTask(v.task);
+  const task = getTask(v.task ?? scenario?.task ?? '');
   const algo = choiceOption('algo', v.algo, ALGOS, { expected: `one of: ${ALGOS.join(', ')}` });
   const overrides = parseOverrides(v.set);
   for (const key of OWN_OPTIONS) if (key in overrides) throw new Error(`--set ${key}: use --${key} instead`);
-  const config = parseRlConfig({
+  const own = {
     ...overrides,
     task: task.name,
     algo,
     iters: intOption('iters', v.iters ?? String(DEFAULT_RL.iters), 1, 100_000),
     seed: intOption('seed', v.seed, 0),
-  });
+  };
+  const config = scenario ? scenarioConfig(scenario.name, own) : parseRlConfig(own);
   const out = v.out ?? path.join('runs', `${task.name}-${config.algo}-s${config.seed}`);
   const common = { config, out, force: v.force, json: v.json };
   if (v.runtime === 'node') {
@@ -103,7 +109,8 @@ export function parseTrainArgs(argv: string[]): TrainArgs | null {
       ...common,
       runtime: 'node',
       backend,
-      checkpointDir: v.checkpoint ?? path.join('public', 'checkpoints', task.name),
+      checkpointDir:
+        v.checkpoint ?? path.join('public', scenario?.checkpoint ?? path.join('checkpoints', task.name)),
       faults: v['inject-faults'] === undefined ? null : parseFaultsJson(v['inject-faults']),
     };
   }
@@ -111,7 +118,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | null {
     const backend = choiceOption('backend', v.backend ?? 'auto', BACKEND_CHOICES, {
       where: 'for the browser runtime',
     });
-    if (v.checkpoint !== undefined)
+    if (v.checkpoint !== undefined || scenario?.checkpoint !== undefined)
       throw new Error('--checkpoint works with --runtime node only (the browser loads public/checkpoints)');
     if (v['inject-faults'] !== undefined) throw new Error('--inject-faults works with --runtime node only');
     return { ...common, runtime: 'browser', backend };
@@ -133,12 +140,20 @@ function parseFaultsJson(raw: string): FaultInjection {
 // eval
 
 export const EVAL_HELP = `usage: npm run eval -- --task <add|arith> --checkpoint <dir> [--n N] [--seed S] [--backend wasm|cpu] [--json]
+                    [--scenario ${SCENARIO_NAMES.join('|')}] [--edge-n N]
 Greedy accuracy on test/ood, sampled pass@1 and pass@8, diversity, correct paths and PRM first-error
-accuracy on fixed, seeded evaluation sets of N problems (default 200). --json: the last stdout line is JSON.`;
+accuracy on fixed, seeded evaluation sets of N problems (default 200). --json: the last stdout line is JSON.
+--scenario sets the task, the sampling temperature and the scenario's own evaluation (edge: greedy and
+64 samples on --edge-n held-out carry-chain problems, default the scenario's; pass@1/4/16/64, all-wrong
+8-sample groups, first-error positions); --checkpoint then defaults to the shipped one.`;
 
 export interface EvalArgs {
   task: string;
   checkpointDir: string;
+  scenario: ScenarioName | null;
+  /** Problems of the scenario's edge evaluation (0: none). */
+  edgeN: number;
+  temperature: number;
   n: number;
   seed: number;
   backend: NodeBackend;
@@ -152,17 +167,27 @@ export function parseEvalArgs(argv: string[]): EvalArgs | null {
     n: { type: 'string', default: '200' },
     seed: { type: 'string', default: '1234' },
     backend: { type: 'string', default: 'wasm' },
+    scenario: { type: 'string' },
+    'edge-n': { type: 'string' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   });
   if (v.help) return null;
-  if (!v.task) throw new Error('missing --task (add or arith)');
-  if (!v.checkpoint) throw new Error('missing --checkpoint <dir>');
-  const task = getTask(v.task).name;
+  const scenario = v.scenario === undefined ? null : getScenario(v.scenario);
+  if (!v.task && !scenario) throw new Error('missing --task (add or arith)');
+  if (!v.checkpoint && !scenario) throw new Error('missing --checkpoint <dir>');
+  const task = getTask(v.task ?? scenario?.task ?? '').name;
+  const config = scenario ? scenarioConfig(scenario.name, { task }) : null;
+  if (v['edge-n'] !== undefined && !config?.edgeEvalN)
+    throw new Error('--edge-n needs a --scenario with an edge evaluation (edge)');
   const backend = choiceOption('backend', v.backend, NODE_BACKENDS);
   return {
     task,
-    checkpointDir: v.checkpoint,
+    checkpointDir:
+      v.checkpoint ?? path.join('public', scenario?.checkpoint ?? path.join('checkpoints', task)),
+    scenario: scenario?.name ?? null,
+    edgeN: config?.edgeEvalN ? intOption('edge-n', v['edge-n'] ?? String(config.edgeEvalN), 1, 100_000) : 0,
+    temperature: config?.temperature ?? DEFAULT_RL.temperature,
     n: intOption('n', v.n, 1, 100_000),
     seed: intOption('seed', v.seed, 0),
     backend,
