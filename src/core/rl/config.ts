@@ -1,6 +1,7 @@
 /**
- * Every RL knob in one place: named, documented, defaulted (algorithms.md sections 3-8) and validated
- * once. The CLI, the UI and the URL state all go through `parseRlConfig`.
+ * Every RL knob in one place: named, described (`.describe()`: the meaning that `train --help`
+ * prints), defaulted (algorithms.md sections 3-8) and validated once. The CLI, the UI and the URL
+ * state all go through `parseRlConfig`.
  */
 
 import { TASK_NAMES, TASK_SPLITS, type TaskName, TRAIN_SPLITS } from '../tasks/types';
@@ -11,82 +12,116 @@ export type Algo = (typeof ALGOS)[number];
 
 export const rlConfigSchema = z
   .object({
-    task: z.enum(TASK_NAMES as unknown as [string, ...string[]]),
-    algo: z.enum(ALGOS),
-    /** Seed of the run: problem sampling, rollouts, resets. */
-    seed: z.number().int().min(0),
-    /** RL iterations. */
-    iters: z.number().int().min(1).max(100_000),
-    /** P: prompts per iteration. */
-    promptsPerIter: z.number().int().min(1).max(256),
-    /** G: rollouts per prompt (the group). RRPO/SRPO split it in two halves. */
-    groupSize: z.number().int().min(2).max(64),
-    /** Adam learning rate. Small on purpose: section 8 saw GRPO collapse at 1e-4 with 8x8 batches. */
-    lr: z.number().positive().max(1),
-    /** Adam learning rate of the final LayerNorm gain `lnf.g` (warmed up like `lr`). That gain scales
-     *  every logit: it is the policy's inverse temperature. On the shipped `add` checkpoint it is
-     *  the only direction in which independent 8x8 RL batches agree (gradient cosine 0.6 between
-     *  batches, ~0 for every other tensor), and it must grow ~25% to turn T=1 sampling into T=0.8
-     *  sampling (+12 points). Adam moves a parameter by at most ~lr per step, so at `lr` it would
-     *  move 0.004 in 200 iterations; with its own rate it sharpens while the noisy rest stays slow. */
-    outputGainLr: z.number().min(0).max(1),
-    /** Linear learning-rate warm-up over the first N iterations (fresh Adam moments make the first
-     *  updates near-unit steps on every parameter; without it every algorithm dipped ~3 points). */
-    warmupIters: z.number().int().min(0),
-    /** Adam epsilon for RL. Larger values damp the steps of parameters whose gradients are mostly
-     *  noise (Adam otherwise moves every parameter by about lr per step). */
-    adamEps: z.number().positive().max(1),
-    /** Global gradient-norm clip. */
-    clipNorm: z.number().positive(),
-    /** Sampling temperature (training and sampled evaluation). */
-    temperature: z.number().positive().max(10),
-    /** Nucleus mass for sampling; 1 disables it. */
-    topP: z.number().gt(0).max(1),
-    /** Advantage scaling: per group std (default), batch std, or none (centre only). */
-    scaleRewards: z.enum(['group', 'batch', 'none']),
-    /** Loss aggregation: DAPO token mean (default), original GRPO, Dr. GRPO. */
-    lossAgg: z.enum(['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum-norm']),
-    /** PPO clip range below / above 1. */
-    epsLow: z.number().min(0).max(1),
-    epsHigh: z.number().min(0).max(10),
-    /** k3 KL penalty to the SFT reference; 0 disables it (and the reference model). */
-    beta: z.number().min(0),
-    /** Passes over each batch (mu). */
-    innerEpochs: z.number().int().min(1).max(16),
-    /** prm-dense: r = outcome + lambda * mean step score. */
-    prmLambda: z.number().min(0),
-    /** luffy/scope: shaped weight p/(p+gamma) on off-policy tokens. */
-    gamma: z.number().positive(),
-    /** scope: a step is wrong when the PRM scores it below tau. */
-    tau: z.number().gt(0).lt(1),
-    /** scope: rectifications per group at most (null: ceil(G/4)). */
-    rectifyCap: z.number().int().min(0).nullable(),
-    /** scope: what follows the corrected step: the policy's own continuation (default) or the teacher's. */
-    scopeContinuation: z.enum(['policy', 'teacher']),
-    /** scope: keep the failed original beside its rectified version (default: replace it). */
-    scopeKeepOriginal: z.boolean(),
-    /** PRM used for scoring: the learned one, or the oracle (an upper bound for teaching). */
-    prmMode: z.enum(['learned', 'oracle']),
-    /** rrpo/srpo: fresh-sample attempts to find a failed parent. */
-    resetMaxAttempts: z.number().int().min(1).max(64),
-    /** srpo: a step containing a token with probability below pMin is where the model doubts itself. */
-    pMin: z.number().gt(0).lt(1),
-    /** rrpo/srpo: use the clipped surrogate instead of the plain -A log p loss. */
-    resetClipped: z.boolean(),
-    /** Evaluate every N iterations (and at the start and end). */
-    evalEvery: z.number().int().min(1),
-    /** Problems per evaluation split. */
-    evalN: z.number().int().min(1).max(10_000),
-    /** Save a checkpoint every N iterations (0: only at the end). */
-    checkpointEvery: z.number().int().min(0),
-    /** The split the trainer draws its problems from ('edge-train': the edge scenario, issue 17). */
-    trainSplit: z.enum(TRAIN_SPLITS),
-    /** Share of each iteration's prompts drawn from the ordinary `train` split instead of `trainSplit`
-     *  (round(P * trainMix) of them), to hold what the policy already knows. */
-    trainMix: z.number().min(0).max(1),
-    /** Problems of the edge evaluation at the start and end of a run (greedy and 64 samples each on
-     *  edge-test: pass@1/4/16/64; greedy on edge-ood); 0 turns it off. Needs a task with edge splits. */
-    edgeEvalN: z.number().int().min(0).max(100_000),
+    task: z
+      .enum(TASK_NAMES as unknown as [string, ...string[]])
+      .describe('The task: add or arith (its own option: --task)'),
+    algo: z.enum(ALGOS).describe('The algorithm (its own option: --algo)'),
+    seed: z.number().int().min(0).describe('Seed of the run: problem sampling, rollouts, resets'),
+    iters: z.number().int().min(1).max(100_000).describe('RL iterations'),
+    promptsPerIter: z.number().int().min(1).max(256).describe('P: prompts per iteration'),
+    /** RRPO/SRPO split it in two halves. */
+    groupSize: z.number().int().min(2).max(64).describe('G: rollouts per prompt (the group)'),
+    /** Small on purpose: section 8 saw GRPO collapse at 1e-4 with 8x8 batches. */
+    lr: z.number().positive().max(1).describe('Adam learning rate'),
+    /** That gain scales every logit: it is the policy's inverse temperature. On the shipped `add`
+     *  checkpoint it is the only direction in which independent 8x8 RL batches agree (gradient
+     *  cosine 0.6 between batches, ~0 for every other tensor), and it must grow ~25% to turn T=1
+     *  sampling into T=0.8 sampling (+12 points). Adam moves a parameter by at most ~lr per step, so
+     *  at `lr` it would move 0.004 in 200 iterations; with its own rate it sharpens while the noisy
+     *  rest stays slow. */
+    outputGainLr: z
+      .number()
+      .min(0)
+      .max(1)
+      .describe('Adam learning rate of the final LayerNorm gain `lnf.g` (warmed up like `lr`)'),
+    /** Fresh Adam moments make the first updates near-unit steps on every parameter; without the
+     *  warm-up every algorithm dipped ~3 points. */
+    warmupIters: z.number().int().min(0).describe('Linear learning-rate warm-up over the first N iterations'),
+    /** Larger values damp the steps of parameters whose gradients are mostly noise (Adam otherwise
+     *  moves every parameter by about lr per step). */
+    adamEps: z.number().positive().max(1).describe('Adam epsilon for RL'),
+    clipNorm: z.number().positive().describe('Global gradient-norm clip'),
+    temperature: z
+      .number()
+      .positive()
+      .max(10)
+      .describe('Sampling temperature (training and sampled evaluation)'),
+    topP: z.number().gt(0).max(1).describe('Nucleus mass for sampling; 1 disables it'),
+    scaleRewards: z
+      .enum(['group', 'batch', 'none'])
+      .describe('Advantage scaling: per group std (default), batch std, or none (centre only)'),
+    lossAgg: z
+      .enum(['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum-norm'])
+      .describe('Loss aggregation: DAPO token mean (default), original GRPO, Dr. GRPO'),
+    epsLow: z.number().min(0).max(1).describe('PPO clip range below 1'),
+    epsHigh: z.number().min(0).max(10).describe('PPO clip range above 1'),
+    beta: z
+      .number()
+      .min(0)
+      .describe('k3 KL penalty to the SFT reference; 0 disables it (and the reference model)'),
+    innerEpochs: z.number().int().min(1).max(16).describe('Passes over each batch (mu)'),
+    prmLambda: z.number().min(0).describe('prm-dense: r = outcome + lambda * mean step score'),
+    gamma: z.number().positive().describe('luffy/scope: shaped weight p/(p+gamma) on off-policy tokens'),
+    tau: z.number().gt(0).lt(1).describe('scope: a step is wrong when the PRM scores it below tau'),
+    rectifyCap: z
+      .number()
+      .int()
+      .min(0)
+      .nullable()
+      .describe('scope: rectifications per group at most (null: ceil(G/4))'),
+    scopeContinuation: z
+      .enum(['policy', 'teacher'])
+      .describe(
+        "scope: what follows the corrected step: the policy's own continuation (default) or the teacher's",
+      ),
+    scopeKeepOriginal: z
+      .boolean()
+      .describe('scope: keep the failed original beside its rectified version (default: replace it)'),
+    prmMode: z
+      .enum(['learned', 'oracle'])
+      .describe('PRM used for scoring: the learned one, or the oracle (an upper bound for teaching)'),
+    resetMaxAttempts: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .describe('rrpo/srpo: fresh-sample attempts to find a failed parent'),
+    pMin: z
+      .number()
+      .gt(0)
+      .lt(1)
+      .describe(
+        'srpo: a step containing a token with probability below pMin is where the model doubts itself',
+      ),
+    resetClipped: z
+      .boolean()
+      .describe('rrpo/srpo: use the clipped surrogate instead of the plain -A log p loss'),
+    evalEvery: z.number().int().min(1).describe('Evaluate every N iterations (and at the start and end)'),
+    evalN: z.number().int().min(1).max(10_000).describe('Problems per evaluation split'),
+    checkpointEvery: z
+      .number()
+      .int()
+      .min(0)
+      .describe('Save a checkpoint every N iterations (0: only at the end)'),
+    trainSplit: z
+      .enum(TRAIN_SPLITS)
+      .describe("The split the trainer draws its problems from ('edge-train': the edge scenario, issue 17)"),
+    trainMix: z
+      .number()
+      .min(0)
+      .max(1)
+      .describe(
+        "Share of each iteration's prompts drawn from the ordinary `train` split instead of `trainSplit` (round(P * trainMix) of them), to hold what the policy already knows",
+      ),
+    /** Needs a task with edge splits. */
+    edgeEvalN: z
+      .number()
+      .int()
+      .min(0)
+      .max(100_000)
+      .describe(
+        'Problems of the edge evaluation at the start and end of a run (greedy and 64 samples each on edge-test: pass@1/4/16/64; greedy on edge-ood); 0 turns it off',
+      ),
   })
   .strict()
   .superRefine((c, ctx) => {
