@@ -20,6 +20,7 @@ import {
 } from '../src/core/compare/report';
 import { ALGOS, parseRlConfig } from '../src/core/rl/config';
 import { parseOverrides } from '../src/core/rl/overrides';
+import { getScenario, SCENARIO_NAMES, scenarioConfig } from '../src/core/scenarios';
 import { getTask } from '../src/core/tasks';
 import { cliMain, intOption } from '../src/node/cli';
 import {
@@ -50,14 +51,18 @@ import { Progress } from '../src/node/progress';
 const DEFAULT_COMPARE_ITERS = 150;
 
 const HELP = `usage: npm run compare -- --task <add|arith> [--algos ${ALGOS.join(',')}] [--seeds S]
-         [--iters N] [--jobs J] [--shard i/n] [--set key=value ...] [--checkpoint DIR] [--out DIR]
+         [--scenario ${SCENARIO_NAMES.join('|')}] [--iters N] [--jobs J] [--shard i/n] [--set key=value ...]
+         [--checkpoint DIR] [--out DIR]
        npm run compare -- --merge DIR... --out DIR
 Runs every (algo, seed) cell, seeds 1..S (default 5), for N iterations (default ${DEFAULT_COMPARE_ITERS}) from the
 shipped checkpoint (public/checkpoints/<task>, or --checkpoint DIR holding policy.* and prm.*), J cells at a time (default: the number of cores), each as a scripts/train.ts child
 in DIR/cells/<algo>-s<seed> (default DIR: results/<task>). A restart skips finished cells (those with a
 summary.json) and reruns the others from scratch. --shard i/n runs the cells at positions p % n == i-1
 of the sorted cell list; --merge combines shard directories into one. Writes DIR/table.json, table.md,
-curves.json and curves/<metric>.svg. --set overrides a config knob for every cell (see docs/algorithms.md).`;
+curves.json and curves/<metric>.svg. --set overrides a config knob for every cell (see docs/algorithms.md).
+--scenario presets the task and knobs of every cell (src/core/scenarios.ts; --task may be left out;
+default DIR results/<scenario>); the edge scenario adds the edge evaluation (pass@k), forgetting and
+its pre-registered hypotheses as paired per-seed differences.`;
 
 const log = (msg: string) => {
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K'); // clear a progress bar first
@@ -78,7 +83,7 @@ async function runCells(
   cells: Cell[],
   jobs: number,
   identity: CompareIdentity,
-  opts: { task: string; iters: number; sets: string[]; checkpoint: string },
+  opts: { task: string; iters: number; sets: string[]; checkpoint: string; scenario?: string },
 ): Promise<string[]> {
   const bar = new Progress('compare', Math.max(1, cells.length * opts.iters), process.stderr, 15_000);
   const queue = [...cells];
@@ -141,8 +146,9 @@ function printSummary(out: string, rows: ReturnType<typeof writeOutputs>['rows']
 }
 
 async function compareMain(values: Record<string, string | string[] | boolean | undefined>): Promise<void> {
-  if (!values.task) throw new Error('missing --task (add or arith)');
-  const task = getTask(values.task as string);
+  const scenario = values.scenario === undefined ? null : getScenario(values.scenario as string);
+  if (!values.task && !scenario) throw new Error('missing --task (add or arith)');
+  const task = getTask((values.task as string | undefined) ?? scenario?.task ?? '');
   const algos = parseAlgos((values.algos as string | undefined) ?? ALGOS.join(','));
   const seeds = intOption('seeds', (values.seeds as string | undefined) ?? '5', 1, 1000);
   const iters = intOption(
@@ -164,18 +170,22 @@ async function compareMain(values: Record<string, string | string[] | boolean | 
     if (k in overrides)
       throw new Error(`--set ${k}: use --${k === 'algo' ? 'algos' : k === 'seed' ? 'seeds' : k}`);
   // Validate every algorithm's config now, not in a child halfway through the sweep.
-  const configs = algos.map((algo) => parseRlConfig({ ...overrides, task: task.name, algo, seed: 1, iters }));
+  const configs = algos.map((algo) => {
+    const own = { ...overrides, task: task.name, algo, seed: 1, iters };
+    return scenario ? scenarioConfig(scenario.name, own) : parseRlConfig(own);
+  });
   const { algo: _a, seed: _s, ...config } = configs[0];
   // Absolute: the cells run from the repository root, the user's relative path from where they are.
   const checkpoint = path.resolve(
-    (values.checkpoint as string | undefined) ?? path.join(REPO_ROOT, 'public', 'checkpoints', task.name),
+    (values.checkpoint as string | undefined) ??
+      path.join(REPO_ROOT, 'public', scenario?.checkpoint ?? path.join('checkpoints', task.name)),
   );
   const identity: CompareIdentity = {
     task: task.name,
     config: config as BaseConfig,
     checkpointSha256: checkpointSha256(checkpoint),
   };
-  const out = (values.out as string | undefined) ?? path.join('results', task.name);
+  const out = (values.out as string | undefined) ?? path.join('results', scenario?.name ?? task.name);
   checkSameIdentity(out, identity);
   const manifest: CompareManifest = {
     kind: 'scope-lab/compare',
@@ -185,6 +195,7 @@ async function compareMain(values: Record<string, string | string[] | boolean | 
     seeds: Array.from({ length: seeds }, (_, i) => i + 1),
     overrides,
     provenance: provenance(process.argv.slice(2), jobs, shard),
+    ...(scenario ? { scenario: scenario.name } : {}),
   };
   writeManifest(out, manifest);
 
@@ -197,7 +208,13 @@ async function compareMain(values: Record<string, string | string[] | boolean | 
   );
   if (finished.size) log(`skipped ${finished.size} finished cell(s): ${[...finished].join(' ')}`);
   const failures = todo.length
-    ? await runCells(out, todo, jobs, identity, { task: task.name, iters, sets, checkpoint })
+    ? await runCells(out, todo, jobs, identity, {
+        task: task.name,
+        iters,
+        sets,
+        checkpoint,
+        ...(scenario ? { scenario: scenario.name } : {}),
+      })
     : [];
   if (failures.length)
     throw new Error(
@@ -259,6 +276,7 @@ async function mergeMain(dirs: string[], out: string | undefined): Promise<void>
     overrides: manifests[0].overrides,
     provenance: provenance(process.argv.slice(2), null, null),
     sources: manifests.flatMap((m) => m.sources ?? [m]),
+    ...(manifests[0].scenario ? { scenario: manifests[0].scenario } : {}),
   };
   writeManifest(out, manifest);
   log(`merged ${cells.length} cells from ${dirs.length} director${dirs.length > 1 ? 'ies' : 'y'} -> ${out}`);
@@ -274,6 +292,7 @@ await cliMain(HELP, async () => {
       iters: { type: 'string' },
       jobs: { type: 'string' },
       shard: { type: 'string' },
+      scenario: { type: 'string' },
       checkpoint: { type: 'string' },
       set: { type: 'string', multiple: true, default: [] },
       out: { type: 'string' },
@@ -285,7 +304,7 @@ await cliMain(HELP, async () => {
   });
   if (values.help) return console.log(HELP);
   if (values.merge) {
-    const extra = ['task', 'algos', 'seeds', 'iters', 'jobs', 'shard', 'checkpoint'].filter(
+    const extra = ['task', 'algos', 'seeds', 'iters', 'jobs', 'shard', 'checkpoint', 'scenario'].filter(
       (k) => values[k as 'task'],
     );
     if (extra.length || values.set.length)

@@ -17,12 +17,19 @@ import {
   aggregate,
   type CellResult,
   evalCurve,
+  pairedDiff,
   smooth,
   stat,
   trainCurve,
 } from '../src/core/compare/aggregate';
 import { cellId, cellList, parseAlgos, parseShard, shardCells } from '../src/core/compare/cells';
-import { type CompareIdentity, identityMismatch, renderMarkdown } from '../src/core/compare/report';
+import {
+  type CompareIdentity,
+  type CompareTable,
+  identityMismatch,
+  passAtKSvg,
+  renderMarkdown,
+} from '../src/core/compare/report';
 import { lineChartSvg, niceTicks } from '../src/core/compare/svg';
 import { ALGOS, type Algo, DEFAULT_RL } from '../src/core/rl/config';
 import type { RunSummary } from '../src/core/rl/run';
@@ -64,6 +71,113 @@ function fakeCell(algo: Algo, seed: number, endTest: number, startTest: number):
   );
   return { algo, seed, summary, iterations };
 }
+
+/** An edge-scenario cell: pass@k at the end = start + lift * (1, 2, 3, 1), greedy test end - start = forget. */
+function edgeCell(algo: Algo, seed: number, lift: number, forget: number): CellResult {
+  const c = fakeCell(algo, seed, 0.8 + forget, 0.8);
+  const edge = (l: number) => ({
+    edgeTestAcc: 0.3 + l,
+    edgePassAt1: 0.05 + l,
+    edgePassAt4: 0.18 + 2 * l,
+    edgePassAt16: 0.43 + 3 * l,
+    edgePassAt64: 0.66 + l,
+    edgeOodAcc: 0.04,
+    edgeDiversity: 0.9 - l,
+    edgeAllWrongGroups: 0.7 - l,
+  });
+  c.summary = {
+    ...c.summary,
+    start: { ...c.summary.start, ...edge(0) },
+    end: { ...c.summary.end, ...edge(lift) },
+    forgetting: forget,
+  };
+  return c;
+}
+
+describe('edge scenario: forgetting, pass@k, paired differences', () => {
+  // scope beats grpo by 0.02, 0.03, 0.04 in pass@1 on seeds 1-3; srpo vs rrpo: +0.01, -0.01, +0.00.
+  const cells = [
+    edgeCell('grpo', 1, 0.1, -0.1),
+    edgeCell('grpo', 2, 0.1, -0.2),
+    edgeCell('grpo', 3, 0.1, -0.3),
+    edgeCell('scope', 1, 0.12, -0.1),
+    edgeCell('scope', 2, 0.13, -0.1),
+    edgeCell('scope', 3, 0.14, -0.1),
+    edgeCell('rrpo', 1, 0.1, 0),
+    edgeCell('rrpo', 2, 0.1, 0),
+    edgeCell('rrpo', 3, 0.1, 0),
+    edgeCell('srpo', 1, 0.11, 0),
+    edgeCell('srpo', 2, 0.09, 0),
+    edgeCell('srpo', 3, 0.1, 0),
+    edgeCell('scope', 4, 0.5, 0), // no grpo partner: left out of the paired test
+  ];
+
+  it('rows carry the edge start/end/gain and forgetting per seed', () => {
+    const [grpo, scope] = aggregate(cells, ['grpo', 'scope']);
+    expect(grpo.forgetting.values.map((v) => Number(v?.toFixed(10)))).toEqual([-0.1, -0.2, -0.3]);
+    expect(grpo.forgetting.mean).toBeCloseTo(-0.2, 12);
+    expect(grpo.edgeStart.edgePassAt1.mean).toBeCloseTo(0.05, 12);
+    expect(grpo.edgeEnd.edgePassAt16.mean).toBeCloseTo(0.73, 12);
+    expect(grpo.edgeGain.edgePassAt64.mean).toBeCloseTo(0.1, 12);
+    expect(scope.edgeEnd.edgePassAt1.n).toBe(4);
+    // Cells without an edge evaluation have none (not zeros).
+    expect(aggregate([fakeCell('grpo', 1, 0.5, 0.4)], ['grpo'])[0].edgeEnd.edgePassAt1.n).toBe(0);
+  });
+
+  it('paired differences on hand numbers: mean and Student t CI over the seeds both algorithms have', () => {
+    const d = pairedDiff(cells, 'scope', 'grpo', 'edgePassAt1');
+    expect(d.seeds).toEqual([1, 2, 3]);
+    expect(d.diffs.map((x) => Number(x.toFixed(10)))).toEqual([0.02, 0.03, 0.04]);
+    expect(d.mean).toBeCloseTo(0.03, 12);
+    // sd(0.02, 0.03, 0.04) = 0.01, t(0.975, 2) = 4.303
+    expect(d.ci95).toBeCloseTo((4.303 * 0.01) / Math.sqrt(3), 8);
+    expect(d.verdict).toBe('a>b');
+    expect(pairedDiff(cells, 'grpo', 'scope', 'edgePassAt1').verdict).toBe('a<b');
+    expect(pairedDiff(cells, 'srpo', 'rrpo', 'edgePassAt1').verdict).toBe('unresolved');
+    const f = pairedDiff(cells, 'scope', 'grpo', 'forgetting');
+    expect(f.mean).toBeCloseTo(0.1, 12); // scope forgets 0.1, grpo 0.2 on average
+  });
+
+  it('markdown has the edge table, the pass@k chart and the hypotheses with verdicts; the chart plots log2 k', () => {
+    const rows = aggregate(cells, ['grpo', 'scope', 'rrpo', 'srpo']);
+    const hyp = (a: Algo, b: Algo, claim: string) => ({
+      ...pairedDiff(cells, a, b, 'edgePassAt1'),
+      hypothesis: { a, b, metric: 'edgePassAt1' as const, claim },
+    });
+    const t: CompareTable = {
+      kind: 'scope-lab/compare',
+      version: 1,
+      identity: { task: 'add', config: { ...DEFAULT_RL }, checkpointSha256: 'x' },
+      algos: ['grpo', 'scope', 'rrpo', 'srpo'],
+      seeds: [1, 2, 3, 4],
+      overrides: {},
+      scenario: 'edge',
+      provenance: {
+        command: 'npm run compare -- --scenario edge',
+        commit: 'abc',
+        machine: { cores: 2, cpuModel: 'cpu', platform: 'linux-x64', node: 'v20' },
+        jobs: 2,
+        shard: null,
+        date: 'today',
+      },
+      rows,
+      paired: [hyp('scope', 'grpo', 'H1'), hyp('grpo', 'scope', 'H1r'), hyp('srpo', 'rrpo', 'H4')],
+    };
+    const md = renderMarkdown(t, []);
+    expect(md).toMatch(/^## add \(scenario edge\)/);
+    expect(md).toMatch(/Start: greedy 0\.300 ± 0\.000, pass@1 0\.050 ± 0\.000/);
+    expect(md).toMatch(/\| grpo \| 0\.400 ± 0\.000 \| 0\.150 ± 0\.000 \| 0\.380 ± 0\.000 \|/);
+    expect(md).toMatch(/!\[pass@k\]\(curves\/passAtK\.svg\)/);
+    expect(md).toMatch(/\| H1 \| edgePassAt1 \| 3 \| \+0\.030 ± 0\.025 \| supported \|/);
+    expect(md).toMatch(/\| H1r \| edgePassAt1 \| 3 \| -0\.030 ± 0\.025 \| reversed \|/);
+    expect(md).toMatch(/\| H4 \| edgePassAt1 \| 3 \| [+-]0\.000 ± 0\.025 \| not supported \|/);
+    const svg = passAtKSvg('add', rows, 3);
+    expect(svg).toContain('<svg');
+    expect(svg).toContain('log2 k');
+    expect(svg).toContain('>start<');
+    expect(passAtKSvg('add', aggregate([fakeCell('grpo', 1, 0.5, 0.4)], ['grpo']), 1)).toBeNull();
+  });
+});
 
 describe('aggregation over seeds', () => {
   const cells = [
@@ -157,7 +271,9 @@ describe('aggregation over seeds', () => {
     );
     expect(md).toMatch(/\| grpo \| 3 \| 0\.600 ± 0\.248 \|/);
     expect(md).toMatch(/\| scope \| 2 \| 0\.850 ± 0\.635 \|/);
-    expect(md).toMatch(/\| n\/a \| 20 ± 25 \|/); // grpo: no salvage rate; wall 10,20,30 s
+    // grpo: no salvage rate; forgetting 0.1, 0.2, 0.3 (end - start greedy); wall 10,20,30 s
+    expect(md).toMatch(/\| n\/a \| \+0\.200 ± 0\.248 \| 20 ± 25 \|/);
+    expect(md).not.toMatch(/Edge of competence|Pre-registered/); // no edge evaluation, no scenario
     expect(md).toContain('![testAcc](curves/testAcc.svg)');
     expect(md).toContain('overrides: lr=0.00001');
   });

@@ -10,7 +10,8 @@
  *
  * Pure data plus two small functions; no model, no I/O (the page and the widget import it).
  */
-import { parseRlConfig, type RlConfig } from './rl/config';
+import type { PairedMetric } from './compare/aggregate';
+import { type Algo, parseRlConfig, type RlConfig } from './rl/config';
 import type { Split, TaskName } from './tasks/types';
 
 export const SCENARIO_NAMES = ['sharpen', 'edge'] as const;
@@ -24,6 +25,17 @@ export interface ScenarioEvalSplits {
   ood: Split;
   /** The ordinary test split: end minus start greedy accuracy is the forgetting. */
   ordinary: Split;
+}
+
+/**
+ * A pre-registered hypothesis: algorithm a beats b on an end metric, tested as the paired per-seed
+ * difference a - b with a 95% Student t interval (supported: interval above 0; reversed: below 0).
+ */
+export interface Hypothesis {
+  a: Algo;
+  b: Algo;
+  metric: PairedMetric;
+  claim: string;
 }
 
 export interface Scenario {
@@ -42,6 +54,8 @@ export interface Scenario {
   checkpoint?: string;
   /** Evaluation splits beyond the defaults (test / ood). */
   evalSplits?: ScenarioEvalSplits;
+  /** Pre-registered hypotheses (docs/results.md), tested by `npm run compare -- --scenario NAME`. */
+  hypotheses?: readonly Hypothesis[];
 }
 
 /**
@@ -86,6 +100,17 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
       edgeEvalN: EDGE_EVAL_N,
     },
     evalSplits: { heldOut: 'edge-test', ood: 'edge-ood', ordinary: 'test' },
+    hypotheses: [
+      {
+        a: 'scope',
+        b: 'grpo',
+        metric: 'edgePassAt1',
+        claim: 'H1 SCOPE > GRPO, held-out edge pass@1 (primary)',
+      },
+      { a: 'scope', b: 'grpo', metric: 'edgePassAt16', claim: 'H2 SCOPE > GRPO, held-out edge pass@16' },
+      { a: 'scope', b: 'grpo', metric: 'edgeDiversity', claim: 'H3 SCOPE > GRPO, edge diversity' },
+      { a: 'srpo', b: 'rrpo', metric: 'edgePassAt1', claim: 'H4 SRPO > RRPO, held-out edge pass@1' },
+    ],
   },
 };
 

@@ -8,15 +8,17 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { aggregate, allCurves, type CellResult } from '../core/compare/aggregate';
+import { aggregate, allCurves, type CellResult, pairedDiff } from '../core/compare/aggregate';
 import { type Cell, cellId } from '../core/compare/cells';
 import {
   type CompareIdentity,
   type CompareManifest,
   type CompareTable,
   curveSvg,
+  hypothesesOf,
   identityMismatch,
   type Provenance,
+  passAtKSvg,
   renderMarkdown,
 } from '../core/compare/report';
 import type { RunSummary } from '../core/rl/run';
@@ -148,7 +150,7 @@ export interface CellJob {
 export function startCell(
   out: string,
   cell: Cell,
-  opts: { task: string; iters: number; sets: string[]; checkpoint: string },
+  opts: { task: string; iters: number; sets: string[]; checkpoint: string; scenario?: string },
 ): CellJob {
   const dir = cellDir(out, cell);
   rmSync(dir, { recursive: true, force: true });
@@ -158,6 +160,7 @@ export function startCell(
   const args = [
     ...['--import', 'tsx', TRAIN_SCRIPT],
     ...['--task', opts.task, '--algo', cell.algo, '--seed', String(cell.seed), '--iters', String(opts.iters)],
+    ...(opts.scenario ? ['--scenario', opts.scenario] : []),
     ...opts.sets.flatMap((s) => ['--set', s]),
     ...['--checkpoint', opts.checkpoint, '--json', '--out', dir],
   ];
@@ -181,7 +184,10 @@ export function startCell(
 export function writeOutputs(out: string, manifest: CompareManifest, cells: CellResult[]): CompareTable {
   const rows = aggregate(cells, manifest.algos);
   const curves = allCurves(cells, manifest.algos, manifest.identity.config.iters);
-  const table: CompareTable = { ...manifest, rows };
+  const paired = hypothesesOf(manifest)
+    .filter((h) => manifest.algos.includes(h.a) && manifest.algos.includes(h.b))
+    .map((h) => ({ ...pairedDiff(cells, h.a, h.b, h.metric), hypothesis: h }));
+  const table: CompareTable = { ...manifest, rows, ...(paired.length ? { paired } : {}) };
   mkdirSync(path.join(out, 'curves'), { recursive: true });
   writeFileSync(path.join(out, 'table.json'), `${JSON.stringify(table, null, 2)}\n`);
   writeFileSync(path.join(out, 'curves.json'), `${JSON.stringify(curves)}\n`);
@@ -190,5 +196,7 @@ export function writeOutputs(out: string, manifest: CompareManifest, cells: Cell
   for (const c of curves)
     if (c.series.length)
       writeFileSync(path.join(out, 'curves', `${c.metric}.svg`), curveSvg(manifest.identity.task, c, seeds));
+  const passK = passAtKSvg(manifest.identity.task, rows, seeds);
+  if (passK) writeFileSync(path.join(out, 'curves', 'passAtK.svg'), passK);
   return table;
 }

@@ -36,6 +36,29 @@ export const EVAL_METRICS = [
 ] as const;
 export type EvalMetric = (typeof EVAL_METRICS)[number];
 
+/**
+ * The edge evaluation's numbers (edge scenario; summary.start/end, null elsewhere): measured at the
+ * start and end of a run only, so they have no curves over iterations.
+ */
+export const EDGE_METRICS = [
+  'edgeTestAcc',
+  'edgePassAt1',
+  'edgePassAt4',
+  'edgePassAt16',
+  'edgePassAt64',
+  'edgeOodAcc',
+  'edgeDiversity',
+  'edgeAllWrongGroups',
+] as const;
+export type EdgeMetric = (typeof EDGE_METRICS)[number];
+/** pass@k of the edge evaluation by k. */
+export const EDGE_PASS_AT: readonly [number, EdgeMetric][] = [
+  [1, 'edgePassAt1'],
+  [4, 'edgePassAt4'],
+  [16, 'edgePassAt16'],
+  [64, 'edgePassAt64'],
+];
+
 /** End-of-run columns: the evaluation metrics plus SCOPE's run-wide salvage rate. */
 export const END_METRICS = [...EVAL_METRICS, 'salvageRate'] as const;
 export type EndMetric = (typeof END_METRICS)[number];
@@ -51,6 +74,12 @@ export interface AlgoRow {
   start: Record<EvalMetric, Stat>;
   /** End minus start, per seed (paired, so its CI is usually tighter than the end value's). */
   gain: Record<EvalMetric, Stat>;
+  /** Edge evaluation at the start and end, and end minus start (all n = 0 without one). */
+  edgeStart: Record<EdgeMetric, Stat>;
+  edgeEnd: Record<EdgeMetric, Stat>;
+  edgeGain: Record<EdgeMetric, Stat>;
+  /** Ordinary test greedy accuracy, end minus start, per seed (negative: forgotten). */
+  forgetting: Stat;
   /** Lowest sampled test accuracy at any evaluation (how far a run dipped). */
   minTestAccSampled: Stat;
   wallSeconds: Stat;
@@ -64,6 +93,58 @@ export function stat(values: readonly (number | null | undefined)[]): Stat {
   const vals = values.map(finite);
   const present = vals.filter((v): v is number => v !== null);
   return { mean: finite(mean(present)), ci95: finite(ci95(present)), n: present.length, values: vals };
+}
+
+const diff = (a: number | null | undefined, b: number | null | undefined): number | null =>
+  typeof a === 'number' && typeof b === 'number' ? a - b : null;
+
+/** Metrics a paired comparison can read from a finished cell's summary. */
+export type PairedMetric = EvalMetric | EdgeMetric | 'forgetting';
+
+function endValue(c: CellResult, m: PairedMetric): number | null {
+  if (m === 'forgetting') return c.summary.end.testAcc - c.summary.start.testAcc;
+  return finite(c.summary.end[m]);
+}
+
+/** One hypothesis' test: algorithm a minus algorithm b on a metric, per seed both have. */
+export interface PairedDiff {
+  a: Algo;
+  b: Algo;
+  metric: PairedMetric;
+  /** Seeds in both, ascending, and a - b for each. */
+  seeds: number[];
+  diffs: number[];
+  /** Mean difference and its 95% CI half-width (Student t over the paired seeds; null for n < 2). */
+  mean: number | null;
+  ci95: number | null;
+  /** 'a>b' when the whole interval is above 0, 'a<b' when below, else 'unresolved'. */
+  verdict: 'a>b' | 'a<b' | 'unresolved';
+}
+
+/**
+ * Paired per-seed difference a - b of an end metric: cells with the same seed start from the same
+ * checkpoint and draw the same evaluation sets, so the seed-to-seed noise they share cancels.
+ */
+export function pairedDiff(cells: readonly CellResult[], a: Algo, b: Algo, metric: PairedMetric): PairedDiff {
+  const bySeedOf = (algo: Algo) => new Map(cells.filter((c) => c.algo === algo).map((c) => [c.seed, c]));
+  const ca = bySeedOf(a);
+  const cb = bySeedOf(b);
+  const seeds: number[] = [];
+  const diffs: number[] = [];
+  for (const seed of [...ca.keys()].sort((x, y) => x - y)) {
+    const other = cb.get(seed);
+    const va = endValue(ca.get(seed)!, metric);
+    const vb = other ? endValue(other, metric) : null;
+    if (va !== null && vb !== null) {
+      seeds.push(seed);
+      diffs.push(va - vb);
+    }
+  }
+  const m = finite(mean(diffs));
+  const h = finite(ci95(diffs));
+  const verdict =
+    m === null || h === null ? 'unresolved' : m - h > 0 ? 'a>b' : m + h < 0 ? 'a<b' : 'unresolved';
+  return { a, b, metric, seeds, diffs, mean: m, ci95: h, verdict };
 }
 
 function bySeed(cells: readonly CellResult[]): CellResult[] {
@@ -86,12 +167,24 @@ export function aggregate(cells: readonly CellResult[], algos: readonly Algo[]):
       gain[m] = stat(s.map((x) => x.end[m] - x.start[m]));
     }
     end.salvageRate = stat(s.map((x) => x.salvageRate));
+    const edgeStart = {} as Record<EdgeMetric, Stat>;
+    const edgeEnd = {} as Record<EdgeMetric, Stat>;
+    const edgeGain = {} as Record<EdgeMetric, Stat>;
+    for (const m of EDGE_METRICS) {
+      edgeStart[m] = stat(s.map((x) => x.start[m]));
+      edgeEnd[m] = stat(s.map((x) => x.end[m]));
+      edgeGain[m] = stat(s.map((x) => diff(x.end[m], x.start[m])));
+    }
     rows.push({
       algo,
       seeds: own.map((c) => c.seed),
       end,
       start,
       gain,
+      edgeStart,
+      edgeEnd,
+      edgeGain,
+      forgetting: stat(s.map((x) => x.end.testAcc - x.start.testAcc)),
       minTestAccSampled: stat(s.map((x) => x.minTestAccSampled)),
       wallSeconds: stat(s.map((x) => x.wallSeconds)),
       secondsPerIter: stat(s.map((x) => x.secondsPerIter)),

@@ -3,7 +3,15 @@
  * into docs/results.md) and one SVG chart per curve.
  */
 import type { Algo, RlConfig } from '../rl/config';
-import type { AlgoRow, Curve, EvalMetric, Stat } from './aggregate';
+import { getScenario, type Hypothesis, type ScenarioName } from '../scenarios';
+import {
+  type AlgoRow,
+  type Curve,
+  EDGE_PASS_AT,
+  type EvalMetric,
+  type PairedDiff,
+  type Stat,
+} from './aggregate';
 import type { Shard } from './cells';
 import { type ChartSeries, lineChartSvg } from './svg';
 
@@ -43,10 +51,19 @@ export interface CompareManifest {
   provenance: Provenance;
   /** For a merge: the manifests of the merged directories. */
   sources?: CompareManifest[];
+  /** The scenario the comparison ran (absent: plain --task, i.e. the shipped defaults). */
+  scenario?: ScenarioName;
 }
 
 export interface CompareTable extends CompareManifest {
   rows: AlgoRow[];
+  /** The scenario's pre-registered hypotheses, each tested as a paired per-seed difference. */
+  paired?: (PairedDiff & { hypothesis: Hypothesis })[];
+}
+
+/** The pre-registered hypotheses of a comparison's scenario (none without a scenario). */
+export function hypothesesOf(m: CompareManifest): readonly Hypothesis[] {
+  return m.scenario ? (getScenario(m.scenario).hypotheses ?? []) : [];
 }
 
 /** One colour per algorithm, the same in every chart. */
@@ -122,6 +139,98 @@ const END_COLUMNS: [EvalMetric | 'salvageRate', string][] = [
   ['salvageRate', 'salvageRate'],
 ];
 
+const EDGE_COLUMNS: [keyof AlgoRow['edgeEnd'], string][] = [
+  ['edgeTestAcc', 'greedy'],
+  ['edgePassAt1', 'pass@1'],
+  ['edgePassAt4', 'pass@4'],
+  ['edgePassAt16', 'pass@16'],
+  ['edgePassAt64', 'pass@64'],
+  ['edgeOodAcc', 'ood greedy'],
+  ['edgeDiversity', 'diversity'],
+  ['edgeAllWrongGroups', 'all-wrong groups'],
+];
+
+const hasEdge = (rows: readonly AlgoRow[]) => rows.some((r) => r.edgeEnd.edgePassAt1.n > 0);
+
+/** Pass@k against k (log scale) at the end of the runs, per algorithm, with the start in grey. */
+export function passAtKSvg(task: string, rows: readonly AlgoRow[], seeds: number): string | null {
+  if (!hasEdge(rows)) return null;
+  const pts = (st: Record<string, Stat>) =>
+    EDGE_PASS_AT.flatMap(([k, m]) => {
+      const v = st[m];
+      if (v.mean === null) return [];
+      const h = v.ci95 ?? 0;
+      return [{ x: Math.log2(k), y: v.mean, lo: v.mean - h, hi: v.mean + h }];
+    });
+  const series: ChartSeries[] = [
+    { name: 'start', color: '#bbbbbb', points: pts(rows[0].edgeStart) },
+    ...rows.map((r) => ({ name: r.algo, color: ALGO_COLORS[r.algo] ?? '#333333', points: pts(r.edgeEnd) })),
+  ];
+  return lineChartSvg({
+    yMin: 0,
+    yMax: 1,
+    xMinStep: 1,
+    title: `${task}: held-out edge pass@k at the end (mean ± 95% CI, ${seeds} seed${seeds === 1 ? '' : 's'})`,
+    xLabel: 'log2 k',
+    yLabel: 'pass@k',
+    series,
+  });
+}
+
+const fmtSigned = (s: { mean: number | null; ci95: number | null }) =>
+  s.mean === null
+    ? 'n/a'
+    : `${s.mean >= 0 ? '+' : ''}${s.mean.toFixed(3)}${s.ci95 === null ? '' : ` ± ${s.ci95.toFixed(3)}`}`;
+
+function edgeSection(t: CompareTable, imageDir: string): string[] {
+  if (!hasEdge(t.rows)) return [];
+  const start = t.rows[0].edgeStart;
+  return [
+    '### Edge of competence: held-out carry-chain problems (edge-test) and longer chains (edge-ood)',
+    '',
+    `Start: ${EDGE_COLUMNS.map(([k, h]) => `${h} ${fmtStat(start[k])}`).join(', ')}.`,
+    '',
+    mdTable(
+      ['algo', ...EDGE_COLUMNS.map(([, h]) => h), 'gain pass@1', 'gain pass@16', 'forgetting'],
+      t.rows.map((r) => [
+        r.algo,
+        ...EDGE_COLUMNS.map(([k]) => fmtStat(r.edgeEnd[k])),
+        fmtSigned(r.edgeGain.edgePassAt1),
+        fmtSigned(r.edgeGain.edgePassAt16),
+        fmtSigned(r.forgetting),
+      ]),
+    ),
+    '',
+    `![pass@k](${imageDir}/passAtK.svg)`,
+    '',
+  ];
+}
+
+function pairedSection(t: CompareTable): string[] {
+  if (!t.paired?.length) return [];
+  return [
+    '### Pre-registered hypotheses: paired per-seed differences (a - b, mean ± 95% CI, Student t)',
+    '',
+    mdTable(
+      ['hypothesis', 'metric', 'seeds', 'a - b', 'verdict'],
+      t.paired.map((p) => [
+        p.hypothesis.claim,
+        p.metric,
+        String(p.seeds.length),
+        fmtSigned(p),
+        p.seeds.length < 2
+          ? 'n/a'
+          : p.verdict === 'a>b'
+            ? 'supported'
+            : p.verdict === 'a<b'
+              ? 'reversed'
+              : 'not supported',
+      ]),
+    ),
+    '',
+  ];
+}
+
 /** Knobs worth naming in the header (the full config is in table.json). */
 const HEADLINE_KNOBS: (keyof BaseConfig)[] = [
   'promptsPerIter',
@@ -153,7 +262,7 @@ export function renderMarkdown(t: CompareTable, curves: readonly Curve[], imageD
   // The cells ran where their sources ran (for a merge, possibly several commits and machines).
   const commits = [...new Set(sources.map((s) => s.provenance.commit))];
   const lines = [
-    `## ${t.identity.task}: ${t.rows.length} algorithms × ${t.seeds.length} seeds, ${c.iters} iterations`,
+    `## ${t.identity.task}${t.scenario ? ` (scenario ${t.scenario})` : ''}: ${t.rows.length} algorithms × ${t.seeds.length} seeds, ${c.iters} iterations`,
     '',
     `- Command: \`${p.command}\``,
     ...(t.sources
@@ -165,15 +274,20 @@ export function renderMarkdown(t: CompareTable, curves: readonly Curve[], imageD
     '### End of training (mean ± 95% CI over seeds, Student t)',
     '',
     mdTable(
-      ['algo', 'seeds', ...END_COLUMNS.map(([, h]) => h), 'wall s'],
+      ['algo', 'seeds', ...END_COLUMNS.map(([, h]) => h), 'forgetting', 'wall s'],
       t.rows.map((r) => [
         r.algo,
         String(r.seeds.length),
         ...END_COLUMNS.map(([k]) => fmtStat(r.end[k])),
+        fmtSigned(r.forgetting),
         fmtStat(r.wallSeconds, 0),
       ]),
     ),
     '',
+    'forgetting: greedy accuracy on the ordinary test split, end minus start, per seed (negative: lost).',
+    '',
+    ...edgeSection(t, imageDir),
+    ...pairedSection(t),
     '### Start, gain and stability',
     '',
     mdTable(

@@ -3,7 +3,7 @@
  * evaluate every `evalEvery` iterations and at the end, checkpoint every `checkpointEvery`, and
  * summarise. Runtimes plug in only where results go (files, IndexedDB, the page).
  */
-import type { EvalResult } from '../evaluate';
+import type { EdgeEval, EvalResult } from '../evaluate';
 import type { RlConfig } from './config';
 import type { StoredCheckpoint } from './services';
 import type { IterationMetrics, IterationResult, Trainer } from './trainer';
@@ -24,8 +24,12 @@ export interface RunSummary {
   backend: string;
   wallSeconds: number;
   secondsPerIter: number;
-  start: Pick<EvalResult, 'testAcc' | 'testAccSampled' | 'oodAcc' | 'diversity' | 'passAt8' | 'correctPaths'>;
-  end: Pick<EvalResult, 'testAcc' | 'testAccSampled' | 'oodAcc' | 'passAt8' | 'diversity' | 'correctPaths'>;
+  start: EvalSummary;
+  end: EvalSummary;
+  /** Forgetting: greedy accuracy on the ordinary test split, end minus start (negative: lost). */
+  forgetting: number;
+  /** The full edge evaluations at the start and end (runs with edgeEvalN > 0), else null. */
+  edge: { start: EdgeEval; end: EdgeEval } | null;
   /** Lowest sampled accuracy at any evaluation, and its drop below the start. */
   minTestAccSampled: number;
   /** Salvaged / rectified over the whole run (null for algorithms that do not rectify). */
@@ -37,9 +41,41 @@ export interface RunSummary {
   config: RlConfig;
 }
 
-function pickEval(e: EvalResult) {
+/** The headline numbers of an evaluation; the edge ones are null without an edge evaluation. */
+export interface EvalSummary
+  extends Pick<
+    EvalResult,
+    'testAcc' | 'testAccSampled' | 'oodAcc' | 'passAt8' | 'diversity' | 'correctPaths'
+  > {
+  edgeTestAcc?: number | null;
+  edgeOodAcc?: number | null;
+  edgePassAt1?: number | null;
+  edgePassAt4?: number | null;
+  edgePassAt16?: number | null;
+  edgePassAt64?: number | null;
+  edgeDiversity?: number | null;
+  edgeAllWrongGroups?: number | null;
+}
+
+function pickEval(e: EvalResult): EvalSummary {
   const { testAcc, testAccSampled, oodAcc, passAt8, diversity, correctPaths } = e;
-  return { testAcc, testAccSampled, oodAcc, passAt8, diversity, correctPaths };
+  const g = e.edge;
+  return {
+    testAcc,
+    testAccSampled,
+    oodAcc,
+    passAt8,
+    diversity,
+    correctPaths,
+    edgeTestAcc: g?.testAcc ?? null,
+    edgeOodAcc: g?.oodAcc ?? null,
+    edgePassAt1: g?.passAtK['1'] ?? null,
+    edgePassAt4: g?.passAtK['4'] ?? null,
+    edgePassAt16: g?.passAtK['16'] ?? null,
+    edgePassAt64: g?.passAtK['64'] ?? null,
+    edgeDiversity: g?.diversity ?? null,
+    edgeAllWrongGroups: g?.allWrongGroups ?? null,
+  };
 }
 
 /** The loop's counters at a checkpoint, so a run restored from that checkpoint counts on from it. */
@@ -98,7 +134,7 @@ export class RunLoop {
   async begin(): Promise<EvalResult> {
     if (this.start) return this.start;
     this.backend = (await this.trainer.policy.describe()).backend;
-    this.start = await this.trainer.evaluate();
+    this.start = await this.trainer.evaluate(true);
     this.last = this.start;
     this.minSampled = this.start.testAccSampled;
     await this.hooks.onEval?.(this.trainer.iter, this.start);
@@ -120,7 +156,7 @@ export class RunLoop {
     this.skipped += m.skippedUpdates;
     const last = final || this.finished || (this.hooks.shouldStop?.() ?? false);
     if (trainer.iter % c.evalEvery === 0 || last) {
-      this.last = await trainer.evaluate();
+      this.last = await trainer.evaluate(last);
       m.eval = this.last;
       this.minSampled = Math.min(this.minSampled, this.last.testAccSampled);
       await this.hooks.onEval?.(trainer.iter, this.last);
@@ -148,6 +184,8 @@ export class RunLoop {
       secondsPerIter: (Date.now() - this.iterStart) / 1000 / Math.max(1, this.done),
       start: pickEval(this.start),
       end: pickEval(this.last),
+      forgetting: this.last.testAcc - this.start.testAcc,
+      edge: this.start.edge && this.last.edge ? { start: this.start.edge, end: this.last.edge } : null,
       minTestAccSampled: this.minSampled,
       salvageRate: rectifies ? (this.rectified ? this.salvaged / this.rectified : 0) : null,
       rectifications: rectifies ? this.rectified : null,

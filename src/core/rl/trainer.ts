@@ -215,11 +215,13 @@ export class Trainer {
     return { metrics, rollouts };
   }
 
-  async evaluate(): Promise<EvalResult> {
+  /** `full`: also the scenario's edge evaluation (`edgeEvalN` problems; the run's start and end). */
+  async evaluate(full = false): Promise<EvalResult> {
     return this.policy.evaluate({
       n: this.cfg.evalN,
       temperature: this.cfg.temperature,
       topP: this.cfg.topP,
+      edgeN: full ? this.cfg.edgeEvalN : 0,
     });
   }
 
