@@ -6,9 +6,11 @@
 
 import { TASK_NAMES, TASK_SPLITS, type TaskName, TRAIN_SPLITS } from '../tasks/types';
 import { z } from '../zod';
+import { ALGORITHMS, type Algo } from './algos';
 
-export const ALGOS = ['grpo', 'prm-dense', 'luffy', 'scope', 'rrpo', 'srpo', 'sft-control'] as const;
-export type Algo = (typeof ALGOS)[number];
+export type { Algo };
+/** Every algorithm's name, in the registry's order (src/core/rl/algos/index.ts). */
+export const ALGOS = Object.keys(ALGORITHMS) as [Algo, ...Algo[]];
 
 export const rlConfigSchema = z
   .object({
@@ -200,9 +202,5 @@ export const OUTPUT_GAIN_PARAM = 'lnf.g';
 
 /** Algorithms that score steps with the learned PRM (and so need its checkpoint and worker). */
 export function needsLearnedPrm(c: RlConfig): boolean {
-  return (c.algo === 'scope' || c.algo === 'prm-dense') && c.prmMode === 'learned';
-}
-
-export function rectifyCapOf(c: RlConfig): number {
-  return c.rectifyCap ?? Math.ceil(c.groupSize / 4);
+  return ALGORITHMS[c.algo].usesPrm && c.prmMode === 'learned';
 }

@@ -1,0 +1,22 @@
+/**
+ * `prm-dense`, the baseline the SCOPE paper argues against (docs/algorithms.md section 3.3): GRPO
+ * whose reward also counts the PRM's mean step score, r = outcome + prmLambda * mean_k(prm_k).
+ */
+import { prmDenseReward } from '../math';
+import { assignGroupAdvantages, groupDiversity } from './common';
+import type { Algorithm } from './types';
+
+export const prmDense: Algorithm = {
+  usesPrm: true,
+  async prepare(ctx, problems) {
+    const rollouts = await ctx.sampleGroups(problems);
+    const diversity = groupDiversity(rollouts);
+    const scores = await ctx.prmScores(rollouts);
+    rollouts.forEach((r, i) => {
+      r.prmScores = scores[i];
+      r.reward = prmDenseReward(r.reward, scores[i], ctx.cfg.prmLambda);
+    });
+    assignGroupAdvantages(rollouts, ctx.cfg.scaleRewards);
+    return { rollouts, metrics: { diversity } };
+  },
+};
