@@ -2,8 +2,12 @@
  * A model worker's tfjs backend: the choice (auto / webgpu / wasm / cpu), WebGPU device errors that
  * fail loudly, and the fallback to WASM when the device is lost.
  *
- * - `auto` takes WebGPU only on a hardware adapter; a software one (SwiftShader) runs our model
- *   15-50x slower than WASM on the same CPU (platform.md), so it gets WASM.
+ * - `auto` on a hardware adapter measures the worker's model on both WASM and WebGPU (a training
+ *   step and a decode burst, measure-backend.ts) and takes the faster; the decision is cached per
+ *   adapter, browser, tfjs version and model shape (backend-cache.ts), `remeasure` measures again.
+ *   A software adapter (SwiftShader) gets WASM without measuring (15-50x faster on the same CPU,
+ *   platform.md) unless `remeasure` asks. The policy worker measures; the PRM worker follows it.
+ *   (Decision logic: choose-backend.ts, pure and unit-tested.)
  * - On WebGPU every operation runs inside error scopes and a device error makes it reject: tfjs
  *   otherwise only logs validation errors and the op returns garbage.
  * - A lost device (driver reset, `destroy()`) switches the worker to WASM; the worker rebuilds its
@@ -18,8 +22,28 @@ import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-si
 import { type DeviceWatch, GpuDeviceError, watchDevice, withErrorScopes } from '../src/browser/gpu-errors';
 import type { BackendInfo } from '../src/browser/session-api';
 import * as tf from '../src/core/tf';
-import { chooseBackend } from './choose-backend';
+import { readChoice, storeChoice } from './backend-cache';
+import {
+  type BackendDecision,
+  type BackendMeasurement,
+  type CachedChoice,
+  type ChoiceKeyParts,
+  choiceKey,
+  DEFAULT_PROBE,
+  decisionFromMeasurement,
+  describeAdapter,
+  type ProbeWorkload,
+  planBackend,
+  workloadLabel,
+} from './choose-backend';
+import { type Candidate, measureInterleaved, type ProbeRunner } from './measure-backend';
 import type { BackendRequest, WorkerEvent } from './protocol';
+
+/** The model `auto` measures: its shape (part of the cache key) and a runner on the current backend. */
+export interface BackendProbe {
+  model: ChoiceKeyParts['model'];
+  probe(w: ProbeWorkload): ProbeRunner;
+}
 
 /** How long a lost device's interrupted operation may take to give up before we switch anyway. */
 const SETTLE_AFTER_LOSS_MS = 10_000;
@@ -81,24 +105,129 @@ export class Accelerator {
     private readonly emit: (e: WorkerEvent) => void,
     /** Recreate the worker's models on the (new) current backend from its host copies. */
     private readonly rebuild: () => Promise<void>,
+    /** What `auto` measures (the policy worker's model); without it `auto` cannot measure. */
+    private readonly measure?: BackendProbe,
   ) {}
 
   async init(): Promise<BackendInfo> {
-    const { backend: requested } = this.req;
+    const { backend: requested, follow } = this.req;
+    if (follow) return this.follow(follow);
     const wantsGpu = requested === 'auto' || requested === 'webgpu';
-    const {
-      backend: target,
-      adapter,
-      note,
-    } = chooseBackend(requested, wantsGpu ? await requestAdapter() : null);
-    if (target === 'wasm') return this.startWasm(note);
+    const adapter = wantsGpu ? await requestAdapter() : null;
+    const workload: ProbeWorkload = { ...DEFAULT_PROBE, ...this.req.probe };
+    const remeasure = this.req.remeasure === true;
+    let key: string | null = null;
+    let cached: CachedChoice | null = null;
+    if (requested === 'auto' && adapter && this.measure) {
+      key = choiceKey({
+        adapter: describeAdapter(adapter),
+        browser: navigator.userAgent,
+        tfjs: tf.version.tfjs,
+        model: this.measure.model,
+        workload: workloadLabel(workload),
+      });
+      if (!remeasure) cached = await readChoice(key);
+    }
+    const plan = planBackend(requested, adapter, { cached, key, remeasure, canMeasure: !!this.measure });
+    let decision: BackendDecision;
+    let measurement: BackendInfo['measurement'];
+    if (plan.kind === 'decided') {
+      decision = plan.decision;
+      if (plan.cached) measurement = { ...plan.cached.measurement, cached: true };
+    } else {
+      const m = await this.measureBoth(plan.adapter, workload);
+      const d = decisionFromMeasurement(m, key!);
+      decision = d.decision;
+      const stored = await storeChoice(d.record);
+      measurement = { ...m, cached: false };
+      if (!stored) decision.note += ' (not cached: storage unavailable)';
+    }
+    const { backend: target, adapter: adapterName, note } = decision;
+    if (target === 'wasm') {
+      const info = await this.startWasm(note, measurement);
+      if (measurement) this.dropWebgpu();
+      return info;
+    }
     if (target === 'cpu') {
       await this.setBackend('cpu');
       return this.announce({ backend: 'cpu', requested, adapter: null, threads: 1, note });
     }
     await this.setBackend('webgpu');
     this.watchDevice((tf.backend() as WebGPUBackend).device);
-    return this.announce({ backend: 'webgpu', requested, adapter, threads: 1, note });
+    return this.announce({
+      backend: 'webgpu',
+      requested,
+      adapter: adapterName,
+      threads: 1,
+      note,
+      measurement,
+    });
+  }
+
+  /** Take the backend another worker chose (see BackendRequest.follow). */
+  private async follow(f: NonNullable<BackendRequest['follow']>): Promise<BackendInfo> {
+    const requested = this.req.backend;
+    const note = f.note ? `as the policy worker chose: ${f.note}` : undefined;
+    if (f.backend === 'cpu') {
+      await this.setBackend('cpu');
+      return this.announce({ backend: 'cpu', requested, adapter: null, threads: 1, note });
+    }
+    const adapter = f.backend === 'webgpu' ? await requestAdapter() : null;
+    if (!adapter) return this.startWasm(f.backend === 'webgpu' ? 'no WebGPU adapter' : note);
+    await this.setBackend('webgpu');
+    this.watchDevice((tf.backend() as WebGPUBackend).device);
+    return this.announce({
+      backend: 'webgpu',
+      requested,
+      adapter: describeAdapter(adapter),
+      threads: 1,
+      note,
+    });
+  }
+
+  /**
+   * `auto`'s measurement: the worker's model on WASM and on WebGPU, interleaved (measure-backend.ts).
+   * Any WebGPU device error during its runs fails WebGPU's side, which then loses.
+   */
+  private async measureBoth(adapter: string, w: ProbeWorkload): Promise<BackendMeasurement> {
+    const probe = this.measure!.probe;
+    useSingleThreadWasm();
+    let device: GPUDevice | null = null;
+    const candidates: Candidate[] = [
+      {
+        name: 'wasm',
+        open: async () => {
+          await this.setBackend('wasm');
+          return probe(w);
+        },
+        activate: () => this.setBackend('wasm'),
+      },
+      {
+        name: 'webgpu',
+        open: async () => {
+          await this.setBackend('webgpu');
+          device = (tf.backend() as WebGPUBackend).device;
+          return withErrorScopes(device, async () => probe(w));
+        },
+        activate: () => this.setBackend('webgpu'),
+        guard: (fn) => withErrorScopes(device!, fn),
+      },
+    ];
+    const res = await measureInterleaved(candidates, w, () => performance.now());
+    return {
+      wasm: res.wasm,
+      webgpu: res.webgpu,
+      workload: workloadLabel(w),
+      measuredAt: new Date().toISOString(),
+      adapter,
+    };
+  }
+
+  /** After a measurement that chose WASM: release the WebGPU device it opened. */
+  private dropWebgpu(): void {
+    try {
+      if (tf.findBackend('webgpu')) tf.removeBackend('webgpu');
+    } catch {}
   }
 
   /**
@@ -137,10 +266,17 @@ export class Accelerator {
     return true;
   }
 
-  private async startWasm(note?: string): Promise<BackendInfo> {
+  private async startWasm(note?: string, measurement?: BackendInfo['measurement']): Promise<BackendInfo> {
     useSingleThreadWasm();
     await this.setBackend('wasm');
-    return this.announce({ backend: 'wasm', requested: this.req.backend, adapter: null, threads: 1, note });
+    return this.announce({
+      backend: 'wasm',
+      requested: this.req.backend,
+      adapter: null,
+      threads: 1,
+      note,
+      measurement,
+    });
   }
 
   private async setBackend(name: string): Promise<void> {

@@ -6,7 +6,9 @@
 import * as Comlink from 'comlink';
 import type { BackendInfo } from '../src/browser/session-api';
 import { PolicyModel } from '../src/core/agents';
+import type { CheckpointManifest } from '../src/core/checkpoint';
 import type { EvalOptions } from '../src/core/evaluate';
+import { configFromManifest } from '../src/core/model-shape';
 import type { UpdateBatch } from '../src/core/rl/loss';
 import {
   type GenerateRequest,
@@ -20,6 +22,7 @@ import { getTask } from '../src/core/tasks';
 import type { Task } from '../src/core/tasks/types';
 import * as tf from '../src/core/tf';
 import { Accelerator } from './backend';
+import { policyProbe } from './measure-backend';
 import {
   buffersOf,
   type PolicyInit,
@@ -72,7 +75,10 @@ const api: PolicyWorkerApi = {
   async init(req: PolicyInit, onEvent: (e: WorkerEvent) => void): Promise<BackendInfo> {
     task = getTask(req.task);
     start = req.checkpoint;
-    accel = new Accelerator(req, onEvent, rebuild);
+    accel = new Accelerator(req, onEvent, rebuild, {
+      model: configFromManifest(JSON.parse(start.manifestJson) as CheckpointManifest, 'policy'),
+      probe: (w) => policyProbe(task, start, w),
+    });
     const info = await accel.init();
     const policy = req.rl
       ? prepareRlPolicy(task, start, req.rl)

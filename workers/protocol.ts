@@ -7,6 +7,7 @@ import type { BackendChoice, BackendInfo } from '../src/browser/session-api';
 import type { EvalOptions, EvalResult } from '../src/core/evaluate';
 import type { UpdateBatch } from '../src/core/rl/loss';
 import type { GenerateRequest, StoredCheckpoint, UpdateOptions, UpdateStats } from '../src/core/rl/services';
+import type { ProbeWorkload } from './choose-backend';
 
 /** Pushed from a worker to the page, outside any call (a backend change, a fallback notice). */
 export type WorkerEvent =
@@ -15,6 +16,15 @@ export type WorkerEvent =
 
 export interface BackendRequest {
   backend: BackendChoice;
+  /** `auto`: measure both backends now, ignoring a cached decision, even on a software adapter. */
+  remeasure?: boolean;
+  /** Test hook: the size of `auto`'s probe (DEFAULT_PROBE otherwise; see measure-backend.ts). */
+  probe?: Partial<ProbeWorkload>;
+  /**
+   * Take this backend, as the policy worker chose it for `auto` (the PRM worker: the same model
+   * shape, and it must not measure while the policy does). WebGPU without an adapter gets WASM.
+   */
+  follow?: { backend: 'webgpu' | 'wasm' | 'cpu'; note?: string };
 }
 
 export interface PolicyInit extends BackendRequest {

@@ -3,6 +3,8 @@
  * implementation (`session.ts`) runs the shared RunLoop on the main thread over the policy and PRM
  * workers; the UI only sees this API.
  */
+
+import type { BackendMeasurement, ProbeWorkload } from '../../workers/choose-backend';
 import type { EvalResult } from '../core/evaluate';
 import type { RlConfig } from '../core/rl/config';
 import type { RunSummary } from '../core/rl/run';
@@ -22,6 +24,8 @@ export interface BackendInfo {
   threads: number;
   /** Why the choice differs from the request (no adapter, SwiftShader, device lost, ...). */
   note?: string;
+  /** `auto` measured both backends (now, or `cached` from an earlier run on this adapter). */
+  measurement?: BackendMeasurement & { cached: boolean };
 }
 
 export type SessionState = 'loading' | 'ready' | 'running' | 'paused' | 'done' | 'error';
@@ -38,6 +42,10 @@ export interface SessionOptions {
   resumeRunId?: string;
   /** Autosave a checkpoint every N iterations (0 = only at the end). */
   autosaveEvery?: number;
+  /** `auto`: measure both backends again instead of using the decision cached for this adapter. */
+  remeasureBackend?: boolean;
+  /** Test hook: the size of `auto`'s measurement (workers/measure-backend.ts). */
+  backendProbe?: Partial<ProbeWorkload>;
 }
 
 export interface SessionEventMap {

@@ -276,21 +276,37 @@ export class TrainingSession implements Session {
   private async startWorkers(): Promise<void> {
     const c = this.config;
     const { policy: policyCk, prm: prmCk } = this.startCheckpoints!;
-    const req = { task: c.task, backend: this.opts.backend };
     const generation = ++this.generation;
+    // `auto` may measure the backends on the policy's model (only on the first start: a restart
+    // after a crash reuses the cached decision); the PRM worker then takes the policy's choice.
+    const req = {
+      task: c.task,
+      backend: this.opts.backend,
+      remeasure: this.opts.remeasureBackend === true && generation === 1,
+      probe: this.opts.backendProbe,
+    };
     const onCrash = (e: WorkerCrashed) => {
       if (generation === this.generation) this.pendingCrash ??= e;
     };
-    const [polStarted, prmStarted] = await Promise.allSettled([
+    const startPolicy = () =>
       startPolicyWorker(
         { ...req, checkpoint: policyCk, rl: { seed: c.seed, adamEps: c.adamEps } },
         (e) => this.onWorkerEvent('policy', e),
         onCrash,
-      ),
+      );
+    const startPrm = (follow?: { backend: BackendInfo['backend']; note?: string }) =>
       prmCk
-        ? startPrmWorker({ ...req, checkpoint: prmCk }, (e) => this.onWorkerEvent('prm', e), onCrash)
-        : null,
-    ]);
+        ? startPrmWorker({ ...req, checkpoint: prmCk, follow }, (e) => this.onWorkerEvent('prm', e), onCrash)
+        : null;
+    let polStarted: PromiseSettledResult<Awaited<ReturnType<typeof startPolicy>>>;
+    let prmStarted: PromiseSettledResult<Awaited<ReturnType<typeof startPrm>>>;
+    if (req.backend === 'auto' && prmCk) {
+      [polStarted] = await Promise.allSettled([startPolicy()]);
+      const chosen = polStarted.status === 'fulfilled' ? polStarted.value.info : null;
+      [prmStarted] = await Promise.allSettled([
+        chosen ? startPrm({ backend: chosen.backend, note: chosen.note }) : null,
+      ]);
+    } else [polStarted, prmStarted] = await Promise.allSettled([startPolicy(), startPrm()]);
     // Keep whichever started, so a failure of the other still ends it.
     if (polStarted.status === 'fulfilled') this.policyWorker = polStarted.value.handle;
     if (prmStarted.status === 'fulfilled') this.prmWorker = prmStarted.value?.handle ?? null;

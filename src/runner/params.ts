@@ -1,10 +1,13 @@
 /**
  * The headless runner's URL: `runner.html?task=add&algo=scope&iters=20&seed=1&backend=wasm
  * &set.lr=1e-5&storage=ns&autosave=1&resume=<runId>&autostart=0&final=1&soak=50
- * &faults={"nonFiniteLossAt":[2]}`. Everything is validated here (the config by parseRlConfig, the
- * fault-injection test hook by parseFaultInjection), so a bad URL fails before any worker starts.
+ * &faults={"nonFiniteLossAt":[2]}&remeasure=1&probe={"batch":4}`. Everything is validated here
+ * (the config by parseRlConfig, the fault-injection and probe-size test hooks by parseFaultInjection
+ * and parseProbe), so a bad URL fails before any worker starts. `remeasure=1`: `auto` measures the
+ * backends again (workers/backend.ts).
  */
 
+import { parseProbe } from '../../workers/choose-backend';
 import { BACKEND_CHOICES, type BackendChoice, type SessionOptions } from '../browser/session-api';
 import { parseRlConfig } from '../core/rl/config';
 import { type FaultInjection, parseFaultInjection } from '../core/rl/faults';
@@ -27,6 +30,14 @@ function int(name: string, raw: string, min: number): number {
   if (raw.trim() === '' || !Number.isInteger(v) || v < min)
     throw new Error(`${name} must be an integer >= ${min}, got '${raw}'`);
   return v;
+}
+
+function jsonParam(name: string, raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new Error(`${name} must be JSON, got '${raw}'`);
+  }
 }
 
 export function parseRunnerParams(search: string): RunnerParams {
@@ -69,6 +80,8 @@ export function parseRunnerParams(search: string): RunnerParams {
       storageNamespace: storage && storage !== 'none' ? storage : null,
       resumeRunId: q.get('resume') ?? undefined,
       autosaveEvery: q.has('autosave') ? int('autosave', q.get('autosave')!, 0) : undefined,
+      remeasureBackend: q.get('remeasure') === '1',
+      backendProbe: q.has('probe') ? parseProbe(jsonParam('probe', q.get('probe')!)) : undefined,
     },
     autostart: q.get('autostart') !== '0',
     reportFinalCheckpoint: q.get('final') === '1',
