@@ -175,7 +175,7 @@ describe('trainer problem stream', () => {
 describe('--scenario on the command line', () => {
   it('train: presets task and knobs; --set still wins; a bad name lists the names', () => {
     const a = parseTrainArgs(['--scenario', 'edge', '--algo', 'grpo', '--set', 'beta=0']);
-    if (a?.runtime !== 'node') throw new Error('expected node train args');
+    if (!a || !('runtime' in a) || a.runtime !== 'node') throw new Error('expected node train args');
     expect(a.config).toEqual(scenarioConfig('edge', { algo: 'grpo', beta: 0 }));
     expect(a.checkpointDir).toBe(path.join('public', 'checkpoints', 'add'));
     expect(() => parseTrainArgs(['--scenario', 'edgy', '--algo', 'grpo'])).toThrow(
@@ -184,8 +184,14 @@ describe('--scenario on the command line', () => {
     expect(() => parseTrainArgs(['--scenario', 'edge', '--task', 'arith', '--algo', 'grpo'])).toThrow(
       /runs on add/,
     );
-    const plain = parseTrainArgs(['--task', 'add', '--algo', 'grpo']);
-    expect(plain?.config).toEqual(parseTrainArgs(['--scenario', 'sharpen', '--algo', 'grpo'])?.config);
+    const configOf = (argv: string[]) => {
+      const r = parseTrainArgs(argv);
+      return r && 'config' in r ? r.config : null;
+    };
+    expect(configOf(['--task', 'add', '--algo', 'grpo'])).toEqual(
+      configOf(['--scenario', 'sharpen', '--algo', 'grpo']),
+    );
+    expect(configOf(['--task', 'add', '--algo', 'grpo'])).not.toBeNull();
   });
 
   it('eval: the scenario sets the edge evaluation and the shipped checkpoint', () => {
