@@ -145,7 +145,7 @@ export class Accelerator {
     const { backend: target, adapter: adapterName, note } = decision;
     if (target === 'wasm') {
       const info = await this.startWasm(note, measurement);
-      if (measurement) this.dropWebgpu();
+      if (plan.kind === 'measure') this.dropWebgpu();
       return info;
     }
     if (target === 'cpu') {
@@ -223,10 +223,13 @@ export class Accelerator {
     };
   }
 
-  /** After a measurement that chose WASM: release the WebGPU device it opened. */
+  /**
+   * After a measurement that chose WASM: release the WebGPU backend it initialised (and its device).
+   * (Only then: `findBackend` would initialise a backend that was never used.)
+   */
   private dropWebgpu(): void {
     try {
-      if (tf.findBackend('webgpu')) tf.removeBackend('webgpu');
+      if (tf.getBackend() !== 'webgpu') tf.removeBackend('webgpu');
     } catch {}
   }
 
