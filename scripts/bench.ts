@@ -1,6 +1,7 @@
 /**
  * npm run bench -- [--runtime node|browser] [--backend auto|webgpu|wasm|cpu] [--threads N] [--json]
  *   [--peer] [--parts decode,sft,rl] [--runs N] [--no-cache-runs N] [--rl-iters N] [--quick] [--profile]
+ *   [--model default|large]
  * Where the time goes for the default model and the default iteration; see docs/performance.md.
  */
 import { spawnSync } from 'node:child_process';
@@ -9,12 +10,16 @@ import { parseArgs } from 'node:util';
 import { BENCH_PARTS, type BenchOptions, type BenchResult, QUICK_BENCH } from '../src/bench/measure';
 import { formatReport, type PeerResult } from '../src/bench/report';
 import { BACKEND_CHOICES } from '../src/browser/session-api';
+import { MODEL_PRESET_NAMES, MODEL_PRESETS, type ModelPreset } from '../src/core/model-shape';
 import { choiceOption, cliMain, intOption } from '../src/node/cli';
 
 const HELP = `usage: npm run bench -- [--runtime node|browser] [--backend auto|webgpu|wasm|cpu] [--threads N] [--json]
          [--peer] [--parts ${BENCH_PARTS.join(',')}] [--runs N] [--no-cache-runs N] [--rl-iters N] [--quick] [--profile]
+         [--model ${MODEL_PRESET_NAMES.join('|')}]
 Times batched decoding (KV cache vs none), one SFT step (32 x 32, Adam) and the default SCOPE iteration
-from the shipped add checkpoints. --runtime browser runs it in headless Chromium (a Web Worker on
+from the shipped add checkpoints.
+--model large: d=256, 4 layers, 8 heads, MLP 1024 (3.2M parameters; no checkpoint, so its SCOPE
+iteration starts from random weights); the peer runs the same size. --runtime browser runs it in headless Chromium (a Web Worker on
 bench.html). --threads: WASM threads in the browser (needs cross-origin isolation; default: tfjs's choice).
 --peer runs the PyTorch peer (bench/peer/peer.py, Debian python3-torch) in the same run.
 --runs N: timed runs of each decode and SFT measurement (default 7 decode runs after 2 warm-ups, 30 SFT
@@ -27,13 +32,15 @@ and one RL iteration.
 
 const PYTHON = '/usr/bin/python3';
 
-function runPeer(log: (m: string) => void): PeerResult | null {
+function runPeer(log: (m: string) => void, model: ModelPreset): PeerResult | null {
   if (!existsSync(PYTHON) || spawnSync(PYTHON, ['-c', 'import torch']).status !== 0) {
     log('peer: skipped (no python3-torch: apt-get install -y python3-torch libopenblas0-pthread)');
     return null;
   }
   log('peer: PyTorch (best of 1 and 2 threads)');
-  const r = spawnSync(PYTHON, ['bench/peer/peer.py', '--json'], {
+  const m = MODEL_PRESETS[model];
+  const arch = `${m.nLayer},${m.nHead},${m.dModel},${m.dMlp},${m.blockSize}`;
+  const r = spawnSync(PYTHON, ['bench/peer/peer.py', '--json', '--arch', arch], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -56,6 +63,7 @@ await cliMain(HELP, async () => {
       'no-cache-runs': { type: 'string' },
       profile: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
+      model: { type: 'string', default: 'default' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -68,10 +76,14 @@ await cliMain(HELP, async () => {
       expected: `some of ${BENCH_PARTS.join(', ')}`,
     }),
   );
+  const model = choiceOption('model', values.model, MODEL_PRESET_NAMES, {
+    expected: MODEL_PRESET_NAMES.join(' or '),
+  });
   const opts: Partial<BenchOptions> = {
     ...(values.quick ? QUICK_BENCH : {}),
     parts,
     profile: values.profile,
+    model,
   };
   if (values.runs !== undefined) opts.runs = opts.sftRuns = intOption('runs', values.runs, 1, 1000);
   if (values['no-cache-runs'] !== undefined)
@@ -95,11 +107,22 @@ await cliMain(HELP, async () => {
     result = await benchBrowser({ backend, threads, opts }, log);
   } else throw new Error(`unknown runtime '${values.runtime}' (expected node or browser)`);
 
-  const peer = values.peer ? runPeer(log) : undefined;
-  const full = peer === undefined ? result : { ...result, peer, sftVsPeer: ratio(result, peer) };
+  const peer = values.peer ? runPeer(log, model) : undefined;
+  const full =
+    peer === undefined
+      ? result
+      : { ...result, peer, sftVsPeer: ratio(result, peer), decodeVsPeer: decodeRatio(result, peer) };
   if (values.json) console.log(JSON.stringify(full));
   else console.log(formatReport(full));
 });
+
+/** Our KV-cache decode tokens/s over the peer's (> 1: faster than the peer). */
+function decodeRatio(r: BenchResult, peer: PeerResult | null): number | null {
+  const ours = r.decodeTokensPerSec?.kvCache;
+  const theirs = peer?.decodeTokensPerSec?.kvCache;
+  if (!ours || !theirs) return null;
+  return Math.round((ours / theirs) * 100) / 100;
+}
 
 function ratio(r: BenchResult, peer: PeerResult | null): number | null {
   if (!peer || r.sftStepMs === undefined) return null;

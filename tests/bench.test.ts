@@ -1,11 +1,16 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sampleNoCache } from '../src/bench/measure';
+import { runBench, sampleNoCache } from '../src/bench/measure';
+import { formatReport } from '../src/bench/report';
 import { quantileSorted, spreadOf } from '../src/bench/stats';
 import { PolicyModel } from '../src/core/agents';
+import { DEFAULT_MODEL } from '../src/core/model';
+import { configFromManifest, MODEL_PRESETS } from '../src/core/model-shape';
 import { Rng } from '../src/core/rng';
 import { sampleBatch } from '../src/core/sampling';
 import { addTask } from '../src/core/tasks';
+import * as tf from '../src/core/tf';
 import { useBackend } from '../src/node/backend';
+import { readCheckpoint } from '../src/node/files';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -48,5 +53,87 @@ describe('no-cache reference decoder', () => {
     expect(maxDiff).toBeLessThan(1e-4);
     expect(new Set(kv.tokens.map((t) => t.length)).size).toBeGreaterThan(1);
     policy.dispose();
+  });
+});
+
+describe('model presets', () => {
+  it('default is the shipped checkpoints architecture; large is d=256, 4 layers', () => {
+    for (const name of ['policy', 'prm'] as const) {
+      const manifest = JSON.parse(readCheckpoint('public/checkpoints/add', name).manifestJson) as {
+        config: Record<string, number>;
+      };
+      const { vocabSize: _v, ...arch } = configFromManifest(
+        manifest as unknown as Parameters<typeof configFromManifest>[0],
+        name,
+      );
+      expect({ ...arch, kind: undefined }).toEqual({ ...MODEL_PRESETS.default, kind: undefined });
+    }
+    expect(DEFAULT_MODEL).toEqual(MODEL_PRESETS.default);
+    expect(MODEL_PRESETS.large).toMatchObject({ nLayer: 4, dModel: 256 });
+  });
+
+  it('the bench builds the chosen size (a large SFT step)', async () => {
+    const env = {
+      runtime: 'node' as const,
+      backend: 'wasm',
+      threads: 1,
+      policyCk: readCheckpoint('public/checkpoints/add', 'policy'),
+      prmCk: readCheckpoint('public/checkpoints/add', 'prm'),
+      heapMB: () => null,
+      log: () => {},
+      now: () => performance.now(),
+    };
+    const before = tf.memory().numTensors;
+    const r = await runBench(env, {
+      model: 'large',
+      parts: ['sft'],
+      sftRuns: 1,
+      sftWarmup: 0,
+      sftBatch: 2,
+      sftSeqLen: 8,
+    });
+    expect(r.model).toMatchObject({ preset: 'large', nLayer: 4, dModel: 256, nHead: 8, dMlp: 1024 });
+    // 4 * (12 d^2 + 13 d) + vocab * d + block * d + 2 d (tied head, no PRM head)
+    const d = 256;
+    expect(r.model.params).toBe(4 * (12 * d * d + 13 * d) + 17 * d + 64 * d + 2 * d);
+    expect(r.sftStepMs).toBeGreaterThan(0);
+    expect(formatReport(r)).toMatch(/model \(large\): 4 layers, d=256/);
+    expect(tf.memory().numTensors - before).toBeLessThan(100); // the model is disposed (tf.variable's initial values are not: ~3 per parameter)
+  }, 120_000);
+
+  it('the report gives our decode over the peer', () => {
+    const r = {
+      runtime: 'node',
+      backend: 'wasm',
+      threads: 1,
+      crossOriginIsolated: null,
+      model: {
+        preset: 'default',
+        vocabSize: 17,
+        blockSize: 64,
+        nLayer: 2,
+        nHead: 4,
+        dModel: 64,
+        dMlp: 256,
+        params: 1,
+      },
+      sizes: { promptsPerIter: 8, groupSize: 8, sftBatch: 32, sftSeqLen: 32 },
+      decodeTokensPerSec: { kvCache: 20_000, noCache: null, speedup: null },
+      peakHeapMB: null,
+      peakTensorMB: 0,
+      peakWasmMemoryMB: null,
+      runs: 1,
+      warmup: 0,
+      sftRuns: 1,
+      sftWarmup: 0,
+      peer: {
+        sftStepMs: 10,
+        threads: 1,
+        torch: '1.13',
+        blas: 'openblas',
+        decodeTokensPerSec: { kvCache: 40_000, noCache: 1 },
+      },
+    };
+    expect(formatReport(r)).toMatch(/ours\/peer with KV cache 0\.50x/);
   });
 });

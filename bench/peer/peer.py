@@ -10,6 +10,8 @@ libopenblas0-pthread installed: Debian's torch calls the system BLAS, and with o
 BLAS it is ~10x slower than any real user's PyTorch. The BLAS actually loaded is reported.
 
 usage: /usr/bin/python3 bench/peer/peer.py [--json] [--runs N] [--threads 1,2] [--no-decode]
+                                          [--arch nLayer,nHead,dModel,dMlp,blockSize]
+(--arch: another size, e.g. `npm run bench -- --model large` passes 4,8,256,1024,64)
 """
 
 import argparse
@@ -23,15 +25,16 @@ import time
 import torch
 import torch.nn.functional as F
 
-# src/core/model.ts DEFAULT_MODEL with the add task's vocabulary.
+# src/core/model.ts DEFAULT_MODEL with the add task's vocabulary (--arch sets the others).
 VOCAB, BLOCK, N_LAYER, N_HEAD, D, D_MLP = 17, 64, 2, 4, 64, 256
 
 
 class TinyGpt(torch.nn.Module):
     """Pre-LN GPT: learned positions, causal attention, GELU MLP, LM head tied to the embedding."""
 
-    def __init__(self, block=BLOCK):
+    def __init__(self, block=None):
         super().__init__()
+        block = block or BLOCK
         self.wte = torch.nn.Embedding(VOCAB, D)
         self.wpe = torch.nn.Embedding(block, D)
         self.blocks = torch.nn.ModuleList()
@@ -150,7 +153,11 @@ def main():
     ap.add_argument('--runs', type=int, default=30)
     ap.add_argument('--threads', default='1,2')
     ap.add_argument('--no-decode', action='store_true')
+    ap.add_argument('--arch', help='nLayer,nHead,dModel,dMlp,blockSize (default 2,4,64,256,64)')
     a = ap.parse_args()
+    global BLOCK, N_LAYER, N_HEAD, D, D_MLP
+    if a.arch:
+        N_LAYER, N_HEAD, D, D_MLP, BLOCK = (int(x) for x in a.arch.split(','))
     blas = loaded_blas()
     per_threads = {}
     for n in [int(t) for t in a.threads.split(',')]:
@@ -173,6 +180,7 @@ def main():
         'threads': best,
         **per_threads[best],
         'perThreads': per_threads,
+        'arch': {'nLayer': N_LAYER, 'nHead': N_HEAD, 'dModel': D, 'dMlp': D_MLP, 'blockSize': BLOCK},
         'runs': a.runs,
     }
     if 'openblas' not in blas.lower():

@@ -12,9 +12,10 @@
  * - tensors leaked per iteration over `growthIters` iterations.
  */
 
-import { PolicyModel } from '../core/agents';
+import { PolicyModel, PrmModel } from '../core/agents';
 import { PROMPT_END } from '../core/format';
 import { forwardHidden, type ModelConfig, type Params } from '../core/model';
+import { MODEL_PRESETS, paramShapes } from '../core/model-shape';
 import { parseRlConfig, type RlConfig } from '../core/rl/config';
 import { LocalPolicyService, LocalPrmService, type StoredCheckpoint } from '../core/rl/services';
 import { loadPrm, prepareRlPolicy } from '../core/rl/setup';
@@ -58,7 +59,7 @@ export interface BenchResult {
   backend: string;
   threads: number;
   crossOriginIsolated: boolean | null;
-  model: Omit<ModelConfig, 'kind'> & { params: number };
+  model: Omit<ModelConfig, 'kind'> & { preset: string; params: number };
   sizes: {
     promptsPerIter: number;
     groupSize: number;
@@ -214,7 +215,7 @@ async function measureDecode(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe
   const prefixes = decodePrefixes(rl, 0);
   const prefixLen = Math.max(...prefixes.map((p) => p.length));
   const blockSize = Math.max(64, prefixLen + o.decodeNewTokens);
-  const policy = PolicyModel.create(addTask, 1, { blockSize });
+  const policy = PolicyModel.create(addTask, 1, { ...MODEL_PRESETS[o.model], blockSize });
   const run = (decoder: typeof sampleBatch) => async () => {
     const res = await decoder(policy.cfg, policy.params, prefixes, {
       maxNewTokens: o.decodeNewTokens,
@@ -249,7 +250,7 @@ async function measureDecode(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe
 }
 
 async function measureSft(env: BenchEnv, o: BenchOptions, probe: Probe, out: BenchResult) {
-  const policy = PolicyModel.create(addTask, 2);
+  const policy = PolicyModel.create(addTask, 2, MODEL_PRESETS[o.model]);
   const { sftBatch: B, sftSeqLen: T } = o;
   const rng = new Rng('bench/sft');
   // Random tokens (never padding) with the loss on every next-token prediction: the same FLOPs as
@@ -278,9 +279,22 @@ async function measureSft(env: BenchEnv, o: BenchOptions, probe: Probe, out: Ben
   out.sftStepMsSpread = roundSpread(s);
 }
 
+/** The RL run's starting checkpoints: the shipped ones, or random weights of another size. */
+async function rlCheckpoints(env: BenchEnv, o: BenchOptions) {
+  if (o.model === 'default') return { policyCk: env.policyCk, prmCk: env.prmCk };
+  const p = PolicyModel.create(addTask, 3, MODEL_PRESETS[o.model]);
+  const r = PrmModel.fromPolicy(p, 4);
+  const ck = { policyCk: await p.toCheckpoint({}), prmCk: await r.toCheckpoint({}) };
+  p.dispose();
+  r.dispose();
+  return ck;
+}
+
 async function measureRl(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe: Probe, out: BenchResult) {
-  const policy = prepareRlPolicy(addTask, env.policyCk, rl);
-  const prm = loadPrm(addTask, env.prmCk);
+  const { policyCk, prmCk } = await rlCheckpoints(env, o);
+  if (o.model !== 'default') env.log(`rl: ${o.model} model from random weights (no checkpoint of that size)`);
+  const policy = prepareRlPolicy(addTask, policyCk, rl);
+  const prm = loadPrm(addTask, prmCk);
   const service = new LocalPolicyService(addTask, policy);
   const trainer = new Trainer(addTask, rl, service, new LocalPrmService(prm));
   env.log(
@@ -331,16 +345,18 @@ export async function runBench(env: BenchEnv, opts: Partial<BenchOptions> = {}):
   const o: BenchOptions = { ...DEFAULT_BENCH, ...opts };
   const rl = parseRlConfig({});
   const probe = new Probe(env);
-  const sizing = PolicyModel.fromCheckpoint(addTask, env.policyCk.manifestJson, env.policyCk.blob);
-  const { kind: _kind, ...arch } = sizing.cfg;
-  const params = [...sizing.params.values()].reduce((n, v) => n + v.size, 0);
-  sizing.dispose();
+  const vocabSize = tokenizerFor(addTask).vocabSize;
+  const arch = { vocabSize, ...MODEL_PRESETS[o.model] };
+  const params = paramShapes({ ...arch, kind: 'policy' }).reduce(
+    (n, [, shape]) => n + shape.reduce((a, b) => a * b, 1),
+    0,
+  );
   const out: BenchResult = {
     runtime: env.runtime,
     backend: env.backend,
     threads: env.threads,
     crossOriginIsolated: env.crossOriginIsolated ?? null,
-    model: { ...arch, params },
+    model: { preset: o.model, ...arch, params },
     sizes: {
       promptsPerIter: rl.promptsPerIter,
       groupSize: rl.groupSize,

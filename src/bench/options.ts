@@ -1,4 +1,5 @@
-/** The benchmark's knobs (no imports: the page loads this without tfjs). */
+/** The benchmark's knobs (type imports only: the page loads this without tfjs). */
+import type { ModelPreset } from '../core/model-shape';
 
 /** Every knob of a benchmark run, defaulted here. */
 export interface BenchOptions {
@@ -27,6 +28,11 @@ export interface BenchOptions {
   parts: readonly BenchPart[];
   /** Also report kernel time by kernel (tf.profile) of each measurement. */
   profile: boolean;
+  /**
+   * Model size (MODEL_PRESETS). `default` is the shipped one; other sizes have no checkpoint, so the
+   * RL iteration runs from random weights (a random policy: other completion lengths and rewards).
+   */
+  model: ModelPreset;
 }
 
 /** Few runs, for backends where one step takes seconds (webgpu on SwiftShader, cpu). */
@@ -56,4 +62,5 @@ export const DEFAULT_BENCH: BenchOptions = {
   growthIters: 50,
   parts: BENCH_PARTS,
   profile: false,
+  model: 'default',
 };

@@ -33,7 +33,7 @@ export function formatReport(r: BenchResult & { peer?: PeerResult | null }): str
   const lines = [
     `scope-lab bench: ${r.runtime} / ${r.backend}, ${r.threads} thread(s)` +
       (r.crossOriginIsolated === null ? '' : `, crossOriginIsolated=${r.crossOriginIsolated}`),
-    `model: ${m.nLayer} layers, d=${m.dModel}, ${m.nHead} heads, mlp ${m.dMlp}, vocab ${m.vocabSize}, block ${m.blockSize}, ${m.params} params`,
+    `model${m.preset && m.preset !== 'default' ? ` (${m.preset})` : ''}: ${m.nLayer} layers, d=${m.dModel}, ${m.nHead} heads, mlp ${m.dMlp}, vocab ${m.vocabSize}, block ${m.blockSize}, ${m.params} params`,
   ];
   if (r.decodeTokensPerSec && r.decodeMs && r.sizes.decode) {
     const s = r.sizes.decode;
@@ -73,7 +73,10 @@ export function formatReport(r: BenchResult & { peer?: PeerResult | null }): str
     );
     if (r.peer.decodeTokensPerSec)
       lines.push(
-        `peer decode: KV cache ${r.peer.decodeTokensPerSec.kvCache} tok/s, no cache ${r.peer.decodeTokensPerSec.noCache} tok/s`,
+        `peer decode: KV cache ${r.peer.decodeTokensPerSec.kvCache} tok/s, no cache ${r.peer.decodeTokensPerSec.noCache} tok/s` +
+          (r.decodeTokensPerSec
+            ? ` -> ours/peer with KV cache ${(r.decodeTokensPerSec.kvCache / r.peer.decodeTokensPerSec.kvCache).toFixed(2)}x`
+            : ''),
       );
   }
   return lines.join('\n');

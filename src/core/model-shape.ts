@@ -20,6 +20,22 @@ export interface ModelConfig {
   kind: 'policy' | 'prm';
 }
 
+/** An architecture without the task's vocabulary. */
+export type ModelArch = Omit<ModelConfig, 'vocabSize' | 'kind'>;
+
+/**
+ * Named sizes. `default` is the shipped checkpoints' (105k parameters with the add vocabulary);
+ * `large` (d=256, 4 layers, 8 heads, 3.2M parameters) is for the benchmark and users with a GPU:
+ * no checkpoint is shipped for it (it serves no scenario yet).
+ */
+export const MODEL_PRESETS = {
+  default: { blockSize: 64, nLayer: 2, nHead: 4, dModel: 64, dMlp: 256 },
+  large: { blockSize: 64, nLayer: 4, nHead: 8, dModel: 256, dMlp: 1024 },
+} as const satisfies Record<string, ModelArch>;
+
+export type ModelPreset = keyof typeof MODEL_PRESETS;
+export const MODEL_PRESET_NAMES = Object.keys(MODEL_PRESETS) as ModelPreset[];
+
 /** Parameter names and shapes in a fixed order (the checkpoint order). */
 export function paramShapes(cfg: ModelConfig): [string, number[]][] {
   const d = cfg.dModel;

@@ -10,20 +10,15 @@
  * embedding. PRM: the same backbone plus a scalar head read at step terminators, sigmoid -> P(valid).
  */
 
-import { type ModelConfig, paramShapes } from './model-shape';
+import { MODEL_PRESETS, type ModelArch, type ModelConfig, paramShapes } from './model-shape';
 import type { Rng } from './rng';
 import * as tf from './tf';
 
 /** Defined in ./model-shape (no tensors there: the page checks checkpoint shapes without tfjs). */
 export { type ModelConfig, paramShapes };
 
-export const DEFAULT_MODEL: Omit<ModelConfig, 'vocabSize' | 'kind'> = {
-  blockSize: 64,
-  nLayer: 2,
-  nHead: 4,
-  dModel: 64,
-  dMlp: 256,
-};
+/** The shipped checkpoints' architecture (MODEL_PRESETS.default). */
+export const DEFAULT_MODEL: ModelArch = MODEL_PRESETS.default;
 
 export type Params = Map<string, tf.Variable>;
 
