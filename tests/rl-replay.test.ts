@@ -52,6 +52,9 @@ const CASES: Record<string, Record<string, unknown>> = {
     scopeKeepOriginal: true,
     rectifyCap: 2,
   },
+  // SCOPE under its pre-issue-15 rules (oracle veto of invalid kept prefixes, answer-step corrections):
+  // its rollouts and weights equal those recorded before the change.
+  'scope-old-rules': { algo: 'scope', scopeOracleGuard: true, scopeRectifyAnswerStep: true },
   'prm-dense-oracle-none': { algo: 'prm-dense', prmMode: 'oracle', scaleRewards: 'none' },
   'rrpo-clipped': { algo: 'rrpo', resetClipped: true, lossAgg: 'seq-mean-token-sum-norm' },
 };

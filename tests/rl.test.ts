@@ -10,6 +10,7 @@ import {
   type GenerateRequest,
   LocalPolicyService,
   type PolicyService,
+  type PrmService,
   type UpdateOptions,
 } from '../src/core/rl/services';
 import { Trainer } from '../src/core/rl/trainer';
@@ -303,6 +304,193 @@ describe('RRPO / SRPO resets', () => {
       expect(batch.B).toBe(4);
       expect(rollouts.some((r) => r.completion === parent)).toBe(false);
     }
+  });
+});
+
+/** A PRM whose step scores follow a script (to make it wrong on purpose). */
+class ScriptedPrm implements PrmService {
+  constructor(private readonly script: (completion: string) => number[]) {}
+  async scoreSteps(items: { prompt: string; completion: string }[]) {
+    return items.map((it) => this.script(it.completion));
+  }
+}
+
+describe('issue 15: rewardMean is the outcome of the policy own samples', () => {
+  it('a SCOPE rectification that the teacher step makes correct does not raise rewardMean', async () => {
+    const cfg = config({ algo: 'scope' });
+    const problem = addTask.sample(new Rng(`rl/add/scope/${cfg.seed}`), 'train');
+    const sol = solution(problem);
+    const rng = new Rng(9);
+    const fresh = [
+      renderCompletion(sol),
+      wrongAt(problem, 2, rng),
+      wrongAt(problem, 1, rng),
+      wrongAt(problem, 2, rng),
+    ];
+    const policy = new ScriptedPolicy((req, i) =>
+      req.completionPrefix
+        ? renderCompletion(sol.slice(parseCompletion(req.completionPrefix).steps.length))
+        : fresh[i],
+    );
+    const { rollouts, metrics } = await new Trainer(addTask, cfg, policy, null).step();
+    expect(metrics.salvaged).toBe(1);
+    // Sampled rewards [1, 0, 0, 0]; trained on [1, 1 (rectified), 0, 0].
+    expect(rollouts.map((r) => r.reward).sort()).toEqual([0, 0, 1, 1]);
+    expect(metrics.rewardMean).toBe(0.25);
+    expect(metrics.rewardStd).toBeCloseTo(Math.sqrt(0.1875), 12);
+    expect(metrics.trainRewardMean).toBe(0.5);
+    expect(metrics.zeroStdGroupFrac).toBe(0);
+  });
+
+  it("LUFFY's teacher replacement does not raise rewardMean; a group of all failures counts as zero-std", async () => {
+    const cfg = config({ algo: 'luffy' });
+    const problem = addTask.sample(new Rng(`rl/add/luffy/${cfg.seed}`), 'train');
+    const rng = new Rng(1);
+    const policy = new ScriptedPolicy(() => wrongAt(problem, 2, rng));
+    const { rollouts, metrics } = await new Trainer(addTask, cfg, policy, null).step();
+    expect(rollouts.filter((r) => r.origin === 'teacher')).toHaveLength(1);
+    expect(metrics.rewardMean).toBe(0);
+    expect(metrics.zeroStdGroupFrac).toBe(1);
+    expect(metrics.trainRewardMean).toBe(0.25);
+  });
+
+  it('prm-dense: rewardMean is the 0/1 outcome, trainRewardMean the shaped reward', async () => {
+    const cfg = config({ algo: 'prm-dense', prmLambda: 0.5 }); // oracle PRM: step scores 1/0
+    const problem = addTask.sample(new Rng(`rl/add/prm-dense/${cfg.seed}`), 'train');
+    const sol = solution(problem);
+    const rng = new Rng(2);
+    const fresh = [
+      renderCompletion(sol),
+      wrongAt(problem, 2, rng),
+      wrongAt(problem, 2, rng),
+      wrongAt(problem, 2, rng),
+    ];
+    const policy = new ScriptedPolicy((_r, i) => fresh[i]);
+    const { rollouts, metrics } = await new Trainer(addTask, cfg, policy, null).step();
+    // Correct: 1 + 0.5 * 1; wrong at step 2 of n: 0 + 0.5 * (1 / n) (only step 1 valid).
+    const n = sol.length;
+    expect(rollouts.map((r) => r.reward)).toEqual([1.5, 0.5 / n, 0.5 / n, 0.5 / n]);
+    expect(metrics.rewardMean).toBe(0.25);
+    expect(metrics.trainRewardMean).toBeCloseTo((1.5 + 1.5 / n) / 4, 12);
+  });
+
+  it('rrpo/srpo: rewardMean over the first draw (H + 1 fresh samples per prompt), not the reset suffixes', async () => {
+    const cfg = config({ algo: 'rrpo' });
+    const problem = addTask.sample(new Rng(`rl/add/rrpo/${cfg.seed}`), 'train');
+    const sol = solution(problem);
+    const rng = new Rng(4);
+    const policy = new ScriptedPolicy((req, i) => {
+      if (req.completionPrefix === undefined)
+        return i % 3 === 1
+          ? wrongAt(problem, 2, rng)
+          : i % 3 === 0
+            ? renderCompletion(sol)
+            : wrongAt(problem, 1, rng);
+      const done = parseCompletion(req.completionPrefix).steps.length;
+      return renderCompletion(sol.slice(done)); // every suffix succeeds
+    });
+    const { rollouts, metrics } = await new Trainer(addTask, cfg, policy, null).step();
+    // First draw [1, 0 (parent), 0]; trained: group A [1, 0], group B [1, 1].
+    expect(metrics.rewardMean).toBeCloseTo(1 / 3, 12);
+    expect(metrics.trainRewardMean).toBe(0.75);
+    expect(rollouts.map((r) => r.reward)).toEqual([1, 0, 1, 1]);
+  });
+});
+
+describe('issue 15: salvage counts only what the policy completed', () => {
+  /** Fresh samples whose only error is the answer step (k = n), and one wrong at step 2. */
+  function setup(over: Partial<RlConfig>) {
+    const cfg = config({ algo: 'scope', ...over });
+    const problem = addTask.sample(new Rng(`rl/add/scope/${cfg.seed}`), 'train');
+    const sol = solution(problem);
+    const rng = new Rng(5);
+    const atAnswer = wrongAt(problem, sol.length, rng);
+    const fresh = [atAnswer, wrongAt(problem, 2, rng), atAnswer, renderCompletion(sol)];
+    const policy = new ScriptedPolicy((req, i) =>
+      req.completionPrefix
+        ? renderCompletion(sol.slice(parseCompletion(req.completionPrefix).steps.length))
+        : fresh[i],
+    );
+    return { trainer: new Trainer(addTask, cfg, policy, null), sol, policy };
+  }
+
+  it('with scopeRectifyAnswerStep, an answer-step correction is done but is not a salvage', async () => {
+    const { trainer, sol } = setup({ scopeRectifyAnswerStep: true, rectifyCap: 3 });
+    const { rollouts, metrics } = await trainer.step();
+    const rect = rollouts.filter((r) => r.origin === 'rectified');
+    expect(rect.map((r) => r.rectification!.k).sort()).toEqual([2, sol.length, sol.length]);
+    expect(rect.every((r) => r.reward === 1)).toBe(true); // the teacher's answer is right...
+    expect(metrics.rectifications).toBe(3);
+    expect(metrics.answerStepCorrections).toBe(2);
+    expect(metrics.salvaged).toBe(1); // ...but only the k = 2 one was completed by the policy
+    expect(metrics.salvageRate).toBeCloseTo(1 / 3, 12);
+    for (const r of rect) expect(r.rectification!.salvaged).toBe(r.rectification!.k === 2);
+  });
+
+  it('by default SCOPE does not rectify at the answer step, and the cap slot goes to the next candidate', async () => {
+    const { trainer, policy } = setup({ rectifyCap: 1 });
+    const { rollouts, metrics } = await trainer.step();
+    const rect = rollouts.filter((r) => r.origin === 'rectified');
+    expect(rect.map((r) => r.rectification!.k)).toEqual([2]);
+    expect(metrics.rectifications).toBe(1);
+    expect(metrics.answerStepCorrections).toBeNull();
+    expect(metrics.salvaged).toBe(1);
+    // One continuation request: the k = 2 prefix + the teacher's step 2.
+    expect(policy.requests[1]).toHaveLength(1);
+  });
+
+  it('a teacher-written continuation is not a salvage', async () => {
+    const { trainer } = setup({ scopeContinuation: 'teacher' });
+    const { rollouts, metrics } = await trainer.step();
+    expect(metrics.rectifications).toBe(1);
+    expect(rollouts.find((r) => r.origin === 'rectified')!.reward).toBe(1);
+    expect(metrics.salvaged).toBe(0);
+    expect(metrics.salvageRate).toBe(0);
+  });
+});
+
+describe('issue 15: with the learned PRM, rectifications rest on the PRM alone', () => {
+  /** Every sample is wrong at step 1, but the PRM calls step 1 correct and step 2 wrong (k = 2). */
+  function setup(over: Partial<RlConfig>) {
+    const cfg = config({ algo: 'scope', prmMode: 'learned', ...over });
+    const problem = addTask.sample(new Rng(`rl/add/scope/${cfg.seed}`), 'train');
+    const sol = solution(problem);
+    const bad = wrongAt(problem, 1, new Rng(3));
+    const prm = new ScriptedPrm((completion) =>
+      parseCompletion(completion).steps.map((_, i) => (i === 0 ? 0.9 : 0.1)),
+    );
+    const policy = new ScriptedPolicy((req) =>
+      req.completionPrefix
+        ? renderCompletion(sol.slice(parseCompletion(req.completionPrefix).steps.length))
+        : bad,
+    );
+    return { trainer: new Trainer(addTask, cfg, policy, prm), sol, bad };
+  }
+
+  it('a prefix the PRM wrongly accepts is rectified and counted as a PRM false accept', async () => {
+    const { trainer, sol, bad } = setup({});
+    expect(sol.length).toBeGreaterThanOrEqual(3); // step 2 is a column step, not the answer
+    const { rollouts, metrics } = await trainer.step();
+    expect(metrics.rectifications).toBe(1);
+    expect(metrics.prmFalseAccepts).toBe(1);
+    expect(metrics.prmFirstErrorAcc).toBe(0); // PRM k = 2, oracle k* = 1
+    const r = rollouts.find((x) => x.origin === 'rectified')!;
+    expect(r.rectification!.prmFalseAccept).toBe(true);
+    // The kept prefix is the policy's own invalid step 1, as written; the teacher writes the
+    // problem's true step 2 (its solution through the prefix's valid part, which is empty).
+    const badStep1 = parseCompletion(bad).steps[0];
+    expect(badStep1).not.toBe(sol[0]);
+    expect(r.steps[0]).toBe(badStep1);
+    expect(r.rectification!.corrected).toBe(sol[1]);
+    expect(r.oracleFirstError).toBe(1);
+  });
+
+  it('scopeOracleGuard restores the oracle veto: no rectification, the false accept still counted', async () => {
+    const { trainer } = setup({ scopeOracleGuard: true });
+    const { rollouts, metrics } = await trainer.step();
+    expect(metrics.rectifications).toBe(0);
+    expect(metrics.prmFalseAccepts).toBe(1);
+    expect(rollouts.some((r) => r.origin === 'rectified')).toBe(false);
   });
 });
 

@@ -79,6 +79,19 @@ export const rlConfigSchema = z
     scopeKeepOriginal: z
       .boolean()
       .describe('scope: keep the failed original beside its rectified version (default: replace it)'),
+    // Off by default: when the first error is the answer step, the teacher writes the answer and
+    // there is nothing left for the policy to continue, so such a rectification salvages nothing
+    // and only injects a teacher-written answer (issue 15: 19 of 55 rectifications in one sample).
+    scopeRectifyAnswerStep: z
+      .boolean()
+      .describe(
+        'scope: also rectify when the first error is the answer step (counted in answerStepCorrections, never salvaged)',
+      ),
+    // Off by default: with the learned PRM, the choice of rectifications then rests on the PRM alone,
+    // and its false "correct" verdicts show up in prmFalseAccepts instead of being hidden.
+    scopeOracleGuard: z
+      .boolean()
+      .describe('scope: skip a rectification whose kept prefix the task oracle finds invalid (the old rule)'),
     prmMode: z
       .enum(['learned', 'oracle'])
       .describe('PRM used for scoring: the learned one, or the oracle (an upper bound for teaching)'),
@@ -172,6 +185,8 @@ export const DEFAULT_RL: RlConfig = {
   rectifyCap: null,
   scopeContinuation: 'policy',
   scopeKeepOriginal: false,
+  scopeRectifyAnswerStep: false,
+  scopeOracleGuard: false,
   prmMode: 'learned',
   resetMaxAttempts: 12,
   pMin: 0.2,

@@ -26,9 +26,14 @@ export type { Rollout, Segment, SegmentRole } from './algos/types';
 export interface IterationMetrics {
   iter: number;
   algo: Algo;
+  /** Outcome (0/1) reward of the policy's own samples, before any edit or shaping (Prepared.sampled). */
   rewardMean: number | null;
   rewardStd: number | null;
   zeroStdGroupFrac: number | null;
+  /** Mean reward of the rollouts trained on (teacher-written ones included; prm-dense: shaped).
+   *  Optional only because records written before it existed (stored runs, metrics.jsonl) lack it;
+   *  the trainer always sets it, as it does the two below. */
+  trainRewardMean?: number | null;
   diversity: number | null;
   completionLen: number;
   truncationRatio: number | null;
@@ -42,6 +47,10 @@ export interface IterationMetrics {
   rectifications: number | null;
   salvaged: number | null;
   salvageRate: number | null;
+  /** SCOPE with scopeRectifyAnswerStep: corrections at the answer step (null when not allowed). */
+  answerStepCorrections?: number | null;
+  /** SCOPE: rectifications chosen by the PRM whose kept prefix holds an oracle-invalid step. */
+  prmFalseAccepts?: number | null;
   firstErrorPos: number | null;
   firstErrorRel: number | null;
   prmFirstErrorAcc: number | null;
@@ -92,7 +101,7 @@ export class Trainer {
     const time = { generate: 0, prm: 0, rectify: 0, update: 0, total: 0 };
 
     const problems = this.sampleProblems();
-    const { rollouts, metrics: own } = await this.algorithm.prepare(this.context(time), problems);
+    const { sampled, rollouts, metrics: own } = await this.algorithm.prepare(this.context(time), problems);
 
     const ts = now();
     const batch = this.buildBatch(rollouts);
@@ -113,17 +122,19 @@ export class Trainer {
     this.iter++;
     time.total = now() - t0;
 
-    const sampled = rollouts.filter((r) => r.origin !== 'teacher');
+    // Reward metrics: the policy's own samples (comparable across methods), and what was trained on.
+    const outcome = sampled?.map((r) => r.reward) ?? null;
+    const notTeacher = rollouts.filter((r) => r.origin !== 'teacher');
     const metrics: IterationMetrics = {
       iter: this.iter,
       algo: c.algo,
-      rewardMean: c.algo === 'sft-control' ? null : mean(rollouts.map((r) => r.reward)),
-      rewardStd: c.algo === 'sft-control' ? null : std(rollouts.map((r) => r.reward)),
-      zeroStdGroupFrac: c.algo === 'sft-control' ? null : zeroStdGroupFrac(rollouts),
+      rewardMean: outcome ? mean(outcome) : null,
+      rewardStd: outcome ? std(outcome) : null,
+      zeroStdGroupFrac: sampled ? zeroStdGroupFrac(sampled) : null,
+      trainRewardMean: sampled ? mean(rollouts.map((r) => r.reward)) : null,
       diversity: null,
       completionLen: mean(rollouts.map((r) => r.completion.length)),
-      truncationRatio:
-        c.algo === 'sft-control' ? null : mean(sampled.map((r) => (r.completion.endsWith(EOS) ? 0 : 1))),
+      truncationRatio: sampled ? mean(notTeacher.map((r) => (r.completion.endsWith(EOS) ? 0 : 1))) : null,
       loss: stats.loss,
       entropy: stats.entropy,
       clipFraction: stats.clipFraction,
@@ -134,6 +145,8 @@ export class Trainer {
       rectifications: null,
       salvaged: null,
       salvageRate: null,
+      answerStepCorrections: null,
+      prmFalseAccepts: null,
       firstErrorPos: null,
       firstErrorRel: null,
       prmFirstErrorAcc: null,

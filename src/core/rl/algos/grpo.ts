@@ -10,6 +10,6 @@ export const grpo: Algorithm = {
   async prepare(ctx, problems) {
     const rollouts = await ctx.sampleGroups(problems);
     assignGroupAdvantages(rollouts, ctx.cfg.scaleRewards);
-    return { rollouts, metrics: { diversity: groupDiversity(rollouts) } };
+    return { sampled: rollouts, rollouts, metrics: { diversity: groupDiversity(rollouts) } };
   },
 };

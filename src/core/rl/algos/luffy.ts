@@ -14,7 +14,7 @@ export const luffy: Algorithm = {
     const diversity = groupDiversity(sampled);
     const rollouts = ctx.timed('rectify', () => replaceWithTeacher(ctx, sampled));
     assignGroupAdvantages(rollouts, ctx.cfg.scaleRewards);
-    return { rollouts, metrics: { diversity } };
+    return { sampled, rollouts, metrics: { diversity } };
   },
 };
 

@@ -9,14 +9,15 @@ import type { Algorithm } from './types';
 export const prmDense: Algorithm = {
   usesPrm: true,
   async prepare(ctx, problems) {
-    const rollouts = await ctx.sampleGroups(problems);
-    const diversity = groupDiversity(rollouts);
-    const scores = await ctx.prmScores(rollouts);
-    rollouts.forEach((r, i) => {
-      r.prmScores = scores[i];
-      r.reward = prmDenseReward(r.reward, scores[i], ctx.cfg.prmLambda);
-    });
+    const sampled = await ctx.sampleGroups(problems);
+    const scores = await ctx.prmScores(sampled);
+    // Shaped copies: the samples keep their 0/1 outcome reward (the comparable rewardMean).
+    const rollouts = sampled.map((r, i) => ({
+      ...r,
+      prmScores: scores[i],
+      reward: prmDenseReward(r.reward, scores[i], ctx.cfg.prmLambda),
+    }));
     assignGroupAdvantages(rollouts, ctx.cfg.scaleRewards);
-    return { rollouts, metrics: { diversity } };
+    return { sampled, rollouts, metrics: { diversity: groupDiversity(sampled) } };
   },
 };

@@ -46,7 +46,7 @@ export function resetAlgorithm(resetPoint: ResetPoint): Algorithm {
     async prepare(ctx, problems) {
       const c = ctx.cfg;
       const half = c.groupSize / 2;
-      const { groupA, parents } = await findParents(ctx, problems, half);
+      const { first, groupA, parents } = await findParents(ctx, problems, half);
 
       // 3. The reset point of each parent (k = 1 for a parent without a terminated step).
       const resets = ctx.timed('rectify', () =>
@@ -101,6 +101,9 @@ export function resetAlgorithm(resetPoint: ResetPoint): Algorithm {
 
       const withParent = resets.filter((r) => r.parent);
       return {
+        // The comparable outcome reward: the first draw, H + 1 fresh samples per prompt (group A and
+        // the parent when it came from this draw), before any reset.
+        sampled: first,
         rollouts: out,
         metrics: {
           diversity: groupDiversity(groupA),

@@ -2,8 +2,10 @@
  * SCOPE: step-wise correction for on-policy exploration (docs/algorithms.md section 3.5).
  *   1. sample G rollouts per prompt;
  *   2. locate: the PRM's first error k of every failed rollout;
- *   3. select: partially correct ones (k >= 2), at most `rectifyCap` per group, largest k first;
- *   4. check the prefix (the teacher continues only a valid, unfinished prefix);
+ *   3. select: partially correct ones (k >= 2) the teacher can correct (kept prefix unfinished; step
+ *      k not the answer step unless `scopeRectifyAnswerStep`), at most `rectifyCap` per group,
+ *      largest k first; with `scopeOracleGuard`, then skip those whose kept prefix is oracle-invalid;
+ *   4. plan: the teacher's step k after the policy's own steps 1..k-1;
  *   5. rectify: own steps 1..k-1 (on) + teacher step k (off) + continuation (policy: on; teacher: off);
  *   6. replace the failure by its rectified version (or keep both);
  *   7. GRPO advantages over the mixed groups.
@@ -11,6 +13,7 @@
 import { EOS, isAnswerStep, renderCompletion, STEP_END, stepPrefix } from '../../format';
 import { mean } from '../../metrics';
 import { solveWith } from '../../tasks/common';
+import type { Problem, Task } from '../../tasks/types';
 import type { RlConfig } from '../config';
 import { defaultRectificationCap, firstErrorFromPrm, selectRectifications } from '../math';
 import { assignGroupAdvantages, groupDiversity } from './common';
@@ -20,10 +23,11 @@ export const scope: Algorithm = {
   usesPrm: true,
   async prepare(ctx, problems) {
     const sampled = await ctx.sampleGroups(problems);
-    const diversity = groupDiversity(sampled);
-    const { rollouts, metrics } = await rectify(ctx, sampled);
+    const { plans, located } = await locateAndPlan(ctx, sampled);
+    const conts = await continuations(ctx, plans);
+    const { rollouts, metrics } = ctx.timed('rectify', () => replace(ctx, sampled, plans, conts));
     assignGroupAdvantages(rollouts, ctx.cfg.scaleRewards);
-    return { rollouts, metrics: { diversity, ...metrics } };
+    return { sampled, rollouts, metrics: { diversity: groupDiversity(sampled), ...located, ...metrics } };
   },
 };
 
@@ -33,92 +37,157 @@ export function rectifyCapOf(c: RlConfig): number {
 }
 
 /** A chosen failure and how it is rectified at its PRM first error k. */
-interface Plan {
+export interface Plan {
   r: Rollout;
   k: number;
-  /** The policy's own steps 1..k-1 and their text with terminators. */
+  /** The policy's own steps 1..k-1, and their text with terminators. */
   own: string[];
   prefix: string;
   /** The teacher's step k, and with its terminator. */
   teacherStep: string;
   corrected: string;
+  /** The teacher's steps after step k (its continuation when `scopeContinuation` is 'teacher'). */
+  teacherRest: string[];
+  /** Step k is the answer step: nothing is left for the policy to continue. */
+  answerStep: boolean;
+  /** The kept prefix holds an oracle-invalid step: the PRM wrongly judged it correct. */
+  prmFalseAccept: boolean;
 }
 
-async function rectify(ctx: AlgoContext, rollouts: Rollout[]): Promise<Prepared> {
+/**
+ * Steps 2-4, shared with the token-matched control: the PRM's first error of every failed rollout
+ * with a step, the rectifications chosen, and the PRM metrics of the iteration.
+ */
+export async function locateAndPlan(ctx: AlgoContext, rollouts: Rollout[]) {
   const c = ctx.cfg;
 
-  // 2. Locate: the PRM's first error of every failed rollout that has a step.
+  // 2. Locate.
   const failed = rollouts.filter((r) => r.reward === 0 && r.steps.length > 0);
   const scores = failed.length ? await ctx.prmScores(failed) : [];
   failed.forEach((r, i) => {
     r.prmScores = scores[i];
     r.prmFirstError = firstErrorFromPrm(scores[i], c.tau);
   });
-  const withOracleError = failed.filter((r) => r.oracleFirstError > 0);
-  const located = {
-    prmFirstErrorAcc: withOracleError.length
-      ? mean(withOracleError.map((r) => (r.prmFirstError === r.oracleFirstError ? 1 : 0)))
-      : null,
-    firstErrorPos: failed.length ? mean(failed.map((r) => r.prmFirstError!)) : null,
-    firstErrorRel: failed.length ? mean(failed.map((r) => r.prmFirstError! / r.steps.length)) : null,
-  };
 
-  // 3-4. Select per group, then keep only prefixes the teacher can continue; 5. plan the teacher's step k.
-  const plans = ctx.timed('rectify', () => choose(c, rollouts, failed).map((r) => plan(ctx, r)));
-
-  // 5. The continuation after the corrected step (none after an answer step).
-  const conts = await continuations(ctx, plans);
-
-  // 6. Replace each failure by its rectified version (reward recomputed), or keep both.
   return ctx.timed('rectify', () => {
-    const replaced = new Map<Rollout, Rollout>();
-    for (const p of plans) replaced.set(p.r, rectified(ctx, p, conts.get(p.r)));
-    const out = c.scopeKeepOriginal
-      ? [...rollouts, ...replaced.values()]
-      : rollouts.map((r) => replaced.get(r) ?? r);
-    const salvaged = [...replaced.values()].filter((r) => r.reward === 1).length;
-    return {
-      rollouts: out,
-      metrics: {
-        ...located,
-        rectifications: plans.length,
-        salvaged,
-        salvageRate: plans.length ? salvaged / plans.length : null,
-      },
+    // 3-4. Select and plan, per group.
+    const plans: Plan[] = [];
+    const selectedByPrm: Plan[] = [];
+    for (const g of new Set(rollouts.map((r) => r.group))) {
+      const cands = failed
+        .filter((r) => r.group === g && r.prmFirstError! >= 2)
+        // A kept prefix that already holds an answer step is finished: a step after it makes a second
+        // answer (reward 0 by definition) and the teacher has no next step. A format rule, no oracle.
+        .filter((r) => !r.steps.slice(0, r.prmFirstError! - 1).some(isAnswerStep))
+        .map((r) => plan(ctx.task, r))
+        .filter((p) => c.scopeRectifyAnswerStep || !p.answerStep);
+      const pick = selectRectifications(
+        cands.map((p, i) => ({ index: i, k: p.k })),
+        rectifyCapOf(c),
+      );
+      for (const i of pick) {
+        selectedByPrm.push(cands[i]);
+        // The old rule, now opt-in: the oracle vetoes a kept prefix it finds invalid (the slot under
+        // the cap is not given to the next candidate).
+        if (!(c.scopeOracleGuard && cands[i].prmFalseAccept)) plans.push(cands[i]);
+      }
+    }
+
+    const withOracleError = failed.filter((r) => r.oracleFirstError > 0);
+    const located = {
+      prmFirstErrorAcc: withOracleError.length
+        ? mean(withOracleError.map((r) => (r.prmFirstError === r.oracleFirstError ? 1 : 0)))
+        : null,
+      firstErrorPos: failed.length ? mean(failed.map((r) => r.prmFirstError!)) : null,
+      firstErrorRel: failed.length ? mean(failed.map((r) => r.prmFirstError! / r.steps.length)) : null,
+      prmFalseAccepts: selectedByPrm.filter((p) => p.prmFalseAccept).length,
     };
+    return { plans, located };
   });
 }
 
-/** Steps 3-4: per group the partially correct failures under the cap, minus unusable prefixes. */
-function choose(c: RlConfig, rollouts: Rollout[], failed: Rollout[]): Rollout[] {
-  const chosen: Rollout[] = [];
-  for (const g of new Set(rollouts.map((r) => r.group))) {
-    const cands = failed.filter((r) => r.group === g);
-    const pick = selectRectifications(
-      cands.map((r, i) => ({ index: i, k: r.prmFirstError! })),
-      rectifyCapOf(c),
-    );
-    for (const i of pick) {
-      const r = cands[i];
-      // The teacher can only continue a prefix that really is valid and unfinished: a PRM false
-      // "correct" (or a kept prefix that already gave an answer) is skipped.
-      const kept = r.steps.slice(0, r.prmFirstError! - 1);
-      if (r.oracle.slice(0, kept.length).every(Boolean) && !kept.some(isAnswerStep)) chosen.push(r);
-    }
-  }
-  return chosen;
-}
-
-/** Step 5: the own prefix (steps 1..k-1) and the teacher's step k from it. */
-function plan(ctx: AlgoContext, r: Rollout): Plan {
+/** Step 4: the own prefix (steps 1..k-1) and the teacher's path from there. */
+function plan(task: Task, r: Rollout): Plan {
   const k = r.prmFirstError!;
   const own = r.steps.slice(0, k - 1);
-  const teacherStep = ctx.task.nextStep(r.problem, own);
-  const corrected = teacherStep + (isAnswerStep(teacherStep) ? EOS : STEP_END);
-  return { r, k, own, prefix: stepPrefix(own, k - 1), teacherStep, corrected };
+  const prmFalseAccept = !r.oracle.slice(0, own.length).every(Boolean);
+  const [teacherStep, ...teacherRest] = teacherPath(task, r.problem, own);
+  const answerStep = isAnswerStep(teacherStep);
+  const corrected = teacherStep + (answerStep ? EOS : STEP_END);
+  return {
+    r,
+    k,
+    own,
+    prefix: stepPrefix(own, k - 1),
+    teacherStep,
+    corrected,
+    teacherRest,
+    answerStep,
+    prmFalseAccept,
+  };
 }
 
-/** Step 6: own prefix (on, its recorded log-probs) + corrected step (off) + continuation. */
+/**
+ * The teacher's steps k, k+1, ... after the kept steps 1..k-1 (k-1 = `own.length`, no answer step
+ * among them). From a valid prefix: `nextStep` repeated until the answer (step k = nextStep(own)).
+ * An invalid prefix (a PRM false accept) has no state the teacher can continue (`nextStep` throws
+ * on it), so the teacher follows its own solution through the prefix's valid part instead: the
+ * valid steps 1..j-1, then `nextStep` to the answer, and it writes that path's steps from position
+ * k on (just its answer step when the path is shorter). For `add` this is the problem's true column
+ * k step. The policy's invalid steps j..k-1 stay as written, so the rectified completion still
+ * carries the error and, but for luck, fails.
+ */
+export function teacherPath(task: Task, problem: Problem, own: readonly string[]): string[] {
+  const next = (q: Problem, pre: readonly string[]) => task.nextStep(q, pre);
+  const labels = task.checkSteps(problem, own);
+  const j = labels.indexOf(false);
+  if (j < 0) return solveWith(next, problem, own);
+  const valid = own.slice(0, j);
+  const path = [...valid, ...solveWith(next, problem, valid)];
+  return path.slice(Math.min(own.length, path.length - 1));
+}
+
+/** Step 5: continuations of the rectified prefixes: the policy's, in one batched decode, or the teacher's. */
+async function continuations(ctx: AlgoContext, plans: Plan[]): Promise<Map<Rollout, Segment>> {
+  const needCont = plans.filter((p) => !p.answerStep);
+  const conts = new Map<Rollout, Segment>();
+  if (ctx.cfg.scopeContinuation === 'policy') {
+    if (needCont.length) {
+      const gen = await ctx.generate(
+        needCont.map((p) => ({ prompt: p.r.problem.prompt, completionPrefix: p.prefix + p.corrected })),
+      );
+      for (const [i, p] of needCont.entries())
+        conts.set(p.r, { text: gen.texts[i], role: 'on', logps: gen.logps[i] });
+    }
+  } else for (const p of needCont) conts.set(p.r, { text: renderCompletion(p.teacherRest), role: 'off' });
+  return conts;
+}
+
+/** Step 6: each failure replaced by (or, with `scopeKeepOriginal`, joined by) its rectified version. */
+function replace(
+  ctx: AlgoContext,
+  rollouts: Rollout[],
+  plans: Plan[],
+  conts: Map<Rollout, Segment>,
+): Omit<Prepared, 'sampled'> {
+  const replaced = new Map<Rollout, Rollout>();
+  for (const p of plans) replaced.set(p.r, rectified(ctx, p, conts.get(p.r)));
+  const out = ctx.cfg.scopeKeepOriginal
+    ? [...rollouts, ...replaced.values()]
+    : rollouts.map((r) => replaced.get(r) ?? r);
+  const salvaged = [...replaced.values()].filter((r) => r.rectification!.salvaged).length;
+  return {
+    rollouts: out,
+    metrics: {
+      rectifications: plans.length,
+      salvaged,
+      salvageRate: plans.length ? salvaged / plans.length : null,
+      answerStepCorrections: ctx.cfg.scopeRectifyAnswerStep ? plans.filter((p) => p.answerStep).length : null,
+    },
+  };
+}
+
+/** Own prefix (on, its recorded log-probs) + corrected step (off) + continuation; reward recomputed. */
 function rectified(ctx: AlgoContext, p: Plan, continuation: Segment | undefined): Rollout {
   const own = p.r.segments[0];
   const cont = continuation ?? { text: '', role: 'on' as const, logps: new Float32Array(0) };
@@ -132,33 +201,17 @@ function rectified(ctx: AlgoContext, p: Plan, continuation: Segment | undefined)
   const nr = ctx.makeRollout(p.r.group, p.r.problem, segs, 'rectified');
   nr.prmScores = p.r.prmScores;
   nr.prmFirstError = p.k;
+  // Salvaged: the policy itself wrote what follows the corrected step, and the result is correct.
+  const policyContinued = continuation?.role === 'on' && continuation.text.length > 0;
   nr.rectification = {
     k: p.k,
     original: p.r.steps[p.k - 1] ?? '',
     corrected: p.teacherStep,
     continuation: cont.text,
     originalCompletion: p.r.completion,
-    salvaged: nr.reward === 1,
+    salvaged: policyContinued && nr.reward === 1,
+    answerStep: p.answerStep,
+    prmFalseAccept: p.prmFalseAccept,
   };
   return nr;
-}
-
-/** Continuations of the rectified prefixes: the policy's, in one batched decode, or the teacher's. */
-async function continuations(ctx: AlgoContext, plans: Plan[]): Promise<Map<Rollout, Segment>> {
-  const needCont = plans.filter((p) => !isAnswerStep(p.teacherStep));
-  const conts = new Map<Rollout, Segment>();
-  if (ctx.cfg.scopeContinuation === 'policy') {
-    if (needCont.length) {
-      const gen = await ctx.generate(
-        needCont.map((p) => ({ prompt: p.r.problem.prompt, completionPrefix: p.prefix + p.corrected })),
-      );
-      for (const [i, p] of needCont.entries())
-        conts.set(p.r, { text: gen.texts[i], role: 'on', logps: gen.logps[i] });
-    }
-  } else
-    for (const p of needCont) {
-      const rest = solveWith((q, pre) => ctx.task.nextStep(q, pre), p.r.problem, [...p.own, p.teacherStep]);
-      conts.set(p.r, { text: renderCompletion(rest), role: 'off' });
-    }
-  return conts;
 }

@@ -21,6 +21,6 @@ export const sftControl: Algorithm = {
         return r;
       }),
     );
-    return { rollouts, metrics: {} };
+    return { sampled: null, rollouts, metrics: {} };
   },
 };

@@ -47,7 +47,13 @@ export interface Rollout {
     corrected: string;
     continuation: string;
     originalCompletion: string;
+    /** The policy wrote a continuation after the corrected step and the result has reward 1. */
     salvaged: boolean;
+    /** The corrected step is the answer step: the teacher wrote the answer, nothing was left to salvage.
+     *  (This and the next are absent in rollouts recorded before they existed.) */
+    answerStep?: boolean;
+    /** The kept prefix holds a step the oracle finds invalid (the PRM wrongly judged it correct). */
+    prmFalseAccept?: boolean;
   };
   /** RRPO/SRPO: the reset state this suffix was sampled from. */
   reset?: { k: number; parentCompletion: string; prefix: string };
@@ -76,6 +82,13 @@ export interface AlgoContext {
 
 /** What `prepare` hands back to the loop. */
 export interface Prepared {
+  /**
+   * The policy's own fresh samples of this iteration, as sampled: before any rectification, teacher
+   * replacement, reset or PRM shaping, with their 0/1 outcome rewards. `rewardMean`, `rewardStd` and
+   * `zeroStdGroupFrac` are computed on them, so they compare across methods. Null when the algorithm
+   * samples nothing (sft-control).
+   */
+  sampled: Rollout[] | null;
   /** The rollouts to train on, advantages set; each segment's role says how its tokens are trained. */
   rollouts: Rollout[];
   /** The algorithm's own metrics; the loop fills in the rest (null where they do not apply). */
