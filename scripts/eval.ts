@@ -1,8 +1,9 @@
 /**
  * npm run eval -- --task <add|arith> --checkpoint <dir> [--n N] [--seed S] [--json]
  * npm run eval -- --scenario edge [--edge-n N] [--checkpoint <dir>] [--json]
- * Evaluates the policy in <dir> (policy.json/.bin) on the fixed test and ood sets; the PRM in <dir>
- * (or, if <dir> has none, the shipped one of the task) for prmFirstErrorAcc. With the edge scenario,
+ * Evaluates the policy in <dir> (policy.json/.bin, or a train run directory's latest checkpoint) on
+ * the fixed test and ood sets; the PRM in <dir> (a run's start PRM; if there is none, the shipped
+ * one of the task) for prmFirstErrorAcc. With the edge scenario,
  * also the edge evaluation (src/core/evaluate.ts `evaluateEdge`): the start of the scenario.
  */
 import { existsSync } from 'node:fs';
@@ -14,14 +15,19 @@ import { useBackend } from '../src/node/backend';
 import { cliMain } from '../src/node/cli';
 import { readCheckpoint } from '../src/node/files';
 import { EVAL_HELP, parseEvalArgs } from '../src/node/options';
+import { checkpointDirOf, RUN_JSON, readRunRecord } from '../src/node/run-dir';
 
 await cliMain(EVAL_HELP, async () => {
   const args = parseEvalArgs(process.argv.slice(2));
   if (!args) return console.log(EVAL_HELP);
   const { n, seed, checkpointDir: dir } = args;
   const task = getTask(args.task);
-  const pc = readCheckpoint(dir, 'policy', task.name);
-  const prmDir = existsSync(path.join(dir, 'prm.json')) ? dir : path.join('public', 'checkpoints', task.name);
+  const policyDir = checkpointDirOf(dir);
+  const pc = readCheckpoint(policyDir, 'policy', task.name);
+  const runStart = existsSync(path.join(dir, RUN_JSON)) ? readRunRecord(dir).start?.dir : undefined;
+  const prmDir = existsSync(path.join(dir, 'prm.json'))
+    ? dir
+    : (runStart ?? path.join('public', 'checkpoints', task.name));
   const rc = readCheckpoint(prmDir, 'prm', task.name);
   await useBackend(args.backend);
   const policy = PolicyModel.fromCheckpoint(task, pc.manifestJson, pc.blob);

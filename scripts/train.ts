@@ -1,50 +1,121 @@
 /**
  * npm run train -- --task <add|arith> --algo <grpo|prm-dense|luffy|scope|rrpo|srpo|sft-control>
- *   --iters N --seed S [--runtime node|browser] [--backend ...] [--out DIR] [--json] [--set key=value ...]
- * RL from the shipped checkpoints; writes DIR/metrics.jsonl, DIR/summary.json, DIR/policy.{json,bin}.
+ *   [--iters N] [--seed S] [--runtime node|browser] [--backend ...] [--out DIR] [--force] [--json]
+ *   [--set key=value ...]
+ * npm run train -- --resume DIR [--json]
+ * RL from the shipped checkpoints; writes the run directory of src/node/run-dir.ts: DIR/run.json,
+ * DIR/metrics.jsonl, DIR/summary.json and the latest policy checkpoint as one unit
+ * (DIR/checkpoint.json -> DIR/ckpt-NNNNNN/policy.{json,bin}).
  */
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { BackendInfo } from '../src/browser/session-api';
 import { PolicyModel } from '../src/core/agents';
+import { crc32 } from '../src/core/checkpoint';
 import type { EvalResult } from '../src/core/evaluate';
-import { type RunSummary, runTraining } from '../src/core/rl/run';
-import { LocalPolicyService, LocalPrmService } from '../src/core/rl/services';
+import type { RlConfig } from '../src/core/rl/config';
+import { resumedTrainerRng, withTrainerRng } from '../src/core/rl/resume';
+import { RunLoop, type RunSummary } from '../src/core/rl/run';
+import { LocalPolicyService, LocalPrmService, type StoredCheckpoint } from '../src/core/rl/services';
 import { loadPrm, prepareRlPolicy } from '../src/core/rl/setup';
 import { type IterationMetrics, Trainer } from '../src/core/rl/trainer';
 import { getTask } from '../src/core/tasks';
-import { useBackend } from '../src/node/backend';
+import { type NodeBackend, useBackend } from '../src/node/backend';
 import { runInBrowser } from '../src/node/browser-run';
 import { chromiumPath } from '../src/node/chromium';
 import { cliMain } from '../src/node/cli';
-import { readCheckpoint, writeCheckpoint } from '../src/node/files';
+import { readCheckpoint } from '../src/node/files';
 import { parseTrainArgs, TRAIN_HELP } from '../src/node/options';
 import { Progress } from '../src/node/progress';
+import {
+  type CheckpointState,
+  loadRunCheckpoint,
+  METRICS,
+  prepareRunDir,
+  readRunRecord,
+  SUMMARY,
+  saveRunCheckpoint,
+  truncateMetrics,
+  writeFileAtomic,
+  writeRunRecord,
+} from '../src/node/run-dir';
+
+const crcOf = (ck: StoredCheckpoint) => crc32(ck.blob).toString(16).padStart(8, '0');
+
+/** The policy service of a CLI run: every checkpoint carries the coordinator RNG, as in the browser. */
+class RunPolicyService extends LocalPolicyService {
+  trainer: Trainer | null = null;
+  override checkpoint(meta: Record<string, unknown>) {
+    return super.checkpoint(this.trainer ? withTrainerRng(meta, this.trainer.rng) : meta);
+  }
+}
 
 await cliMain(TRAIN_HELP, async () => {
   const args = parseTrainArgs(process.argv.slice(2));
   if (!args) return console.log(TRAIN_HELP);
-  const { config: cfg, runtime, out } = args;
-  const task = getTask(cfg.task);
-  if (
-    !args.force &&
-    (existsSync(path.join(out, 'metrics.jsonl')) || existsSync(path.join(out, 'summary.json')))
-  )
-    throw new Error(`'${out}' already holds a run; pass --force to overwrite it or choose another --out`);
-  if (runtime === 'browser') chromiumPath(); // no browser: fail before anything is written
-  // Read (and validate) the starting checkpoints before anything is written.
-  const start =
-    args.runtime === 'node'
-      ? {
-          policy: readCheckpoint(args.checkpointDir, 'policy', task.name),
-          prm: readCheckpoint(args.checkpointDir, 'prm', task.name),
-        }
-      : null;
-
-  mkdirSync(out, { recursive: true });
-  const metricsPath = path.join(out, 'metrics.jsonl');
-  writeFileSync(metricsPath, '');
   const log = args.json ? console.error : console.log;
+
+  // --- what to run: a new run, or a killed one resumed from its latest checkpoint ------------
+  let cfg: RlConfig;
+  let out: string;
+  let node: { backend: NodeBackend; checkpointDir: string; faults: unknown } | null = null;
+  let resumeFrom: { ck: StoredCheckpoint; state: CheckpointState } | null = null;
+  let resuming = false;
+  if ('resume' in args) {
+    out = args.resume;
+    const record = readRunRecord(out);
+    if (record.runtime !== 'node' || !record.start)
+      throw new Error(`'${out}' is a ${record.runtime} run; only node runs resume`);
+    if (existsSync(path.join(out, SUMMARY))) throw new Error(`'${out}' is finished (it has ${SUMMARY})`);
+    cfg = record.config;
+    node = {
+      backend: args.backend ?? (record.backend as NodeBackend),
+      checkpointDir: record.start.dir,
+      faults: null,
+    };
+    resumeFrom = loadRunCheckpoint(out, cfg.task);
+    resuming = true;
+  } else {
+    cfg = args.config;
+    out = args.out;
+    if (args.runtime === 'node')
+      node = { backend: args.backend, checkpointDir: args.checkpointDir, faults: args.faults };
+    else chromiumPath(); // no browser: fail before anything is written
+  }
+  const task = getTask(cfg.task);
+  // Read (and validate) the starting checkpoints before anything is written.
+  const start = node
+    ? {
+        policy: readCheckpoint(node.checkpointDir, 'policy', task.name),
+        prm: readCheckpoint(node.checkpointDir, 'prm', task.name),
+      }
+    : null;
+  if (resuming && start) {
+    const record = readRunRecord(out);
+    if (record.start?.policy !== crcOf(start.policy) || record.start?.prm !== crcOf(start.prm))
+      throw new Error(
+        `the start checkpoints in '${node?.checkpointDir}' changed since the run began (CRC-32 differs); the run cannot resume exactly`,
+      );
+  }
+
+  const metricsPath = path.join(out, METRICS);
+  let keptRows: object[] = [];
+  if (resuming) keptRows = truncateMetrics(out, resumeFrom?.state.iter ?? 0);
+  else {
+    prepareRunDir(out, 'force' in args && args.force);
+    writeRunRecord(out, {
+      kind: 'scope-lab/run',
+      version: 1,
+      runtime: node ? 'node' : 'browser',
+      backend: node ? node.backend : 'runtime' in args && args.runtime === 'browser' ? args.backend : '',
+      config: cfg,
+      start:
+        start && node
+          ? { dir: node.checkpointDir, policy: crcOf(start.policy), prm: crcOf(start.prm) }
+          : null,
+    });
+    writeFileAtomic(metricsPath, '');
+  }
   const bar = new Progress('train', cfg.iters);
   // The same files and progress lines from either runtime.
   const onIteration = (metrics: IterationMetrics) => {
@@ -56,38 +127,64 @@ await cliMain(TRAIN_HELP, async () => {
     const skipped = metrics.skippedUpdates ? ` | SKIPPED ${metrics.skippedUpdates} non-finite update(s)` : '';
     bar.update(metrics.iter, `${r} ${(metrics.timeMs.total / 1000).toFixed(2)}s/it${e}${skipped}`);
   };
+  let startEval: EvalResult | null = (resumeFrom?.state.start as EvalResult | undefined) ?? null;
   const onEval = (iter: number, e: EvalResult) => {
-    if (iter === 0)
+    if (iter === 0) {
+      startEval = e;
       log(
         `start: test ${e.testAcc.toFixed(3)} sampled ${e.testAccSampled.toFixed(3)} ood ${e.oodAcc.toFixed(3)}`,
       );
+    }
   };
   const header = (b: string) =>
     log(
-      `train ${task.name} ${cfg.algo} seed=${cfg.seed} iters=${cfg.iters} runtime=${runtime} backend=${b} -> ${out}`,
+      `train ${task.name} ${cfg.algo} seed=${cfg.seed} iters=${cfg.iters} runtime=${node ? 'node' : 'browser'} backend=${b} -> ${out}${resuming ? ` (resumed at iteration ${resumeFrom?.state.iter ?? 0})` : ''}`,
     );
 
   let summary: RunSummary;
-  if (args.runtime === 'node' && start) {
-    const used = await useBackend(args.backend);
+  if (node && start) {
+    const used = await useBackend(node.backend);
     const pc = start.policy;
     const policy = prepareRlPolicy(task, pc, cfg);
-    const prm = loadPrm(task, start.prm);
-    const service = new LocalPolicyService(task, policy, () =>
+    if (resumeFrom) policy.loadCheckpoint(resumeFrom.ck.manifestJson, resumeFrom.ck.blob);
+    const service = new RunPolicyService(task, policy, () =>
       PolicyModel.fromCheckpoint(task, pc.manifestJson, pc.blob),
     );
-    const trainer = new Trainer(task, cfg, service, new LocalPrmService(prm));
-    if (args.faults) trainer.injectFaults(args.faults);
+    const prm = new LocalPrmService(loadPrm(task, start.prm));
+    // The coordinator RNG of the checkpoint (as the browser session resumes): the same problems.
+    const rng = resumeFrom ? resumedTrainerRng(resumeFrom.ck) : undefined;
+    const trainer = new Trainer(task, cfg, service, prm, rng);
+    trainer.iter = resumeFrom?.state.iter ?? 0;
+    service.trainer = trainer;
+    if (node.faults) trainer.injectFaults(node.faults as Parameters<Trainer['injectFaults']>[0]);
     header(used);
-    summary = await runTraining(trainer, {
+    const loop: RunLoop = new RunLoop(trainer, {
       onIteration: ({ metrics }) => onIteration(metrics),
       onEval,
-      onCheckpoint: (_iter, ck) => writeCheckpoint(out, 'policy', ck),
+      onCheckpoint: (iter, ck) => saveRunCheckpoint(out, ck, { iter, mark: loop.mark(), start: startEval }),
     });
+    const restoredStart = startEval;
+    if (resumeFrom && restoredStart) {
+      loop.rewind(trainer, resumeFrom.state.mark);
+      // The loop begins with the run's own starting evaluation, restored from the checkpoint,
+      // instead of evaluating the resumed policy: its summary is then the uninterrupted run's.
+      const evaluate = trainer.evaluate.bind(trainer);
+      trainer.evaluate = async () => {
+        trainer.evaluate = evaluate;
+        return restoredStart;
+      };
+    }
+    await loop.begin();
+    while (!loop.finished) await loop.next();
+    summary = loop.summary();
+    // The loop saw the evaluations after the checkpoint; the lowest sampled accuracy counts the
+    // ones before it too (they are in the kept metrics rows).
+    for (const row of keptRows as IterationMetrics[])
+      if (row.eval) summary.minTestAccSampled = Math.min(summary.minTestAccSampled, row.eval.testAccSampled);
   } else {
     const res = await runInBrowser({
       config: cfg,
-      backend: args.backend,
+      backend: (args as { backend: Parameters<typeof runInBrowser>[0]['backend'] }).backend,
       log,
       onEvent: (e) => {
         if (e.type === 'ready') {
@@ -104,10 +201,14 @@ await cliMain(TRAIN_HELP, async () => {
         }
       },
     });
-    writeCheckpoint(out, 'policy', res.checkpoint);
     summary = res.summary;
+    saveRunCheckpoint(out, res.checkpoint, {
+      iter: summary.iters,
+      mark: { done: summary.iters, rectified: 0, salvaged: 0, skipped: summary.skippedUpdates },
+      start: startEval,
+    });
   }
-  writeFileSync(path.join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  writeFileAtomic(path.join(out, SUMMARY), `${JSON.stringify(summary, null, 2)}\n`);
   log(
     `end: test ${summary.end.testAcc.toFixed(3)} sampled ${summary.end.testAccSampled.toFixed(3)} (start ${summary.start.testAccSampled.toFixed(3)}) ood ${summary.end.oodAcc.toFixed(3)} in ${summary.wallSeconds.toFixed(0)}s`,
   );

@@ -24,14 +24,21 @@ const SPECIAL_BITS = [
   0x80000000, // -0
   0x00000001, // smallest subnormal
   0x807fffff, // largest negative subnormal
-  0x7f800000, // +Infinity
-  0xff800000, // -Infinity
-  0x7fc00000, // canonical quiet NaN
-  0x7fc12345, // quiet NaN with payload
-  0xffc00001, // negative quiet NaN with payload
   0x7f7fffff, // max finite
+  0xff7fffff, // min finite
   0x3f800000, // 1
 ];
+
+/** Non-finite bit patterns: every one makes a checkpoint unusable. */
+const NON_FINITE_BITS: [number, string][] = [
+  [0x7f800000, 'Infinity'],
+  [0xff800000, '-Infinity'],
+  [0x7fc00000, 'NaN'], // canonical quiet NaN
+  [0x7fc12345, 'NaN'], // quiet NaN with payload
+  [0xffc00001, 'NaN'], // negative quiet NaN with payload
+  [0x7f800001, 'NaN'], // signalling NaN
+];
+const isFiniteBits = (w: number) => (w & 0x7f800000) !== 0x7f800000;
 
 function sampleInput(): CheckpointInput {
   return {
@@ -83,7 +90,7 @@ describe('crc32', () => {
 });
 
 describe('serialize / deserialize', () => {
-  it('round-trips bit-exactly, including -0, subnormals, infinities and NaN payloads', () => {
+  it('round-trips bit-exactly, including -0, subnormals and the largest finite values', () => {
     const input = sampleInput();
     const { manifestJson, blob, manifest } = serializeCheckpoint(input);
     const { manifest: m2, tensors } = deserializeCheckpoint(manifestJson, blob);
@@ -103,7 +110,9 @@ describe('serialize / deserialize', () => {
   it('round-trips random tensors (property)', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.array(fc.integer({ min: 0, max: 0xffffffff }), { maxLength: 40 }), { maxLength: 5 }),
+        fc.array(fc.array(fc.integer({ min: 0, max: 0xffffffff }).filter(isFiniteBits), { maxLength: 40 }), {
+          maxLength: 5,
+        }),
         (arrays) => {
           const input = {
             ...sampleInput(),
@@ -118,6 +127,29 @@ describe('serialize / deserialize', () => {
       ),
       { numRuns: 50 },
     );
+  });
+
+  it('refuses a checkpoint with any non-finite value, naming the tensor, the value and the element', () => {
+    for (const [bits, what] of NON_FINITE_BITS) {
+      const input = sampleInput();
+      // The poison sits in an optimizer slot, past the weights: every tensor is checked.
+      const slot = input.tensors[4];
+      const data = new Float32Array(slot.data);
+      new Uint32Array(data.buffer)[4] = bits;
+      input.tensors[4] = { ...slot, data };
+      const { manifestJson, blob } = serializeCheckpoint(input); // a valid checksum over the NaN
+      expectCode(
+        () => deserializeCheckpoint(manifestJson, blob),
+        'nonfinite',
+        new RegExp(
+          `tensor 'opt/wte/m' holds ${what} at element 4: a model with non-finite weights is unusable`,
+        ),
+      );
+      // A blob at an odd byte offset (no aligned fast path) is checked the same way.
+      const shifted = new Uint8Array(blob.length + 1).subarray(1);
+      shifted.set(blob);
+      expectCode(() => deserializeCheckpoint(manifestJson, shifted), 'nonfinite');
+    }
   });
 
   it('is deterministic and independent of key insertion order', () => {

@@ -4,12 +4,21 @@
  * in-process (fast); a few cases per script run the real script to check the exit path.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { deserializeCheckpoint, serializeCheckpoint } from '../src/core/checkpoint';
+import { DEFAULT_RL, rlConfigSchema } from '../src/core/rl/config';
 import { readCheckpoint } from '../src/node/files';
-import { parseEvalArgs, parsePretrainArgs, parseSoakArgs, parseTrainArgs } from '../src/node/options';
+import {
+  parseEvalArgs,
+  parsePretrainArgs,
+  parseSoakArgs,
+  parseTrainArgs,
+  TRAIN_HELP,
+} from '../src/node/options';
+import { checkpointDirOf, KILL_HOOK_ENV, loadRunCheckpoint, prepareRunDir } from '../src/node/run-dir';
 
 const SHIPPED = path.join('public', 'checkpoints', 'add');
 
@@ -99,7 +108,29 @@ describe('train options: every bad input is one clear line', () => {
     [[...TRAIN, '--inject-faults', '{oops'], /--inject-faults expects JSON/],
     [[...TRAIN, '--inject-faults', '{"nonFiniteLossAt":[0]}'], /invalid fault injection nonFiniteLossAt\.0/],
     [[...TRAIN, '--inject-faults', '{"nanAt":[1]}'], /invalid fault injection/],
-    [[...TRAIN, '--bogus'], /Unknown option '--bogus'/],
+    [[...TRAIN, '--bogus'], /Unknown option '--bogus'$/],
+    [
+      ['--task', 'add', '--algo', 'grpo', '--iter', '3'],
+      /Unknown option '--iter' \(did you mean --iters\?\)/,
+    ],
+    [[...TRAIN, '--sed', '3'], /Unknown option '--sed' \(did you mean --seed\?\)/],
+    [[...TRAIN, '--checkpiont', 'x'], /did you mean --checkpoint\?/],
+    [[...TRAIN, '--seed', '0x10'], /--seed must be an integer in \[0, .*got '0x10'/],
+    [[...TRAIN, '--iters', '1e3'], /--iters must be an integer in \[1, 100000\], got '1e3'/],
+    [[...TRAIN, '--iters', ' 5'], /--iters must be an integer/],
+    [[...TRAIN, '--set', '__proto__=1'], /--set: unknown config key '__proto__'/],
+    [[...TRAIN, '--set', 'constructor=1'], /--set: unknown config key 'constructor'/],
+    [[...TRAIN, '--set', 'toString=x'], /--set: unknown config key 'toString'/],
+    [[...TRAIN, '--set', 'groupSize=0x10'], /--set groupSize: '0x10' is not a number/],
+    [[...TRAIN, '--set', 'groupSize=1e1'], /invalid groupSize 1e1: expected an integer in \[2, 64\]/],
+    [[...TRAIN, '--set', 'evalN=1e17'], /invalid evalN 1e17: expected an integer in \[1, 10000\]/],
+    [[...TRAIN, '--set', 'evalN=20000'], /invalid evalN 20000: expected an integer in \[1, 10000\]/],
+    [
+      ['--resume', 'runs/x', '--task', 'add'],
+      /--resume takes the run's options from DIR\/run.json; drop --task/,
+    ],
+    [['--resume', 'runs/x', '--set', 'lr=1'], /drop --set/],
+    [['--resume', 'runs/x', '--runtime', 'browser'], /--resume works with --runtime node only/],
     [[...TRAIN, 'extra'], /Unexpected argument 'extra'/],
   ];
   for (const [args, msg] of cases)
@@ -114,9 +145,53 @@ describe('train options: every bad input is one clear line', () => {
       out: path.join('runs', 'add-grpo-s1'),
       faults: { nonFiniteLossAt: [1], nonFiniteGradientAt: [] },
     });
-    expect(a?.config).toMatchObject({ task: 'add', algo: 'grpo', iters: 1, seed: 1, lr: 1e-5, groupSize: 8 });
+    expect(a && 'config' in a ? a.config : null).toMatchObject({
+      task: 'add',
+      algo: 'grpo',
+      iters: 1,
+      seed: 1,
+      lr: 1e-5,
+      groupSize: 8,
+    });
     expect(parseTrainArgs([...TRAIN, '--runtime', 'browser'])).toMatchObject({ backend: 'auto' });
     expect(parseTrainArgs(['--help'])).toBeNull();
+    expect(parseTrainArgs([...TRAIN, '--set', 'lr=1e-5', '--set', 'groupSize=+16']) as object).toMatchObject({
+      config: { lr: 1e-5, groupSize: 16 },
+    });
+    expect(parseTrainArgs(['--resume', 'runs/x', '--json'])).toEqual({
+      resume: 'runs/x',
+      backend: null,
+      json: true,
+    });
+  });
+});
+
+describe('train --help: the usage line and every --set key from the config schema', () => {
+  it('options with a default are bracketed in the usage line', () => {
+    const usage = TRAIN_HELP.split('\n')[0];
+    expect(usage).toMatch(/--task <add\|arith> --algo </);
+    expect(usage).toMatch(/\[--iters N\] \[--seed S\]/);
+    expect(usage.replace(/\[[^\]]*\]/g, '')).not.toMatch(/--iters|--seed/);
+  });
+  it('lists every --set key with its default and its meaning (the schema description)', () => {
+    const shape = rlConfigSchema.shape as unknown as Record<string, { description?: string }>;
+    const setKeys = Object.keys(shape).filter((k) => !['task', 'algo', 'iters', 'seed'].includes(k));
+    expect(setKeys.length).toBeGreaterThan(25);
+    const lines = TRAIN_HELP.split('\n');
+    for (const key of setKeys) {
+      const line = lines.find((l) => l.trimStart().startsWith(`${key} `));
+      expect(line, key).toBeDefined();
+      const described =
+        shape[key].description ??
+        (shape[key] as { unwrap?: () => { description?: string } }).unwrap?.().description;
+      expect(described, `${key} has a .describe() in the schema`).toMatch(/\w{3}/);
+      const [, value, meaning] = /^\s+\S+\s+(\S+)\s+(.*)$/.exec(line!)!;
+      expect(value).toBe(String((DEFAULT_RL as Record<string, unknown>)[key]));
+      expect(meaning.startsWith(described!)).toBe(true);
+    }
+    // The knobs with their own option are not --set keys.
+    expect(lines.some((l) => /^\s+iters\s/.test(l))).toBe(false);
+    expect(TRAIN_HELP).toMatch(/scaleRewards\s+group\s+Advantage scaling.*\(group\|batch\|none\)/);
   });
 });
 
@@ -279,5 +354,154 @@ describe('the scripts themselves exit 2 with one line and no stack trace', () =>
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(rows.map((m: { skippedUpdates: number }) => m.skippedUpdates)).toEqual([0, 1]);
+  });
+});
+
+/** A copy of the shipped add checkpoints whose `tensor` has `value` at element 0, re-checksummed. */
+function poisonedCheckpoint(tensor: string, value: number): string {
+  const dir = damagedCheckpoint(() => {});
+  const f = (ext: string) => path.join(dir, `policy.${ext}`);
+  const { manifest, tensors } = deserializeCheckpoint(
+    readFileSync(f('json'), 'utf8'),
+    readFileSync(f('bin')),
+  );
+  tensors.get(tensor)!.data[0] = value;
+  const ck = serializeCheckpoint({
+    ...manifest,
+    tensors: [...tensors].map(([name, t]) => ({ name, shape: t.shape, data: t.data })),
+  });
+  writeFileSync(f('json'), ck.manifestJson);
+  writeFileSync(f('bin'), ck.blob);
+  return dir;
+}
+
+describe('non-finite checkpoints are refused by the CLI load paths', () => {
+  it('readCheckpoint names the tensor (NaN in a weight, Inf in the output gain)', () => {
+    expectOneLineError(
+      () => readCheckpoint(poisonedCheckpoint('lnf.g', Number.POSITIVE_INFINITY), 'policy', 'add'),
+      /policy checkpoint in '.*' is unusable: tensor 'lnf.g' holds Infinity at element 0/,
+    );
+    expectOneLineError(
+      () => readCheckpoint(poisonedCheckpoint('wte', Number.NaN), 'policy', 'add'),
+      /tensor 'wte' holds NaN at element 0: a model with non-finite weights is unusable/,
+    );
+  });
+  it('eval exits 2 on a NaN policy', () => {
+    const dir = poisonedCheckpoint('wte', Number.NaN);
+    const r = run('eval', ['--task', 'add', '--checkpoint', dir, '--n', '2']);
+    expectCleanFailure(r, /policy checkpoint in '.*' is unusable: tensor 'wte' holds NaN/);
+  });
+  it('train exits 2 on an Inf output gain and writes nothing', () => {
+    const dir = poisonedCheckpoint('lnf.g', Number.NEGATIVE_INFINITY);
+    const out = path.join(tempDir(), 'run');
+    const r = run('train', [...TRAIN, '--checkpoint', dir, '--out', out]);
+    expectCleanFailure(r, /policy checkpoint in '.*' is unusable: tensor 'lnf.g' holds -Infinity/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('run directories: atomic checkpoints, --force, --resume after SIGKILL', () => {
+  // Small and quick, but with groups of 4, two prompts and evaluations, so a resume that lost any
+  // RNG, Adam state or counter would show in the metrics.
+  const SMALL = [
+    ...['--task', 'add', '--algo', 'scope', '--iters', '4', '--seed', '3'],
+    ...['--set', 'promptsPerIter=2', '--set', 'groupSize=4', '--set', 'evalN=4', '--set', 'evalEvery=2'],
+    ...['--set', 'checkpointEvery=1', '--set', 'warmupIters=0', '--set', 'lr=0.001'],
+  ];
+  const killedAt = (n: number) => ({ ...process.env, [KILL_HOOK_ENV]: String(n) });
+  const runWith = (args: string[], env?: NodeJS.ProcessEnv) => {
+    const res = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/train.ts', ...args], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env,
+    });
+    return { code: res.status, signal: res.signal, stderr: res.stderr, stdout: res.stdout };
+  };
+  /** Everything but wall-clock times. */
+  const timeless = (v: unknown) =>
+    JSON.parse(
+      JSON.stringify(v, (k, x) => (/^(timeMs|wallSeconds|secondsPerIter)$/.test(k) ? undefined : x)),
+    );
+  const rows = (dir: string) =>
+    readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => timeless(JSON.parse(l)));
+  const finalCheckpoint = (dir: string) => {
+    const latest = loadRunCheckpoint(dir, 'add');
+    return {
+      iter: latest?.state.iter,
+      json: latest?.ck.manifestJson,
+      bin: Buffer.from(latest?.ck.blob ?? []),
+    };
+  };
+
+  it('a kill between the two halves of a checkpoint write keeps the previous one; --resume then equals an uninterrupted run', () => {
+    const straight = path.join(tempDir(), 'straight');
+    expect(runWith([...SMALL, '--out', straight]).code).toBe(0);
+
+    const killed = path.join(tempDir(), 'killed');
+    // The 3rd checkpoint write (iteration 3) dies after policy.bin, before policy.json.
+    const r = runWith([...SMALL, '--out', killed], killedAt(3));
+    expect(r.signal).toBe('SIGKILL');
+    const half = readdirSync(killed).find((n) => n.startsWith('ckpt-000003'));
+    expect(half).toMatch(/\.tmp-\d+$/); // the half-written unit is there, unreferenced
+    expect(readdirSync(path.join(killed, half!)).sort()).toEqual(['policy.bin']);
+    const previous = loadRunCheckpoint(killed, 'add');
+    expect(previous?.state.iter).toBe(2);
+    expect(previous?.state.mark.done).toBe(2);
+    expect(existsSync(path.join(killed, 'summary.json'))).toBe(false);
+    // The previous checkpoint is the uninterrupted run's checkpoint of iteration 2, and it loads.
+    expect(readCheckpoint(checkpointDirOf(killed), 'policy', 'add').blob.length).toBeGreaterThan(0);
+
+    const resumed = runWith(['--resume', killed, '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resumed at iteration 2/);
+    expect(rows(killed)).toEqual(rows(straight));
+    expect(rows(killed).map((m: { iter: number }) => m.iter)).toEqual([1, 2, 3, 4]);
+    const summary = (dir: string) =>
+      timeless(JSON.parse(readFileSync(path.join(dir, 'summary.json'), 'utf8')));
+    expect(summary(killed)).toEqual(summary(straight));
+    expect(timeless(JSON.parse(resumed.stdout.trim().split('\n').at(-1)!))).toEqual(summary(straight));
+    const [a, b] = [finalCheckpoint(straight), finalCheckpoint(killed)];
+    expect(b.iter).toBe(4);
+    expect(b.json).toBe(a.json);
+    expect(b.bin.equals(a.bin)).toBe(true);
+    expect(readdirSync(killed).filter((n) => n.startsWith('ckpt-'))).toEqual(['ckpt-000004']);
+    // A finished run does not resume.
+    expectCleanFailure(runWith(['--resume', killed]), /is finished/);
+  });
+
+  it('--force killed before its first checkpoint never leaves a mix of the old and the new run', () => {
+    const out = path.join(tempDir(), 'run');
+    const old = [...SMALL.slice(0, 5), '2', ...SMALL.slice(6)];
+    expect(runWith([...old, '--out', out]).code).toBe(0);
+    expect(runWith([...SMALL, '--out', out, '--force'], killedAt(1)).signal).toBe('SIGKILL');
+    // Only the new run: its run.json, its metrics so far, no checkpoint and no old summary.
+    expect(existsSync(path.join(out, 'summary.json'))).toBe(false);
+    expect(loadRunCheckpoint(out, 'add')).toBeNull();
+    expect(JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8')).config.iters).toBe(4);
+    expect(rows(out).map((m: { iter: number }) => m.iter)).toEqual([1]);
+    expect(readdirSync(path.dirname(out)).filter((n) => n.includes('replaced'))).toEqual([]);
+    // Resumed from no checkpoint at all: it starts over and still finishes.
+    const resumed = runWith(['--resume', out]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(rows(out).map((m: { iter: number }) => m.iter)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('--force refuses a directory that holds more than a run, and --out under /proc is refused at once', () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'metrics.jsonl'), 'old\n');
+    writeFileSync(path.join(dir, 'thesis.tex'), 'precious\n');
+    expectCleanFailure(runWith([...TRAIN, '--out', dir, '--force']), /holds more than a run \(thesis.tex\)/);
+    expect(readFileSync(path.join(dir, 'thesis.tex'), 'utf8')).toBe('precious\n');
+    for (const out of ['/proc/self/run', '/proc', '/sys/kernel/x'])
+      expectOneLineError(() => prepareRunDir(out, true), /is under \/(proc|sys), a virtual file system/);
+    const t0 = Date.now();
+    expectCleanFailure(
+      runWith([...TRAIN, '--out', '/proc/self/fd/0']),
+      /under \/proc, a virtual file system/,
+    );
+    expect(Date.now() - t0).toBeLessThan(60_000);
   });
 });

@@ -15,7 +15,7 @@ export const CHECKPOINT_VERSION = 1;
 /** Largest tensor accepted (elements). Ours are ~1e5; anything near this is a corrupt or hostile file. */
 export const MAX_TENSOR_ELEMENTS = 64 * 1024 * 1024;
 
-export type CheckpointErrorCode = 'format' | 'version' | 'checksum' | 'size' | 'shape';
+export type CheckpointErrorCode = 'format' | 'version' | 'checksum' | 'size' | 'shape' | 'nonfinite';
 
 export class CheckpointError extends Error {
   readonly code: CheckpointErrorCode;
@@ -272,7 +272,37 @@ function validateManifest(raw: unknown): CheckpointManifest {
   return m;
 }
 
-/** Validates manifest + blob (JSON, manifest, size, CRC-32) without copying the tensors out. */
+/**
+ * Every float of every tensor (weights and optimizer slots) must be finite: a model with a NaN or
+ * an Inf anywhere computes NaN everywhere it reaches, and training from it only skips updates.
+ * Reads the float32 words in place (exponent bits all ones = Inf or NaN).
+ */
+function checkFinite(manifest: CheckpointManifest, blob: Uint8Array): void {
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  const words =
+    LITTLE_ENDIAN && blob.byteOffset % 4 === 0
+      ? new Uint32Array(blob.buffer, blob.byteOffset, blob.length >> 2)
+      : null;
+  for (const t of manifest.tensors) {
+    const first = t.offset >> 2;
+    for (let i = 0; i < t.length; i++) {
+      const w = words && t.offset % 4 === 0 ? words[first + i] : view.getUint32(t.offset + i * 4, true);
+      if ((w & 0x7f800000) === 0x7f800000) {
+        const what = w & 0x007fffff ? 'NaN' : w >>> 31 ? '-Infinity' : 'Infinity';
+        throw new CheckpointError(
+          'nonfinite',
+          `tensor '${t.name}' holds ${what} at element ${i}: a model with non-finite weights is unusable (diverged training or a damaged file)`,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * Validates manifest + blob (JSON, manifest, size, CRC-32, every value finite) without copying the
+ * tensors out. Every load path goes through here: the CLI's checkpoint files, the page's and the
+ * widget's fetched and stored checkpoints, imports, and `fromCheckpoint`.
+ */
 export function verifyCheckpoint(manifestJson: string | unknown, blob: Uint8Array): CheckpointManifest {
   let raw: unknown = manifestJson;
   if (typeof manifestJson === 'string') {
@@ -294,12 +324,13 @@ export function verifyCheckpoint(manifestJson: string | unknown, blob: Uint8Arra
       'checksum',
       `checkpoint blob is corrupted: CRC-32 is ${actual}, manifest says ${manifest.checksum}`,
     );
+  checkFinite(manifest, blob);
   return manifest;
 }
 
 /**
- * Validates manifest + blob (`verifyCheckpoint`) and copies every tensor out (the result never
- * aliases `blob`). Non-finite float values are data and pass through untouched.
+ * Validates manifest + blob (`verifyCheckpoint`, which refuses non-finite values) and copies every
+ * tensor out bit for bit (the result never aliases `blob`).
  */
 export function deserializeCheckpoint(
   manifestJson: string | unknown,

@@ -10,6 +10,7 @@ export async function cliMain(help: string, body: () => Promise<void>): Promise<
   }
 }
 
+/** Decimal digits only: `0x10`, `1e3`, `2.0` and padded text are not integers on the command line. */
 export function intOption(
   name: string,
   raw: string | undefined,
@@ -17,7 +18,7 @@ export function intOption(
   max = Number.MAX_SAFE_INTEGER,
 ): number {
   const v = Number(raw);
-  if (raw === undefined || raw.trim() === '' || !Number.isInteger(v) || v < min || v > max)
+  if (raw === undefined || !/^[+-]?\d+$/.test(raw) || v < min || v > max)
     throw new Error(`--${name} must be an integer in [${min}, ${max}], got '${raw}'`);
   return v;
 }

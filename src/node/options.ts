@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { BACKEND_CHOICES, type BackendChoice } from '../browser/session-api';
-import { ALGOS, DEFAULT_RL, parseRlConfig, type RlConfig } from '../core/rl/config';
+import { ALGOS, DEFAULT_RL, parseRlConfig, type RlConfig, rlConfigSchema } from '../core/rl/config';
 import { type FaultInjection, parseFaultInjection } from '../core/rl/faults';
 import { parseOverrides } from '../core/rl/overrides';
 import { getScenario, SCENARIO_NAMES, type ScenarioName, scenarioConfig } from '../core/scenarios';
@@ -16,21 +16,91 @@ import { getTask } from '../core/tasks';
 import { NODE_BACKENDS, type NodeBackend } from './backend';
 import { choiceOption, intOption, numOption } from './cli';
 
-/** node:util parseArgs, strict, with its errors folded into one line. */
+/** node:util parseArgs, strict, with its errors folded into one line (and a typo suggestion). */
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
   } catch (e) {
-    throw new Error((e as Error).message.replace(/\s*\n\s*/g, ' '));
+    const message = (e as Error).message;
+    const unknown = /^Unknown option '(--?[^']*)'/.exec(message)?.[1];
+    if (unknown) {
+      const near = closestOption(unknown.replace(/^-+/, '').split('=')[0], Object.keys(options));
+      throw new Error(`Unknown option '${unknown}'${near ? ` (did you mean --${near}?)` : ''}`);
+    }
+    throw new Error(message.replace(/\s*\n\s*/g, ' '));
   }
+}
+
+/** Levenshtein distance (small strings: option names). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/** The option nearest to a mistyped name: 2 edits at most (1 for names of 4 letters or fewer). */
+export function closestOption(typed: string, names: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = typed.length <= 4 ? 2 : 3;
+  for (const name of names) {
+    const d = editDistance(typed.toLowerCase(), name.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [name, d];
+  }
+  return best;
+}
+
+type ZodField = {
+  description?: string;
+  options?: readonly string[];
+  isInt?: boolean;
+  unwrap?: () => ZodField;
+  def?: { type?: string };
+};
+
+/**
+ * One line per `--set` key, from the config schema: key, shipped default, meaning (the schema's
+ * `.describe()`), and the choices of an enum or "integer". tests/cli.test.ts checks every key is here.
+ */
+export function setKeysHelp(): string {
+  const shape = rlConfigSchema.shape as unknown as Record<string, ZodField>;
+  const keys = Object.keys(shape).filter((k) => !(OWN_OPTIONS as readonly string[]).includes(k));
+  const width = Math.max(...keys.map((k) => k.length));
+  const defaults = DEFAULT_RL as Record<string, unknown>;
+  const value = (key: string) => String(defaults[key]);
+  const valueWidth = Math.max(...keys.map((k) => value(k).length));
+  const lines = keys.map((key) => {
+    let field = shape[key];
+    const description = field.description;
+    const nullable = typeof field.unwrap === 'function';
+    if (field.unwrap) field = field.unwrap();
+    const kind = field.options
+      ? ` (${field.options.join('|')})`
+      : field.isInt
+        ? ` (integer${nullable ? ' or null' : ''})`
+        : field.def?.type === 'boolean'
+          ? ' (true|false)'
+          : '';
+    return `  ${key.padEnd(width)}  ${value(key).padEnd(valueWidth)}  ${description ?? field.description ?? ''}${kind}`;
+  });
+  return [`--set keys (key, default, meaning; src/core/rl/config.ts):`, ...lines].join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
 // train
 
-export const TRAIN_HELP = `usage: npm run train -- --task <add|arith> --algo <${ALGOS.join('|')}> --iters N --seed S
+/** Knobs that have their own option: `--set` may not change them behind its back. */
+const OWN_OPTIONS = ['task', 'algo', 'iters', 'seed'] as const;
+
+export const TRAIN_HELP = `usage: npm run train -- --task <add|arith> --algo <${ALGOS.join('|')}> [--iters N] [--seed S]
          [--scenario ${SCENARIO_NAMES.join('|')}] [--runtime node|browser] [--backend wasm|cpu (node) | auto|webgpu|wasm|cpu (browser)]
          [--checkpoint DIR] [--out DIR] [--force] [--json] [--set key=value ...]
+       npm run train -- --resume DIR [--backend wasm|cpu] [--json]
+--iters defaults to ${DEFAULT_RL.iters}, --seed to ${DEFAULT_RL.seed}, --out to runs/<task>-<algo>-s<seed>.
 Starts from the shipped checkpoints (public/checkpoints/<task>, or --checkpoint DIR) and writes
 DIR/metrics.jsonl (one object per iteration), DIR/summary.json and the final policy checkpoint.
 --runtime browser runs the same training in headless Chromium (policy and PRM in Web Workers;
@@ -40,11 +110,14 @@ else WASM).
 --scenario presets the task and knobs (src/core/scenarios.ts; --task may then be left out, --set wins):
 sharpen = the shipped defaults, edge = add's carry-chain problems (edge of competence).
 --json prints the summary as the last stdout line.
+--force replaces a run already in --out (the old one is moved aside in one rename, then deleted).
+--resume DIR continues a run that was killed (node runtime) from its latest checkpoint: policy, Adam
+state, RNGs and loop counters; the PRM and the KL reference are the start checkpoints, checked by
+their CRC-32. Its metrics equal an uninterrupted run's. The run's options come from DIR/run.json.
 --inject-faults JSON is a test hook (node runtime): e.g. '{"nonFiniteLossAt":[3]}' makes iteration
-3's update non-finite, which the run skips and counts (see src/core/rl/faults.ts).`;
+3's update non-finite, which the run skips and counts (see src/core/rl/faults.ts).
 
-/** Knobs that have their own option: `--set` may not change them behind its back. */
-const OWN_OPTIONS = ['task', 'algo', 'iters', 'seed'] as const;
+${setKeysHelp()}`;
 
 export type TrainArgs =
   | {
@@ -66,7 +139,15 @@ export type TrainArgs =
       json: boolean;
     };
 
-export function parseTrainArgs(argv: string[]): TrainArgs | null {
+/** `train --resume DIR`: everything else comes from DIR/run.json. */
+export interface TrainResumeArgs {
+  resume: string;
+  /** null: the run's own backend. */
+  backend: NodeBackend | null;
+  json: boolean;
+}
+
+export function parseTrainArgs(argv: string[]): TrainArgs | TrainResumeArgs | null {
   const v = parse(argv, {
     task: { type: 'string' },
     algo: { type: 'string' },
@@ -81,9 +162,36 @@ export function parseTrainArgs(argv: string[]): TrainArgs | null {
     json: { type: 'boolean', default: false },
     set: { type: 'string', multiple: true, default: [] },
     'inject-faults': { type: 'string' },
+    resume: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (v.help) return null;
+  if (v.resume !== undefined) {
+    const runOptions = [
+      'task',
+      'algo',
+      'iters',
+      'seed',
+      'scenario',
+      'checkpoint',
+      'out',
+      'set',
+      'inject-faults',
+      'force',
+    ];
+    const given = runOptions.find((k) => argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)));
+    if (given) throw new Error(`--resume takes the run's options from DIR/run.json; drop --${given}`);
+    if (v.runtime !== 'node') throw new Error('--resume works with --runtime node only');
+    if (v.resume.trim() === '') throw new Error('--resume expects the run directory');
+    return {
+      resume: v.resume,
+      backend:
+        v.backend === undefined
+          ? null
+          : choiceOption('backend', v.backend, NODE_BACKENDS, { where: 'for the node runtime' }),
+      json: v.json,
+    };
+  }
   const scenario = v.scenario === undefined ? null : getScenario(v.scenario);
   if (!v.task && !scenario) throw new Error('missing --task (add or arith)');
   if (!v.algo) throw new Error(`missing --algo (${ALGOS.join(', ')})`);
