@@ -16,6 +16,7 @@ import type { PolicyWorkerApi, PrmWorkerApi, WorkerEvent } from '../../workers/p
 import type { EvalOptions } from '../core/evaluate';
 import { needsLearnedPrm, parseRlConfig, type RlConfig } from '../core/rl/config';
 import type { UpdateBatch } from '../core/rl/loss';
+import { trainerRngOf } from '../core/rl/resume';
 import { RunLoop, type RunLoopMark, type RunSummary } from '../core/rl/run';
 import type {
   GenerateRequest,
@@ -103,7 +104,7 @@ class RunPolicy implements PolicyService {
     return this.inner.evaluate(o);
   }
   checkpoint(meta: Record<string, unknown>) {
-    return this.inner.checkpoint({ ...meta, trainerRng: this.trainerRng() });
+    return this.inner.checkpoint({ ...meta, trainerRng: this.trainerRng() }); // read by trainerRngOf
   }
   load(ck: StoredCheckpoint) {
     return this.inner.load(ck);
@@ -124,11 +125,6 @@ class RunPrm implements PrmService {
     this.sent('scoreSteps');
     return call;
   }
-}
-
-function trainerRngOf(ck: StoredCheckpoint): RngState | null {
-  const meta = (JSON.parse(ck.manifestJson) as { meta?: { trainerRng?: RngState } }).meta;
-  return meta?.trainerRng ?? null;
 }
 
 export class TrainingSession implements Session {
