@@ -1,7 +1,7 @@
 /**
  * npm run bench -- [--runtime node|browser] [--backend auto|webgpu|wasm|cpu] [--threads N] [--json]
  *   [--peer] [--parts decode,sft,rl] [--runs N] [--no-cache-runs N] [--rl-iters N] [--quick] [--profile]
- *   [--model default|large]
+ *   [--model default|large] [--remeasure-backend]
  * Where the time goes for the default model and the default iteration; see docs/performance.md.
  */
 import { spawnSync } from 'node:child_process';
@@ -15,12 +15,14 @@ import { choiceOption, cliMain, intOption } from '../src/node/cli';
 
 const HELP = `usage: npm run bench -- [--runtime node|browser] [--backend auto|webgpu|wasm|cpu] [--threads N] [--json]
          [--peer] [--parts ${BENCH_PARTS.join(',')}] [--runs N] [--no-cache-runs N] [--rl-iters N] [--quick] [--profile]
-         [--model ${MODEL_PRESET_NAMES.join('|')}]
+         [--model ${MODEL_PRESET_NAMES.join('|')}] [--remeasure-backend]
 Times batched decoding (KV cache vs none), one SFT step (32 x 32, Adam) and the default SCOPE iteration
 from the shipped add checkpoints.
 --model large: d=256, 4 layers, 8 heads, MLP 1024 (3.2M parameters; no checkpoint, so its SCOPE
 iteration starts from random weights); the peer runs the same size. --runtime browser runs it in headless Chromium (a Web Worker on
 bench.html). --threads: WASM threads in the browser (needs cross-origin isolation; default: tfjs's choice).
+--backend auto (browser) measures wasm against webgpu on a hardware adapter, as training does, and
+takes the faster; --remeasure-backend measures on a software adapter (SwiftShader) too.
 --peer runs the PyTorch peer (bench/peer/peer.py, Debian python3-torch) in the same run.
 --runs N: timed runs of each decode and SFT measurement (default 7 decode runs after 2 warm-ups, 30 SFT
 steps after 20 warm-up steps, as the peer's 30).
@@ -64,6 +66,7 @@ await cliMain(HELP, async () => {
       profile: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       model: { type: 'string', default: 'default' },
+      'remeasure-backend': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -104,7 +107,7 @@ await cliMain(HELP, async () => {
     result = await benchNode(backend === 'cpu' ? 'cpu' : 'wasm', opts, log);
   } else if (values.runtime === 'browser') {
     const { benchBrowser } = await import('../src/bench/browser');
-    result = await benchBrowser({ backend, threads, opts }, log);
+    result = await benchBrowser({ backend, threads, opts, remeasure: values['remeasure-backend'] }, log);
   } else throw new Error(`unknown runtime '${values.runtime}' (expected node or browser)`);
 
   const peer = values.peer ? runPeer(log, model) : undefined;

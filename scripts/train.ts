@@ -185,6 +185,7 @@ await cliMain(TRAIN_HELP, async () => {
     const res = await runInBrowser({
       config: cfg,
       backend: (args as { backend: Parameters<typeof runInBrowser>[0]['backend'] }).backend,
+      query: (args as { remeasureBackend?: boolean }).remeasureBackend ? { remeasure: '1' } : undefined,
       log,
       onEvent: (e) => {
         if (e.type === 'ready') {

@@ -8,6 +8,8 @@ import { addTask } from '../src/core/tasks';
 import * as tf from '../src/core/tf';
 import { useBackend } from '../src/node/backend';
 import { readCheckpoint } from '../src/node/files';
+import { parseTrainArgs } from '../src/node/options';
+import { parseRunnerParams } from '../src/runner/params';
 import {
   type AdapterLike,
   type BackendMeasurement,
@@ -316,4 +318,34 @@ describe('the real probe on two Node backends', () => {
       r.wasm.ok && r.cpu.ok && r.cpu.totalMs < r.wasm.totalMs * (1 - TIE_MARGIN) ? 'webgpu' : 'wasm';
     expect(d.backend).toBe(faster);
   }, 120_000);
+});
+
+describe('asking for a re-measurement', () => {
+  it('train --runtime browser --remeasure-backend, and the runner URL, reach the session options', () => {
+    const args = parseTrainArgs([
+      '--task',
+      'add',
+      '--algo',
+      'grpo',
+      '--runtime',
+      'browser',
+      '--remeasure-backend',
+    ]);
+    expect(args).toMatchObject({ runtime: 'browser', backend: 'auto', remeasureBackend: true });
+    expect(parseTrainArgs(['--task', 'add', '--algo', 'grpo', '--runtime', 'browser'])).toMatchObject({
+      remeasureBackend: false,
+    });
+    expect(() => parseTrainArgs(['--task', 'add', '--algo', 'grpo', '--remeasure-backend'])).toThrow(
+      /--remeasure-backend works with --runtime browser only/,
+    );
+    const q = `task=add&algo=scope&backend=auto&remeasure=1&probe=${encodeURIComponent('{"batch":2,"runs":1}')}`;
+    expect(parseRunnerParams(q).options).toMatchObject({
+      backend: 'auto',
+      remeasureBackend: true,
+      backendProbe: { batch: 2, runs: 1 },
+    });
+    expect(parseRunnerParams('task=add&algo=scope').options.remeasureBackend).toBe(false);
+    expect(() => parseRunnerParams('task=add&algo=scope&probe={"batch":0}')).toThrow(/probe.batch/);
+    expect(() => parseRunnerParams('task=add&algo=scope&probe=nope')).toThrow(/probe must be JSON/);
+  });
 });

@@ -36,7 +36,7 @@ import {
   planBackend,
   workloadLabel,
 } from './choose-backend';
-import { type Candidate, measureInterleaved, type ProbeRunner } from './measure-backend';
+import { measureWasmAndWebgpu, type ProbeRunner } from './measure-backend';
 import type { BackendRequest, WorkerEvent } from './protocol';
 
 /** The model `auto` measures: its shape (part of the cache key) and a runner on the current backend. */
@@ -185,42 +185,10 @@ export class Accelerator {
     });
   }
 
-  /**
-   * `auto`'s measurement: the worker's model on WASM and on WebGPU, interleaved (measure-backend.ts).
-   * Any WebGPU device error during its runs fails WebGPU's side, which then loses.
-   */
-  private async measureBoth(adapter: string, w: ProbeWorkload): Promise<BackendMeasurement> {
-    const probe = this.measure!.probe;
+  /** `auto`'s measurement: the worker's model on WASM and on WebGPU (measure-backend.ts). */
+  private measureBoth(adapter: string, w: ProbeWorkload): Promise<BackendMeasurement> {
     useSingleThreadWasm();
-    let device: GPUDevice | null = null;
-    const candidates: Candidate[] = [
-      {
-        name: 'wasm',
-        open: async () => {
-          await this.setBackend('wasm');
-          return probe(w);
-        },
-        activate: () => this.setBackend('wasm'),
-      },
-      {
-        name: 'webgpu',
-        open: async () => {
-          await this.setBackend('webgpu');
-          device = (tf.backend() as WebGPUBackend).device;
-          return withErrorScopes(device, async () => probe(w));
-        },
-        activate: () => this.setBackend('webgpu'),
-        guard: (fn) => withErrorScopes(device!, fn),
-      },
-    ];
-    const res = await measureInterleaved(candidates, w, () => performance.now());
-    return {
-      wasm: res.wasm,
-      webgpu: res.webgpu,
-      workload: workloadLabel(w),
-      measuredAt: new Date().toISOString(),
-      adapter,
-    };
+    return measureWasmAndWebgpu((name) => this.setBackend(name), this.measure!.probe, w, adapter);
   }
 
   /**

@@ -8,13 +8,23 @@
  * `measureInterleaved` is the schedule (no tfjs: unit-tested with stubbed runners and clock);
  * `policyProbe` builds the real runner on the current tfjs backend.
  */
+
+/// <reference types="@webgpu/types" />
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { withErrorScopes } from '../src/browser/gpu-errors';
 import { PolicyModel } from '../src/core/agents';
 import type { StoredCheckpoint } from '../src/core/rl/services';
 import { Rng } from '../src/core/rng';
 import { sampleBatch } from '../src/core/sampling';
 import type { Task } from '../src/core/tasks/types';
+import * as tf from '../src/core/tf';
 import { optimiseStep, sftLoss } from '../src/core/train';
-import type { ProbeOutcome, ProbeWorkload } from './choose-backend';
+import {
+  type BackendMeasurement,
+  type ProbeOutcome,
+  type ProbeWorkload,
+  workloadLabel,
+} from './choose-backend';
 
 /** One backend's model, ready to run the two parts of the probe. */
 export interface ProbeRunner {
@@ -121,7 +131,11 @@ function outcome(step: number[], decode: number[]): ProbeOutcome {
  * burst). Its weights are a throwaway copy: the worker builds its own model after the choice.
  */
 export function policyProbe(task: Task, ck: StoredCheckpoint, w: ProbeWorkload): ProbeRunner {
-  const policy = PolicyModel.fromCheckpoint(task, ck.manifestJson, ck.blob);
+  return modelProbe(task, PolicyModel.fromCheckpoint(task, ck.manifestJson, ck.blob), w);
+}
+
+/** The same probe on a given policy (it takes the model and disposes it with the runner). */
+export function modelProbe(task: Task, policy: PolicyModel, w: ProbeWorkload): ProbeRunner {
   const { cfg, params, opt, tok } = policy;
   const rng = new Rng('backend-probe');
   const T = Math.min(w.seqLen, cfg.blockSize);
@@ -147,5 +161,47 @@ export function policyProbe(task: Task, ck: StoredCheckpoint, w: ProbeWorkload):
       });
     },
     dispose: () => policy.dispose(),
+  };
+}
+
+/**
+ * `auto`'s measurement in a worker: `probe` on WASM and on WebGPU, interleaved. Any WebGPU device
+ * error during its runs (captured in error scopes) fails WebGPU's side, which then loses.
+ * `setBackend` initialises and selects a backend (the caller's WASM set-up applies).
+ */
+export async function measureWasmAndWebgpu(
+  setBackend: (name: 'wasm' | 'webgpu') => Promise<void>,
+  probe: (w: ProbeWorkload) => ProbeRunner,
+  w: ProbeWorkload,
+  adapter: string,
+): Promise<BackendMeasurement> {
+  let device: GPUDevice | null = null;
+  const candidates: Candidate[] = [
+    {
+      name: 'wasm',
+      open: async () => {
+        await setBackend('wasm');
+        return probe(w);
+      },
+      activate: () => setBackend('wasm'),
+    },
+    {
+      name: 'webgpu',
+      open: async () => {
+        await setBackend('webgpu');
+        device = (tf.backend() as WebGPUBackend).device;
+        return withErrorScopes(device, async () => probe(w));
+      },
+      activate: () => setBackend('webgpu'),
+      guard: (fn) => withErrorScopes(device!, fn),
+    },
+  ];
+  const res = await measureInterleaved(candidates, w, () => performance.now());
+  return {
+    wasm: res.wasm,
+    webgpu: res.webgpu,
+    workload: workloadLabel(w),
+    measuredAt: new Date().toISOString(),
+    adapter,
   };
 }

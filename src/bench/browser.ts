@@ -9,6 +9,8 @@ import type { BenchBackend, BrowserBenchResult } from './protocol';
 export interface BrowserBenchRequest {
   backend: BenchBackend;
   threads?: number;
+  /** `auto`: measure the backends even on a software adapter. */
+  remeasure?: boolean;
   opts: Partial<BenchOptions>;
   timeoutMs?: number;
 }
@@ -25,6 +27,7 @@ export async function benchBrowser(
     page.on('pageerror', (e) => log(`browser page error: ${e.message}`));
     const q = new URLSearchParams({ backend: req.backend });
     if (req.threads !== undefined) q.set('threads', String(req.threads));
+    if (req.remeasure) q.set('remeasure', '1');
     q.set('opts', JSON.stringify(req.opts));
     await page.goto(`${base}/bench.html?${q}`);
     const handle = await page.waitForFunction(() => window.benchResult, undefined, {

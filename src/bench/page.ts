@@ -1,6 +1,6 @@
 /**
  * bench.html: runs the benchmark in a dedicated worker. Query: ?backend=auto|webgpu|wasm|cpu
- * &threads=N&parts=decode,sft,rl&runs=N&rlIters=N&quick=1, or opts=<BenchOptions as JSON> (what
+ * &threads=N&remeasure=1&parts=decode,sft,rl&runs=N&rlIters=N&quick=1, or opts=<BenchOptions as JSON> (what
  * `npm run bench -- --runtime browser` sends). The result lands in `window.benchResult` (and on the
  * page); progress goes to the console. Without a query the page waits for its Run button: a bare
  * visit does not start minutes of work.
@@ -26,6 +26,7 @@ if (num('rlIters') !== undefined) opts.growthIters = num('rlIters');
 const req: BenchRequest = {
   backend: (q.get('backend') ?? 'auto') as BenchBackend,
   threads: num('threads'),
+  remeasure: q.get('remeasure') === '1',
   opts,
   base: new URL(import.meta.env.BASE_URL, location.href).href,
 };

@@ -1,4 +1,5 @@
 /** Messages between the bench page and its worker (plain data). */
+import type { BackendMeasurement } from '../../workers/choose-backend';
 import type { BackendChoice } from '../browser/session-api';
 import type { BenchOptions, BenchResult } from './measure';
 
@@ -6,6 +7,8 @@ export type BenchBackend = BackendChoice;
 
 export interface BenchRequest {
   backend: BenchBackend;
+  /** `auto`: measure wasm against webgpu even on a software adapter (workers/choose-backend.ts). */
+  remeasure?: boolean;
   /** WASM threads; undefined lets tfjs choose. */
   threads?: number;
   opts: Partial<BenchOptions>;
@@ -23,4 +26,6 @@ export type BrowserBenchResult = BenchResult & {
   adapter?: string;
   /** What tfjs-wasm detected: SIMD and threads (threads need cross-origin isolation). */
   wasmFeatures?: { simd: boolean; threads: boolean };
+  /** Why this backend: the note, and `auto`'s measurement when it measured. */
+  backendChoice?: { note?: string; measurement?: BackendMeasurement };
 };

@@ -28,11 +28,14 @@ function profileLines(title: string, ops: OpTime[] | undefined, top = 15): strin
   ];
 }
 
-export function formatReport(r: BenchResult & { peer?: PeerResult | null }): string {
+export function formatReport(
+  r: BenchResult & { peer?: PeerResult | null; backendChoice?: { note?: string } },
+): string {
   const m = r.model;
   const lines = [
     `scope-lab bench: ${r.runtime} / ${r.backend}, ${r.threads} thread(s)` +
       (r.crossOriginIsolated === null ? '' : `, crossOriginIsolated=${r.crossOriginIsolated}`),
+    ...(r.backendChoice?.note ? [`backend: ${r.backendChoice.note}`] : []),
     `model${m.preset && m.preset !== 'default' ? ` (${m.preset})` : ''}: ${m.nLayer} layers, d=${m.dModel}, ${m.nHead} heads, mlp ${m.dMlp}, vocab ${m.vocabSize}, block ${m.blockSize}, ${m.params} params`,
   ];
   if (r.decodeTokensPerSec && r.decodeMs && r.sizes.decode) {

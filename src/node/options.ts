@@ -98,14 +98,15 @@ const OWN_OPTIONS = ['task', 'algo', 'iters', 'seed'] as const;
 
 export const TRAIN_HELP = `usage: npm run train -- --task <add|arith> --algo <${ALGOS.join('|')}> [--iters N] [--seed S]
          [--scenario ${SCENARIO_NAMES.join('|')}] [--runtime node|browser] [--backend wasm|cpu (node) | auto|webgpu|wasm|cpu (browser)]
-         [--checkpoint DIR] [--out DIR] [--force] [--json] [--set key=value ...]
+         [--checkpoint DIR] [--out DIR] [--force] [--json] [--set key=value ...] [--remeasure-backend]
        npm run train -- --resume DIR [--backend wasm|cpu] [--json]
 --iters defaults to ${DEFAULT_RL.iters}, --seed to ${DEFAULT_RL.seed}, --out to runs/<task>-<algo>-s<seed>.
 Starts from the shipped checkpoints (public/checkpoints/<task>, or --checkpoint DIR) and writes
 DIR/metrics.jsonl (one object per iteration), DIR/summary.json and the final policy checkpoint.
 --runtime browser runs the same training in headless Chromium (policy and PRM in Web Workers;
-system Chromium or CHROMIUM_PATH); its backend defaults to auto (WebGPU on a hardware adapter,
-else WASM).
+system Chromium or CHROMIUM_PATH); its backend defaults to auto: on a hardware WebGPU adapter the
+policy worker times its model on WASM and WebGPU and takes the faster (cached per adapter; see
+docs/performance.md), else WASM. --remeasure-backend measures again (even on a software adapter).
 --set overrides any config knob, e.g. --set lr=1e-5 --set groupSize=16 (see docs/algorithms.md).
 --scenario presets the task and knobs (src/core/scenarios.ts; --task may then be left out, --set wins):
 sharpen = the shipped defaults, edge = add's carry-chain problems (edge of competence).
@@ -134,6 +135,8 @@ export type TrainArgs =
       config: RlConfig;
       runtime: 'browser';
       backend: BackendChoice;
+      /** `auto`: measure the backends again instead of using the cached decision. */
+      remeasureBackend: boolean;
       out: string;
       force: boolean;
       json: boolean;
@@ -163,9 +166,12 @@ export function parseTrainArgs(argv: string[]): TrainArgs | TrainResumeArgs | nu
     set: { type: 'string', multiple: true, default: [] },
     'inject-faults': { type: 'string' },
     resume: { type: 'string' },
+    'remeasure-backend': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   });
   if (v.help) return null;
+  if (v['remeasure-backend'] && v.runtime !== 'browser')
+    throw new Error('--remeasure-backend works with --runtime browser only');
   if (v.resume !== undefined) {
     const runOptions = [
       'task',
@@ -229,7 +235,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | TrainResumeArgs | nu
     if (v.checkpoint !== undefined || scenario?.checkpoint !== undefined)
       throw new Error('--checkpoint works with --runtime node only (the browser loads public/checkpoints)');
     if (v['inject-faults'] !== undefined) throw new Error('--inject-faults works with --runtime node only');
-    return { ...common, runtime: 'browser', backend };
+    return { ...common, runtime: 'browser', backend, remeasureBackend: v['remeasure-backend'] };
   }
   throw new Error(`unknown runtime '${v.runtime}' (expected node or browser)`);
 }
