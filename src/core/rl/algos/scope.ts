@@ -4,10 +4,11 @@
  *   2. locate: the PRM's first error k of every failed rollout;
  *   3. select: partially correct ones (k >= 2) the teacher can correct (kept prefix unfinished; step
  *      k not the answer step unless `scopeRectifyAnswerStep`), at most `rectifyCap` per group,
- *      largest k first; with `scopeOracleGuard`, then skip those whose kept prefix is oracle-invalid;
- *   4. plan: the teacher's step k after the policy's own steps 1..k-1;
+ *      largest k first;
+ *   4. the PRM alone decides: a kept prefix with an oracle-invalid step (a PRM false accept) is
+ *      rectified too and counted, unless `scopeOracleGuard` vetoes it;
  *   5. rectify: own steps 1..k-1 (on) + teacher step k (off) + continuation (policy: on; teacher: off);
- *   6. replace the failure by its rectified version (or keep both);
+ *   6. replace the failure by its rectified version (or keep both); salvaged = the policy completed it;
  *   7. GRPO advantages over the mixed groups.
  */
 import { EOS, isAnswerStep, renderCompletion, STEP_END, stepPrefix } from '../../format';
@@ -55,7 +56,7 @@ export interface Plan {
 }
 
 /**
- * Steps 2-4, shared with the token-matched control: the PRM's first error of every failed rollout
+ * Steps 2-4 (and the teacher's step 5), shared with the token-matched control: the PRM's first error of every failed rollout
  * with a step, the rectifications chosen, and the PRM metrics of the iteration.
  */
 export async function locateAndPlan(ctx: AlgoContext, rollouts: Rollout[]) {
@@ -70,7 +71,7 @@ export async function locateAndPlan(ctx: AlgoContext, rollouts: Rollout[]) {
   });
 
   return ctx.timed('rectify', () => {
-    // 3-4. Select and plan, per group.
+    // 3. Select per group (planning the teacher's step k tells which are answer-step corrections).
     const plans: Plan[] = [];
     const selectedByPrm: Plan[] = [];
     for (const g of new Set(rollouts.map((r) => r.group))) {
@@ -87,8 +88,8 @@ export async function locateAndPlan(ctx: AlgoContext, rollouts: Rollout[]) {
       );
       for (const i of pick) {
         selectedByPrm.push(cands[i]);
-        // The old rule, now opt-in: the oracle vetoes a kept prefix it finds invalid (the slot under
-        // the cap is not given to the next candidate).
+        // 4. The old rule, now opt-in: the oracle vetoes a kept prefix it finds invalid (the slot
+        // under the cap is not given to the next candidate).
         if (!(c.scopeOracleGuard && cands[i].prmFalseAccept)) plans.push(cands[i]);
       }
     }
@@ -106,7 +107,7 @@ export async function locateAndPlan(ctx: AlgoContext, rollouts: Rollout[]) {
   });
 }
 
-/** Step 4: the own prefix (steps 1..k-1) and the teacher's path from there. */
+/** Step 5's plan: the own prefix (steps 1..k-1) and the teacher's path from there. */
 function plan(task: Task, r: Rollout): Plan {
   const k = r.prmFirstError!;
   const own = r.steps.slice(0, k - 1);
