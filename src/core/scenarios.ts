@@ -80,11 +80,13 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
   edge: {
     name: 'edge',
     title: 'Edge of competence (add, carry chains)',
+    // Measured at the start (npm run eval -- --scenario edge; docs/results.md, pre-registration).
     whatToExpect:
       'Training problems have a 3-column carry chain, which the shipped policy mostly gets wrong for want ' +
-      'of a procedure (about 27% greedy, 6% sampled; most 8-sample groups all wrong, so GRPO has little ' +
-      'signal; first errors late). Watch held-out edge pass@1 and pass@16 rise or not, and the ordinary ' +
-      'test accuracy for forgetting.',
+      'of a procedure: on held-out ones it starts at 31.5% greedy and 5.4% sampled (pass@16 43%), 70% of ' +
+      '8-sample groups are all wrong (no GRPO signal), and 94% of greedy failures go wrong at step 2 or ' +
+      'later. Watch held-out pass@1 and pass@16 rise or not, and ordinary test accuracy (85% greedy at ' +
+      'the start) for forgetting.',
     task: 'add',
     tasks: ['add'],
     overrides: {
@@ -110,6 +112,12 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
       { a: 'scope', b: 'grpo', metric: 'edgePassAt16', claim: 'H2 SCOPE > GRPO, held-out edge pass@16' },
       { a: 'scope', b: 'grpo', metric: 'edgeDiversity', claim: 'H3 SCOPE > GRPO, edge diversity' },
       { a: 'srpo', b: 'rrpo', metric: 'edgePassAt1', claim: 'H4 SRPO > RRPO, held-out edge pass@1' },
+      {
+        a: 'scope',
+        b: 'scope-sft-control',
+        metric: 'edgePassAt1',
+        claim: 'H5 SCOPE > its token-matched control, held-out edge pass@1',
+      },
     ],
   },
 };

@@ -80,6 +80,14 @@ export const EXPLANATIONS: Record<Algo, Explanation> = {
     </p>`,
     formula: 'loss = −mean log p(teacher tokens)',
   },
+  'scope-sft-control': {
+    words: html`<p>
+      The token-matched control of SCOPE: the same samples, PRM first errors and choice of failures as
+      SCOPE, but it trains only the teacher's corrected step on the policy's own prefix, with plain
+      likelihood, and nothing else. If SCOPE is just its teacher tokens, the two end alike.
+    </p>`,
+    formula: 'loss = −mean log p(teacher step k | own steps 1..k−1)',
+  },
 };
 
 export class SlHowItWorks extends LitElement {

@@ -126,4 +126,5 @@ export const ALGO_LABEL: Record<Algo, string> = {
   rrpo: 'RRPO',
   srpo: 'SRPO',
   'sft-control': 'SFT control',
+  'scope-sft-control': 'SCOPE-token SFT control',
 };

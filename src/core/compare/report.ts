@@ -75,6 +75,7 @@ export const ALGO_COLORS: Record<Algo, string> = {
   rrpo: '#b07aa1',
   srpo: '#9c755f',
   'sft-control': '#7f7f7f',
+  'scope-sft-control': '#edc948',
 };
 
 /** Where each charted metric can lie (CI bands are clipped to it). */

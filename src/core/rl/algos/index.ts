@@ -7,6 +7,7 @@ import { luffy } from './luffy';
 import { prmDense } from './prm-dense';
 import { rrpo, srpo } from './resets';
 import { scope } from './scope';
+import { scopeSftControl } from './scope-sft-control';
 import { sftControl } from './sft-control';
 import type { Algorithm } from './types';
 
@@ -18,6 +19,7 @@ export const ALGORITHMS = {
   rrpo,
   srpo,
   'sft-control': sftControl,
+  'scope-sft-control': scopeSftControl,
 } as const satisfies Record<string, Algorithm>;
 
 export type Algo = keyof typeof ALGORITHMS;
