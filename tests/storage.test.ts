@@ -13,12 +13,14 @@ import { tokenizerFor } from '../src/core/tokenizer';
 import {
   DB_VERSION,
   dbNameFor,
+  type LockManagerLike,
   openStore,
   STORAGE_DEFAULTS,
   StorageError,
   type StorageErrorCode,
   type Store,
 } from '../src/storage';
+import { keepOnlyRun, prepareWidgetStore } from '../src/widget/persistence';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: real checkpoints of a tiny policy (the core serializer, no tfjs maths needed).
@@ -767,5 +769,185 @@ describe('namespaces and environment', () => {
   it('no IndexedDB at all: unavailable', async () => {
     vi.stubGlobal('indexedDB', undefined);
     await expectStorageError(openStore('x'), 'unavailable', /IndexedDB is not available/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Run ownership across tabs (src/storage/ownership.ts). Two stores sharing one lock manager are
+// two tabs of one origin; the double follows the Web Locks rules the stores rely on: exclusive
+// and shared modes, ifAvailable, steal (the old holder's request rejects) and query().
+
+class FakeLocks implements LockManagerLike {
+  held: { name: string; mode: string; steal: (e: Error) => void }[] = [];
+  private free(name: string, mode: string) {
+    const holders = this.held.filter((h) => h.name === name);
+    return holders.length === 0 || (mode === 'shared' && holders.every((h) => h.mode === 'shared'));
+  }
+  async request(
+    name: string,
+    opts: { mode?: 'exclusive' | 'shared'; ifAvailable?: boolean; steal?: boolean; signal?: AbortSignal },
+    cb: (lock: unknown) => unknown,
+  ): Promise<unknown> {
+    const mode = opts.mode ?? 'exclusive';
+    if (opts.steal)
+      for (const h of this.held.filter((x) => x.name === name)) h.steal(new Error('AbortError: stolen'));
+    if (!this.free(name, mode)) {
+      if (opts.ifAvailable) return cb(null);
+      while (!this.free(name, mode)) {
+        if (opts.signal?.aborted) throw new Error('AbortError: aborted');
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+    let stolen!: (e: Error) => void;
+    const theft = new Promise<never>((_, reject) => {
+      stolen = reject;
+    });
+    const entry = {
+      name,
+      mode,
+      steal: (e: Error) => {
+        this.held = this.held.filter((x) => x !== entry);
+        stolen(e);
+      },
+    };
+    this.held.push(entry);
+    try {
+      return await Promise.race([Promise.resolve(cb({ name, mode })), theft]);
+    } finally {
+      this.held = this.held.filter((x) => x !== entry);
+    }
+  }
+  async query() {
+    return { held: this.held.map(({ name, mode }) => ({ name, mode })) };
+  }
+}
+
+describe('run ownership across tabs (Web Locks)', () => {
+  it('a run another tab trains is busy here: no delete, resume, or write; closing the owner frees it', async () => {
+    const locks = new FakeLocks();
+    const tabA = await openStore('shared', { locks });
+    const tabB = await openStore('shared', { locks });
+    const run = await tabA.createRun(CONFIG);
+    await tabA.saveCheckpoint(run.id, 2, makeCk(2));
+    await tabA.appendMetrics(run.id, [metricsRow(1), metricsRow(2)]);
+    const before = await snapshot('shared');
+
+    expect(await tabB.runsInUseElsewhere()).toEqual(new Set([run.id]));
+    expect(await tabA.runsInUseElsewhere()).toEqual(new Set());
+    const busy = /in use in another tab/;
+    await expectStorageError(tabB.deleteRun(run.id), 'busy', busy);
+    await expectStorageError(tabB.claimRun(run.id), 'busy', busy);
+    await expectStorageError(tabB.deleteCheckpoint(run.id, 2), 'busy', busy);
+    await expectStorageError(tabB.saveCheckpoint(run.id, 4, makeCk(4)), 'busy', busy);
+    await expectStorageError(tabB.appendMetrics(run.id, [metricsRow(3)]), 'busy', busy);
+    await expectStorageError(tabB.updateRun(run.id, { status: 'done' }), 'busy', busy);
+    await expectStorageError(tabB.deleteMetricsAfter(run.id, 0), 'busy', busy);
+    // Nothing of tab A's run was touched, and tab A trains on.
+    expect(await snapshot('shared')).toEqual(before);
+    await tabA.saveCheckpoint(run.id, 4, makeCk(4));
+    expect((await tabB.latestCheckpoint(run.id))?.iter).toBe(4);
+
+    // Closing the owner frees the run: tab B is told (whenRunFree) and may now resume it.
+    let freed = false;
+    const wait = tabB.whenRunFree(run.id).then(() => {
+      freed = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(freed).toBe(false);
+    tabA.close();
+    await wait;
+    expect(await tabB.runsInUseElsewhere()).toEqual(new Set());
+    await tabB.claimRun(run.id);
+    await tabB.appendMetrics(run.id, [metricsRow(5)]);
+    // Now tab B owns it: a third tab is refused.
+    const tabC = await openStore('shared', { locks });
+    await expectStorageError(tabC.deleteRun(run.id), 'busy', busy);
+    tabB.close();
+    await tabC.whenRunFree(run.id); // the browser lets a closed tab's locks go asynchronously
+    await tabC.deleteRun(run.id);
+    expect(await tabC.listRuns()).toEqual([]);
+    tabC.close();
+  });
+
+  it('a tab that loses its run to another is told on its next write', async () => {
+    const locks = new FakeLocks();
+    const tabA = await openStore('shared', { locks });
+    const run = await tabA.createRun(CONFIG);
+    // Another context takes the lock by force (what a "take over" would do).
+    const taken = locks.request(
+      `scope-lab-run/shared/${run.id}`,
+      { steal: true },
+      () => new Promise(() => {}),
+    );
+    void taken;
+    await new Promise((r) => setTimeout(r, 5));
+    await expectStorageError(
+      tabA.saveCheckpoint(run.id, 2, makeCk(2)),
+      'busy',
+      /This tab no longer owns run .*: another tab took it over, so its progress is no longer saved here/,
+    );
+    expect(await tabA.listCheckpoints(run.id)).toEqual([]);
+    tabA.close();
+  });
+
+  it('one store owns one run: creating another releases the first', async () => {
+    const locks = new FakeLocks();
+    const tab = await openStore('shared', { locks });
+    const first = await tab.createRun(CONFIG);
+    const second = await tab.createRun({ ...CONFIG, seed: 9 });
+    const other = await openStore('shared', { locks });
+    expect(await other.runsInUseElsewhere()).toEqual(new Set([second.id]));
+    await other.deleteRun(first.id);
+    tab.close();
+    other.close();
+  });
+
+  it("two widgets of the same page in two tabs: the second neither resumes nor deletes the first one's run", async () => {
+    const locks = new FakeLocks();
+    const tabA = await openStore('scope-trainer/demo', { locks });
+    const training = await tabA.createRun(CONFIG);
+    await tabA.saveCheckpoint(training.id, 4, makeCk(4));
+    await tabA.updateRun(training.id, { iter: 4 });
+    const tabB = await openStore('scope-trainer/demo', { locks });
+    const stale = (await tabB.createRun({ ...CONFIG, seed: 3 })).id; // an old run of tab B's widget
+    await tabB.updateRun(stale, { status: 'done' });
+    tabB.close(); // as the widget does: prepare with a store of its own
+    const prep = await openStore('scope-trainer/demo', { locks });
+    expect(await prepareWidgetStore(prep, CONFIG)).toBeNull(); // same config, but busy: not resumed
+    expect((await prep.listRuns()).map((r) => r.id)).toEqual([training.id]); // the stale one went
+    await keepOnlyRun(prep, null);
+    expect((await prep.listRuns()).map((r) => r.id)).toEqual([training.id]);
+    tabA.close();
+    await prep.whenRunFree(training.id);
+    // The owner is gone: now the same widget resumes that run.
+    expect((await prepareWidgetStore(prep, CONFIG))?.runId).toBe(training.id);
+    prep.close();
+  });
+
+  it('an import is refused by its declared size before it is read', async () => {
+    let read = false;
+    class HugeFile extends Blob {
+      override get size() {
+        return 1.5 * 1024 ** 3;
+      }
+      override arrayBuffer(): Promise<ArrayBuffer> {
+        read = true;
+        return Promise.reject(new Error('read whole'));
+      }
+    }
+    await expectStorageError(
+      store.importCheckpoint(new HugeFile([])),
+      'invalid-file',
+      /Cannot import this file: it is 1536.0 MiB, larger than the 64.0 MiB/,
+    );
+    expect(read).toBe(false);
+    // A file within the cap is read and imported, with the page's task enforced.
+    const ok = new Blob([makeFile(2) as Uint8Array<ArrayBuffer>]);
+    await expectStorageError(
+      store.importCheckpoint(ok, { task: 'arith' }),
+      'invalid-file',
+      /this page trains 'arith'/,
+    );
+    expect((await store.importCheckpoint(ok, { task: 'add' })).iter).toBe(2);
   });
 });

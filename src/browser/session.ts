@@ -192,6 +192,8 @@ export class TrainingSession implements Session {
         if (!store) throw new Error('resumeRunId needs persistence (storageNamespace is null)');
         const run = await store.getRun(opts.resumeRunId);
         if (!run) throw new Error(`no stored run '${opts.resumeRunId}' to resume`);
+        // Owned by this session from here on; refused ('busy') while another tab trains it.
+        await store.claimRun(run.id);
         config = parseRlConfig({ ...run.config });
         const latest = await store.latestCheckpoint(run.id);
         resume = latest && { iter: latest.iter, ck: latest.ck };

@@ -1,4 +1,11 @@
-export type StorageErrorCode = 'quota' | 'invalid-file' | 'not-found' | 'version' | 'blocked' | 'unavailable';
+export type StorageErrorCode =
+  | 'quota'
+  | 'invalid-file'
+  | 'not-found'
+  | 'version'
+  | 'blocked'
+  | 'unavailable'
+  | 'busy';
 
 /**
  * Every failure of the storage layer, with a message a person can act on.
@@ -12,6 +19,8 @@ export type StorageErrorCode = 'quota' | 'invalid-file' | 'not-found' | 'version
  * - 'blocked': another tab holds the database open at an older version, or made this connection
  *   close for its upgrade; reloading the other tab (or this one) resolves it.
  * - 'unavailable': IndexedDB is missing or refused (private mode, disabled storage, closed store).
+ * - 'busy': another tab owns the run (./ownership.ts), or took it over from this one; nothing was
+ *   changed.
  */
 export class StorageError extends Error {
   readonly code: StorageErrorCode;

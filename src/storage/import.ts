@@ -32,6 +32,12 @@ export interface ValidatedImport {
 const reject = (problem: string, cause?: unknown) =>
   new StorageError('invalid-file', `Cannot import this file: ${problem}`, { cause });
 
+/** The size cap, checked on a file's declared size before it is read, and on the bytes. */
+export function checkImportSize(size: number, maxBytes: number): void {
+  if (size > maxBytes)
+    throw reject(`it is ${mib(size)}, larger than the ${mib(maxBytes)} a scope-lab checkpoint may be`);
+}
+
 /** Every check of `importCheckpoint`; throws StorageError('invalid-file') naming the first problem. */
 export function validateImportFile(
   input: Uint8Array | ArrayBuffer,
@@ -39,10 +45,7 @@ export function validateImportFile(
   maxBytes: number,
 ): ValidatedImport {
   const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
-  if (bytes.length > maxBytes)
-    throw reject(
-      `it is ${mib(bytes.length)}, larger than the ${mib(maxBytes)} a scope-lab checkpoint may be`,
-    );
+  checkImportSize(bytes.length, maxBytes);
   let manifest: CheckpointManifest;
   let ck: StoredCheckpoint;
   try {

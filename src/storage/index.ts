@@ -9,6 +9,8 @@
  *   StorageError('quota'); what was saved before stays intact. The caller (the session) decides what
  *   follows: it goes on training without autosave and tells the user.
  * - Imported files are validated completely (./import.ts) before a transaction is opened.
+ * - A run is owned by one tab at a time (./ownership.ts, Web Locks): the store that created or
+ *   claimed it; every write to a run, and deleting it, is refused ('busy') while another tab owns it.
  */
 import { type IDBPDatabase, type IDBPTransaction, openDB } from 'idb';
 import {
@@ -21,7 +23,8 @@ import { parseRlConfig, type RlConfig } from '../core/rl/config';
 import type { StoredCheckpoint } from '../core/rl/services';
 import type { IterationMetrics } from '../core/rl/trainer';
 import { StorageError } from './errors';
-import { type ImportExpectation, validateImportFile } from './import';
+import { checkImportSize, type ImportExpectation, validateImportFile } from './import';
+import { browserLocks, type LockManagerLike, RunOwnership } from './ownership';
 import {
   type CheckpointRecord,
   DB_VERSION,
@@ -34,6 +37,7 @@ import {
 
 export { StorageError, type StorageErrorCode } from './errors';
 export type { ImportExpectation } from './import';
+export type { LockManagerLike } from './ownership';
 export { DB_VERSION, type RunRecord, type RunStatus } from './schema';
 
 export const STORAGE_DEFAULTS = {
@@ -46,6 +50,8 @@ export const STORAGE_DEFAULTS = {
 export interface StoreOptions {
   keepLastCheckpoints?: number;
   maxImportBytes?: number;
+  /** Run ownership across tabs: the browser's `navigator.locks` by default; null turns it off. */
+  locks?: LockManagerLike | null;
 }
 
 export const DEFAULT_NAMESPACE = 'scope-lab';
@@ -66,7 +72,17 @@ export interface CheckpointInfo {
 
 export interface Store {
   readonly namespace: string;
+  /** Creates a run owned by this store (releasing any run it owned before). */
   createRun(config: RlConfig, label?: string): Promise<RunRecord>;
+  /**
+   * Own an existing run (to resume it) until `close()`: StorageError 'busy' when another tab owns
+   * it. A store owns at most one run; claiming releases the previous one.
+   */
+  claimRun(id: string): Promise<void>;
+  /** Runs that another tab (or another store of this page) owns now: they are busy here. */
+  runsInUseElsewhere(): Promise<Set<string>>;
+  /** Resolves when no one owns the run (at once if no one does). */
+  whenRunFree(id: string, signal?: AbortSignal): Promise<void>;
   updateRun(id: string, patch: Partial<Pick<RunRecord, 'iter' | 'status' | 'label'>>): Promise<void>;
   getRun(id: string): Promise<RunRecord | undefined>;
   /** Newest (createdAt) first. */
@@ -109,7 +125,7 @@ export interface Store {
    * checkpoint, in one transaction.
    */
   importCheckpoint(
-    bytes: Uint8Array | ArrayBuffer,
+    bytes: Uint8Array | ArrayBuffer | Blob,
     expect?: ImportExpectation,
   ): Promise<{ run: RunRecord; iter: number }>;
   /** navigator.storage.estimate() when the browser has it. */
@@ -133,7 +149,12 @@ export async function openStore(namespace = DEFAULT_NAMESPACE, options: StoreOpt
       'unavailable',
       'IndexedDB is not available here (private browsing or storage disabled?): runs cannot be saved',
     );
-  const store = new IdbStore(namespace, keep, options.maxImportBytes ?? STORAGE_DEFAULTS.maxImportBytes);
+  const store = new IdbStore(
+    namespace,
+    keep,
+    options.maxImportBytes ?? STORAGE_DEFAULTS.maxImportBytes,
+    new RunOwnership(namespace, options.locks === undefined ? browserLocks() : options.locks),
+  );
   store.db = await openDatabase(dbNameFor(namespace), store);
   return store;
 }
@@ -239,6 +260,7 @@ class IdbStore implements Store {
     readonly namespace: string,
     private readonly keep: number,
     private readonly maxImportBytes: number,
+    private readonly owner: RunOwnership,
   ) {}
 
   /** The connection is gone (closed for another tab's upgrade, or by the browser). */
@@ -249,7 +271,20 @@ class IdbStore implements Store {
 
   close(): void {
     this.lost ??= new StorageError('unavailable', 'this store was closed');
+    this.owner.releaseAll();
     this.db.close();
+  }
+
+  claimRun(id: string): Promise<void> {
+    return this.owner.claim(id);
+  }
+
+  runsInUseElsewhere(): Promise<Set<string>> {
+    return this.owner.inUseElsewhere();
+  }
+
+  whenRunFree(id: string, signal?: AbortSignal): Promise<void> {
+    return this.owner.whenFree(id, signal);
   }
 
   /** Runs one operation, turning raw IndexedDB failures into StorageErrors. */
@@ -293,17 +328,25 @@ class IdbStore implements Store {
       status: 'running',
       ...(label !== undefined ? { label } : {}),
     };
-    await this.write('creating a run', (db) => db.add('runs', run));
+    await this.owner.claim(run.id);
+    try {
+      await this.write('creating a run', (db) => db.add('runs', run));
+    } catch (e) {
+      this.owner.release(run.id);
+      throw e;
+    }
     return run;
   }
 
   async updateRun(id: string, patch: Partial<Pick<RunRecord, 'iter' | 'status' | 'label'>>): Promise<void> {
-    await this.write('updating a run', (db) =>
-      inTx(db.transaction('runs', 'readwrite'), async (tx) => {
-        const run = await tx.objectStore('runs').get(id);
-        if (!run) throw new StorageError('not-found', `no saved run '${id}'`);
-        await tx.objectStore('runs').put({ ...run, ...patch, id, updatedAt: Date.now() });
-      }),
+    await this.owner.exclusive(id, () =>
+      this.write('updating a run', (db) =>
+        inTx(db.transaction('runs', 'readwrite'), async (tx) => {
+          const run = await tx.objectStore('runs').get(id);
+          if (!run) throw new StorageError('not-found', `no saved run '${id}'`);
+          await tx.objectStore('runs').put({ ...run, ...patch, id, updatedAt: Date.now() });
+        }),
+      ),
     );
   }
 
@@ -317,16 +360,18 @@ class IdbStore implements Store {
   }
 
   async deleteRun(id: string): Promise<void> {
-    await this.op('deleting a run', (db) =>
-      inTx(db.transaction(['runs', 'checkpoints', 'blobs', 'metrics'], 'readwrite'), async (tx) => {
-        const range = runRange(id);
-        await Promise.all([
-          tx.objectStore('runs').delete(id),
-          tx.objectStore('checkpoints').delete(range),
-          tx.objectStore('blobs').delete(range),
-          tx.objectStore('metrics').delete(range),
-        ]);
-      }),
+    await this.owner.exclusive(id, () =>
+      this.op('deleting a run', (db) =>
+        inTx(db.transaction(['runs', 'checkpoints', 'blobs', 'metrics'], 'readwrite'), async (tx) => {
+          const range = runRange(id);
+          await Promise.all([
+            tx.objectStore('runs').delete(id),
+            tx.objectStore('checkpoints').delete(range),
+            tx.objectStore('blobs').delete(range),
+            tx.objectStore('metrics').delete(range),
+          ]);
+        }),
+      ),
     );
   }
 
@@ -348,12 +393,14 @@ class IdbStore implements Store {
       bytes: utf8Length(ck.manifestJson) + blob.byteLength,
       task,
     };
-    await this.write(`checkpoint ${iter} of run '${runId}'`, (db) =>
-      inTx(db.transaction(['runs', 'checkpoints', 'blobs'], 'readwrite'), async (tx) => {
-        const run = await tx.objectStore('runs').get(runId);
-        if (!run) throw new StorageError('not-found', `no saved run '${runId}'`);
-        await this.putCheckpoint(tx, { ...info, manifestJson: ck.manifestJson }, blob, run);
-      }),
+    await this.owner.exclusive(runId, () =>
+      this.write(`checkpoint ${iter} of run '${runId}'`, (db) =>
+        inTx(db.transaction(['runs', 'checkpoints', 'blobs'], 'readwrite'), async (tx) => {
+          const run = await tx.objectStore('runs').get(runId);
+          if (!run) throw new StorageError('not-found', `no saved run '${runId}'`);
+          await this.putCheckpoint(tx, { ...info, manifestJson: ck.manifestJson }, blob, run);
+        }),
+      ),
     );
     return info;
   }
@@ -429,29 +476,36 @@ class IdbStore implements Store {
   }
 
   async deleteCheckpoint(runId: string, iter: number): Promise<void> {
-    await this.op('deleting a checkpoint', (db) =>
-      inTx(db.transaction(['runs', 'checkpoints', 'blobs'], 'readwrite'), async (tx) => {
-        const checkpoints = tx.objectStore('checkpoints');
-        await Promise.all([checkpoints.delete([runId, iter]), tx.objectStore('blobs').delete([runId, iter])]);
-        const run = await tx.objectStore('runs').get(runId);
-        if (run && run.iter === iter) {
-          const keys = await checkpoints.getAllKeys(runRange(runId));
-          const latest = keys.length ? keys[keys.length - 1][1] : 0;
-          await tx.objectStore('runs').put({ ...run, iter: latest, updatedAt: Date.now() });
-        }
-      }),
+    await this.owner.exclusive(runId, () =>
+      this.op('deleting a checkpoint', (db) =>
+        inTx(db.transaction(['runs', 'checkpoints', 'blobs'], 'readwrite'), async (tx) => {
+          const checkpoints = tx.objectStore('checkpoints');
+          await Promise.all([
+            checkpoints.delete([runId, iter]),
+            tx.objectStore('blobs').delete([runId, iter]),
+          ]);
+          const run = await tx.objectStore('runs').get(runId);
+          if (run && run.iter === iter) {
+            const keys = await checkpoints.getAllKeys(runRange(runId));
+            const latest = keys.length ? keys[keys.length - 1][1] : 0;
+            await tx.objectStore('runs').put({ ...run, iter: latest, updatedAt: Date.now() });
+          }
+        }),
+      ),
     );
   }
 
   async appendMetrics(runId: string, rows: IterationMetrics[]): Promise<void> {
     if (rows.length === 0) return;
-    await this.write(`metrics of run '${runId}'`, (db) =>
-      inTx(db.transaction(['runs', 'metrics'], 'readwrite'), async (tx) => {
-        if (!(await tx.objectStore('runs').count(runId)))
-          throw new StorageError('not-found', `no saved run '${runId}'`);
-        const metrics = tx.objectStore('metrics');
-        await Promise.all(rows.map((row) => metrics.put({ runId, iter: row.iter, row })));
-      }),
+    await this.owner.exclusive(runId, () =>
+      this.write(`metrics of run '${runId}'`, (db) =>
+        inTx(db.transaction(['runs', 'metrics'], 'readwrite'), async (tx) => {
+          if (!(await tx.objectStore('runs').count(runId)))
+            throw new StorageError('not-found', `no saved run '${runId}'`);
+          const metrics = tx.objectStore('metrics');
+          await Promise.all(rows.map((row) => metrics.put({ runId, iter: row.iter, row })));
+        }),
+      ),
     );
   }
 
@@ -461,8 +515,10 @@ class IdbStore implements Store {
   }
 
   async deleteMetricsAfter(runId: string, iter: number): Promise<void> {
-    await this.op('deleting metrics', (db) =>
-      db.delete('metrics', IDBKeyRange.bound([runId, iter], [runId, Number.POSITIVE_INFINITY], true)),
+    await this.owner.exclusive(runId, () =>
+      this.op('deleting metrics', (db) =>
+        db.delete('metrics', IDBKeyRange.bound([runId, iter], [runId, Number.POSITIVE_INFINITY], true)),
+      ),
     );
   }
 
@@ -490,10 +546,13 @@ class IdbStore implements Store {
   }
 
   async importCheckpoint(
-    bytes: Uint8Array | ArrayBuffer,
+    input: Uint8Array | ArrayBuffer | Blob,
     expect: ImportExpectation = {},
   ): Promise<{ run: RunRecord; iter: number }> {
     if (this.lost) throw this.lost;
+    // A file (Blob) is refused by its size before a byte of it is read.
+    if (input instanceof Blob) checkImportSize(input.size, this.maxImportBytes);
+    const bytes = input instanceof Blob ? new Uint8Array(await input.arrayBuffer()) : input;
     const v = validateImportFile(bytes, expect, this.maxImportBytes);
     const now = Date.now();
     const run: RunRecord = {

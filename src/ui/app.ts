@@ -369,6 +369,7 @@ export class ScopeLabApp extends LitElement {
               ? html`<section class="panel" aria-label="Saved runs">
                 <sl-checkpoints
                   .namespace=${this.storageNamespace}
+                  .task=${this.state.task}
                   .refreshKey=${runs.map((r) => `${r.runId}:${r.lastCheckpoint?.iter ?? ''}:${r.phase}`).join()}
                   .activeRunIds=${runs.flatMap((r) => (r.runId ? [r.runId] : []))}
                   @resume-run=${(e: CustomEvent<ResumeRequest>) => this.resume(e.detail)}

@@ -1,7 +1,9 @@
 /**
  * <sl-checkpoints>: the runs saved in this browser (IndexedDB, src/storage) with their checkpoints:
  * resume, delete, export (a download) and import (a file). Emits 'resume-run' with the run and its
- * stored metrics; the page creates the resumed session.
+ * stored metrics; the page creates the resumed session. A run that another tab trains (it owns
+ * the run's Web Lock: src/storage/ownership.ts) is shown as busy and cannot be resumed or deleted;
+ * the list refreshes by itself when that tab lets the run go.
  */
 import { css, html, LitElement, nothing } from 'lit';
 import type { IterationMetrics } from '../core/rl/trainer';
@@ -26,6 +28,8 @@ export class SlCheckpoints extends LitElement {
     namespace: {},
     refreshKey: {},
     activeRunIds: { attribute: false },
+    task: {},
+    busyRunIds: { state: true },
     rows: { state: true },
     message: { state: true },
     failure: { state: true },
@@ -38,6 +42,12 @@ export class SlCheckpoints extends LitElement {
   declare refreshKey: string;
   /** Runs a live session writes to: they cannot be deleted or resumed from here. */
   declare activeRunIds: string[];
+  /** The page's task: an imported checkpoint of another task is refused. Empty: any task. */
+  declare task: string;
+  /** Runs another tab owns now. */
+  declare busyRunIds: Set<string>;
+  /** Cancels the waits for busy runs to be freed (a new list, or the panel going away). */
+  private waits: AbortController | null = null;
   declare rows: Row[];
   declare message: string;
   /** What went wrong with the last action (import, export, delete, resume). */
@@ -119,6 +129,8 @@ export class SlCheckpoints extends LitElement {
     this.namespace = 'scope-lab';
     this.refreshKey = '';
     this.activeRunIds = [];
+    this.task = '';
+    this.busyRunIds = new Set();
     this.rows = [];
     this.message = '';
     this.failure = '';
@@ -128,6 +140,7 @@ export class SlCheckpoints extends LitElement {
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
+    this.waits?.abort();
     this.store?.close();
     this.store = null;
   }
@@ -153,12 +166,28 @@ export class SlCheckpoints extends LitElement {
       this.rows = await Promise.all(
         runs.map(async (run) => ({ run, checkpoints: await store.listCheckpoints(run.id) })),
       );
+      this.busyRunIds = await store.runsInUseElsewhere();
+      this.watchBusyRuns(store);
       const est = await store.estimate();
       this.usage = est ? `${bytes(est.usage)} used of ${bytes(est.quota)} available to this site` : '';
       this.loadError = '';
     } catch (e) {
       this.loadError = `Saved runs are not available: ${errorMessage(e)}`;
     }
+  }
+
+  /** Refresh when a run another tab owns is let go (that tab closed, or its session ended). */
+  private watchBusyRuns(store: Store): void {
+    this.waits?.abort();
+    const waits = new AbortController();
+    this.waits = waits;
+    for (const id of this.busyRunIds)
+      store.whenRunFree(id, waits.signal).then(
+        () => {
+          if (!waits.signal.aborted) void this.refresh();
+        },
+        () => {}, // aborted, or the store was closed
+      );
   }
 
   /** Run a store action, then say what happened (or what went wrong) and re-read the list. */
@@ -218,7 +247,11 @@ export class SlCheckpoints extends LitElement {
     if (!file) return Promise.resolve();
     return this.act(async () => {
       try {
-        const { run, iter } = await (await this.open()).importCheckpoint(await file.arrayBuffer());
+        // The store checks the file's size before reading it, and the page's task.
+        const { run, iter } = await (await this.open()).importCheckpoint(
+          file,
+          this.task ? { task: this.task } : {},
+        );
         return `Imported ${file.name}: a paused ${ALGO_LABEL[run.config.algo]} run at iteration ${iter}. Resume it below.`;
       } finally {
         input.value = '';
@@ -227,14 +260,17 @@ export class SlCheckpoints extends LitElement {
   }
 
   private row({ run, checkpoints }: Row) {
-    const active = this.activeRunIds.includes(run.id);
+    const live = this.activeRunIds.includes(run.id);
+    const elsewhere = !live && this.busyRunIds.has(run.id);
+    const active = live || elsewhere;
     const c = run.config;
     return html`<li class="run" data-run=${run.id}>
       <div class="head">
         <strong>${ALGO_LABEL[c.algo]} on ${c.task}</strong>
         <span>seed ${c.seed}</span>
         <span>iteration ${run.iter} / ${c.iters}</span>
-        <span class="muted">${run.status}${active ? ' (live)' : ''}</span>
+        <span class="muted">${run.status}${live ? ' (live)' : ''}</span>
+        ${elsewhere ? html`<span class="busy" data-busy>in use in another tab</span>` : nothing}
         <span class="muted">${new Date(run.createdAt).toLocaleString()}</span>
       </div>
       <div class="actions">

@@ -2,15 +2,20 @@
  * What a widget keeps in its IndexedDB namespace: ONE run. The host page's storage is not ours to
  * fill, so every time a widget starts it resumes its unfinished run of the same configuration (a
  * reader who reloads the tutorial goes on where they were) and deletes every other run it left
- * behind (finished, failed, reset, or for a different configuration).
+ * behind (finished, failed, reset, or for a different configuration). A run that another tab
+ * owns (the same page open twice: src/storage/ownership.ts) is neither resumed nor deleted: this
+ * widget then starts a run of its own beside it.
  */
 import { canonical } from '../core/checkpoint';
 import type { RlConfig } from '../core/rl/config';
 import type { IterationMetrics } from '../core/rl/trainer';
-import type { Store } from '../storage';
+import { StorageError, type Store } from '../storage';
 
 /** The part of the store this needs (the IndexedDB store, or a double in tests). */
-export type WidgetStore = Pick<Store, 'listRuns' | 'deleteRun' | 'getMetrics' | 'deleteMetricsAfter'>;
+export type WidgetStore = Pick<
+  Store,
+  'listRuns' | 'deleteRun' | 'getMetrics' | 'deleteMetricsAfter' | 'runsInUseElsewhere'
+>;
 
 export interface ResumePoint {
   runId: string;
@@ -30,7 +35,8 @@ export function sameConfig(a: RlConfig, b: RlConfig): boolean {
  * checkpoint) and delete all the others. Null: nothing to resume, start fresh.
  */
 export async function prepareWidgetStore(store: WidgetStore, config: RlConfig): Promise<ResumePoint | null> {
-  const runs = await store.listRuns();
+  const busy = await store.runsInUseElsewhere();
+  const runs = (await store.listRuns()).filter((r) => !busy.has(r.id));
   const resumable = runs
     .filter(
       (r) =>
@@ -40,7 +46,7 @@ export async function prepareWidgetStore(store: WidgetStore, config: RlConfig): 
         sameConfig(r.config, config),
     )
     .sort((a, b) => b.updatedAt - a.updatedAt)[0];
-  for (const r of runs) if (r !== resumable) await store.deleteRun(r.id);
+  for (const r of runs) if (r !== resumable) await deleteUnlessBusy(store, r.id);
   if (!resumable) return null;
   await store.deleteMetricsAfter(resumable.id, resumable.iter);
   return { runId: resumable.id, iter: resumable.iter, metrics: await store.getMetrics(resumable.id) };
@@ -48,5 +54,14 @@ export async function prepareWidgetStore(store: WidgetStore, config: RlConfig): 
 
 /** Delete every run of the store except `keep` (after a reset, the old run is of no use). */
 export async function keepOnlyRun(store: WidgetStore, keep: string | null): Promise<void> {
-  for (const r of await store.listRuns()) if (r.id !== keep) await store.deleteRun(r.id);
+  for (const r of await store.listRuns()) if (r.id !== keep) await deleteUnlessBusy(store, r.id);
+}
+
+/** Delete a run, unless another tab took it since it was listed (then it is theirs to keep). */
+async function deleteUnlessBusy(store: WidgetStore, id: string): Promise<void> {
+  try {
+    await store.deleteRun(id);
+  } catch (e) {
+    if (!(e instanceof StorageError && e.code === 'busy')) throw e;
+  }
 }
