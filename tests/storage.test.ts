@@ -464,6 +464,18 @@ describe('export and import', () => {
       {},
       /1073741824 elements, more than the/,
     ],
+    [
+      'NaN weights with a valid checksum',
+      () => {
+        const input = ckInput(2);
+        const lnf = input.tensors.find((t) => t.name === 'lnf.g')!;
+        lnf.data[0] = Number.POSITIVE_INFINITY; // one Inf in the output gain
+        const ck = serializeCheckpoint(input);
+        return packCheckpointFile(ck.manifestJson, ck.blob);
+      },
+      {},
+      /tensor 'lnf.g' holds Infinity at element 0: a model with non-finite weights is unusable/,
+    ],
     ['another task', () => good, { task: 'arith' }, /checkpoint of task 'add', this page trains 'arith'/],
     ['unknown task', () => withManifest((m) => (m.task = 'chess')), {}, /unknown task 'chess'/],
     [
