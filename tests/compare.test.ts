@@ -437,6 +437,8 @@ describe('compare CLI', () => {
       [['--task', 'add', '--algos', 'rrpo', '--set', 'groupSize=3'], /G must be even/],
       [['--merge', path.join(root, 'nowhere'), '--out', path.join(root, 'm')], /not a compare output/],
       [['--task', 'add', '--checkpoint', path.join(root, 'nowhere')], /no starting checkpoint file/],
+      [['--scenario', 'nope'], /unknown scenario 'nope' \(expected one of: sharpen, edge\)/],
+      [['--scenario', 'edge', '--task', 'arith'], /scenario 'edge' runs on add, not on task 'arith'/],
     ];
     for (const [args, msg] of cases) {
       const r = compare(args);
@@ -524,5 +526,34 @@ describe('compare CLI', () => {
     const bad = compare(['--merge', shards[0], other, '--out', path.join(root, 'bad')]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/differs from .* in config lr \(0\.0001 vs 0\.001\)/);
+  });
+
+  it('--scenario edge: edge evaluation at start and end, forgetting, pass@k chart and the hypotheses', () => {
+    const dir = path.join(root, 'edge');
+    const r = compare([
+      ...['--scenario', 'edge', '--algos', 'grpo,scope', '--seeds', '2', '--iters', '1', '--jobs', '2'],
+      ...['--set', 'edgeEvalN=6', '--set', 'evalN=8', '--set', 'promptsPerIter=2', '--set', 'groupSize=2'],
+      ...['--out', dir],
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const t = readJson(path.join(dir, 'table.json')) as Table & {
+      scenario: string;
+      identity: { config: Record<string, unknown> };
+      paired: { metric: string; seeds: number[]; diffs: number[]; hypothesis: { claim: string } }[];
+    };
+    expect(t.scenario).toBe('edge');
+    expect(t.identity.config).toMatchObject({ trainSplit: 'edge-train', edgeEvalN: 6, promptsPerIter: 2 });
+    const cell = readJson(path.join(dir, 'cells', 'scope-s1', 'summary.json'));
+    expect(cell.edge.start.n).toBe(6);
+    expect(cell.edge.end.samples).toBe(64);
+    expect(cell.forgetting).toBeCloseTo(cell.end.testAcc - cell.start.testAcc, 12);
+    expect(cell.end.edgePassAt1).toBe(cell.edge.end.passAtK['1']);
+    // H1-H3 compare scope with grpo (both here); H4 and H5 need algorithms that did not run.
+    expect(t.paired.map((p) => p.hypothesis.claim.slice(0, 2))).toEqual(['H1', 'H2', 'H3']);
+    expect(t.paired[0].seeds).toEqual([1, 2]);
+    const md = readFileSync(path.join(dir, 'table.md'), 'utf8');
+    expect(md).toMatch(/## add \(scenario edge\)/);
+    expect(md).toMatch(/Pre-registered hypotheses/);
+    expect(readFileSync(path.join(dir, 'curves', 'passAtK.svg'), 'utf8')).toContain('<svg');
   });
 });
