@@ -17,8 +17,14 @@ declare global {
 const app = document.querySelector('scope-lab-app');
 if (!app) throw new Error('index.html has no <scope-lab-app> element');
 window.scopeLabSession = null;
+// `?remeasure=1`: the first session's `auto` measures wasm against webgpu again (docs/performance.md).
+let remeasure = new URLSearchParams(location.search).get('remeasure') === '1';
 app.createSession = async (opts) => {
-  const session = await TrainingSession.create(opts, (namespace) => openStore(namespace));
+  const remeasureBackend = remeasure;
+  remeasure = false;
+  const session = await TrainingSession.create({ ...opts, remeasureBackend }, (namespace) =>
+    openStore(namespace),
+  );
   window.scopeLabSession = session;
   return session;
 };
