@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { parseCompletion } from '../src/core/format';
 import type { IterationResult, Rollout, Segment } from '../src/core/rl/trainer';
 import { getTask } from '../src/core/tasks';
-import { defaultGroupIndex, groupViews, originalStepViews, stepViews, tokenRuns } from '../src/ui/inspect';
+import {
+  defaultGroupIndex,
+  groupViews,
+  originalStepViews,
+  stepViews,
+  tokenRuns,
+  VERDICT_LABEL,
+  verdicts,
+} from '../src/ui/inspect';
 
 const add = getTask('add');
 const problem = { prompt: '356+478', answer: '834' };
@@ -77,6 +85,20 @@ describe('rollout inspector logic', () => {
     expect(v.map((s) => s.firstError)).toEqual([false, false, true, false]);
     expect(v.map((s) => s.prmFirstError)).toEqual([false, false, true, false]);
     expect(v.every((s) => s.kind === 'own')).toBe(true);
+    // The oracle labels prefixes: the step after the first error is not judged, not shown as wrong.
+    expect(v.map((s) => s.verdict)).toEqual(['valid', 'valid', 'first-error', 'after-error']);
+  });
+
+  it('verdicts: only the first invalid step is an error; later ones are "after the error"', () => {
+    expect(verdicts([true, false, false, false], [true, true, true, true])).toEqual([
+      'valid',
+      'first-error',
+      'after-error',
+      'after-error',
+    ]);
+    expect(verdicts([true, true, null], [true, true, false])).toEqual(['valid', 'valid', 'unfinished']);
+    expect(verdicts([false], [true])).toEqual(['first-error']);
+    expect(VERDICT_LABEL['after-error']).toMatch(/not judged/);
   });
 
   it('a rectified rollout: own prefix, the teacher step k, the policy continuation; scores only before k', () => {
@@ -88,6 +110,7 @@ describe('rollout inspector logic', () => {
     const orig = originalStepViews(rectified, add);
     expect(orig.map((s) => s.text)).toEqual(['6+8+0=14', '5+7+1=13', '3+4+0=7', '>734']);
     expect(orig.map((s) => s.firstError)).toEqual([false, false, true, false]);
+    expect(orig.map((s) => s.verdict)).toEqual(['valid', 'valid', 'first-error', 'after-error']);
     expect(orig.map((s) => s.prmFirstError)).toEqual([false, false, true, false]);
     expect(orig.map((s) => s.prm)).toEqual([0.97, 0.91, 0.12, 0.08]);
   });

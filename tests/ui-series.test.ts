@@ -93,12 +93,14 @@ describe('chart data', () => {
     };
     const d = chartData(chartSpec('reward'), [runA, runB]);
     expect(d.x).toEqual([1, 2, 3]);
-    expect(d.series.map((s) => [s.label, s.run])).toEqual([
-      ['SCOPE · reward', 0],
-      ['GRPO · reward', 1],
+    expect(d.series.map((s) => [s.label, s.run, s.hidden])).toEqual([
+      ["SCOPE · policy's own samples: reward", 0, false],
+      ['SCOPE · reward of trained-on rollouts (includes teacher steps)', 0, true],
+      ["GRPO · policy's own samples: reward", 1, false],
+      ['GRPO · reward of trained-on rollouts (includes teacher steps)', 1, true],
     ]);
     expect(d.series[0].values.map((v) => v?.toFixed(1))).toEqual(['0.1', '0.2', '0.3']);
-    expect(d.series[1].values).toEqual([0.5, null, null]);
+    expect(d.series[2].values).toEqual([0.5, null, null]);
     const salvage = chartData(chartSpec('salvage'), [runA, runB]);
     expect(salvage.series[1].values).toEqual([null, null, null]);
   });
@@ -106,6 +108,31 @@ describe('chart data', () => {
   it('turns non-finite values into gaps', () => {
     const d = chartData(chartSpec('entropy'), [{ ...runA, metrics: [metrics(1, { entropy: Number.NaN })] }]);
     expect(d.series[0].values).toEqual([null]);
+  });
+});
+
+describe('reward: the comparable one by default (issue 15)', () => {
+  it("plots the policy's own samples' reward; the trained-on reward is a separate line, off by default", () => {
+    const run: RunHistory = {
+      label: 'SCOPE',
+      metrics: [metrics(1, { rewardMean: 0.25, trainRewardMean: 0.6 }), metrics(2, { rewardMean: 0.3 })],
+      evals: [],
+    };
+    const spec = chartSpec('reward');
+    const d = chartData(spec, [run]);
+    expect(d.series.map((s) => [s.label, s.hidden])).toEqual([
+      ["policy's own samples: reward", false],
+      ['reward of trained-on rollouts (includes teacher steps)', true],
+    ]);
+    expect(d.series[0].values).toEqual([0.25, 0.3]);
+    // Records from before trainRewardMean existed have a gap, not the own reward.
+    expect(d.series[1].values).toEqual([0.6, null]);
+    // The text alternative reads only the lines shown.
+    expect(latestSummary(spec, d)).toBe("policy's own samples: reward 0.3 at iteration 2");
+  });
+
+  it('every chart labels its y-axis with a unit', () => {
+    for (const c of CHARTS) expect(c.yLabel).toMatch(/\(.+\)/);
   });
 });
 

@@ -7,6 +7,36 @@ import { EOS, isStepTerminator, parseCompletion } from '../core/format';
 import type { IterationResult, Rollout, SegmentRole } from '../core/rl/trainer';
 import type { Problem, Task } from '../core/tasks/types';
 
+/**
+ * What the inspector can honestly say about a step. The task oracle labels prefixes (a step is
+ * valid given the steps before it; everything after the first invalid step is invalid), so only the
+ * steps up to the first error get a verdict; the steps after it are 'after-error' (not judged),
+ * never shown as wrong.
+ */
+export type StepVerdict = 'valid' | 'first-error' | 'after-error' | 'unfinished';
+
+export const VERDICT_LABEL: Record<StepVerdict, string> = {
+  valid: 'valid (given the steps before it)',
+  'first-error': 'first error',
+  'after-error': 'after the error (not judged)',
+  unfinished: 'unfinished (no terminator)',
+};
+
+/** The verdicts of a completion's steps from the oracle's prefix labels. */
+export function verdicts(oracle: readonly (boolean | null)[], terminated: readonly boolean[]): StepVerdict[] {
+  let broken = false;
+  return terminated.map((t, i) => {
+    if (!t) return 'unfinished';
+    if (broken) return 'after-error';
+    const v = oracle[i];
+    if (v === false) {
+      broken = true;
+      return 'first-error';
+    }
+    return v === true ? 'valid' : 'unfinished';
+  });
+}
+
 /** Who wrote a step: the policy's sample, the teacher, the policy after a correction, or a reset. */
 export type StepKind = 'own' | 'teacher' | 'continuation' | 'prefix' | 'resampled';
 
@@ -19,8 +49,10 @@ export interface StepView {
   kind: StepKind;
   /** PRM score of this step, when the PRM scored it (SCOPE scores failed rollouts only). */
   prm: number | null;
-  /** Oracle label; null for an unfinished tail. */
+  /** Oracle label of the prefix up to this step; null for an unfinished tail. */
   valid: boolean | null;
+  /** What to show: valid, the first error, after the error (not judged), unfinished. */
+  verdict: StepVerdict;
   /** The oracle's first invalid step. */
   firstError: boolean;
   /** The PRM's first error (first score below tau): where SCOPE rectifies. */
@@ -109,6 +141,10 @@ function kindOf(r: Rollout, index: number, piece: Piece): StepKind {
 export function stepViews(r: Rollout): StepView[] {
   const ps = pieces(r.completion);
   const scoredUpTo = r.rectification ? r.rectification.k - 1 : Number.POSITIVE_INFINITY;
+  const vs = verdicts(
+    ps.map((_, i) => r.oracle[i] ?? null),
+    ps.map((p) => p.terminator !== ''),
+  );
   return ps.map((p, i) => {
     const index = i + 1;
     const terminated = p.terminator !== '';
@@ -120,6 +156,7 @@ export function stepViews(r: Rollout): StepView[] {
       kind: kindOf(r, index, p),
       prm: terminated ? prm : null,
       valid: terminated ? (r.oracle[i] ?? null) : null,
+      verdict: vs[i],
       firstError: terminated && index === r.oracleFirstError,
       prmFirstError: terminated && !r.rectification && index === r.prmFirstError,
     };
@@ -133,7 +170,12 @@ export function originalStepViews(r: Rollout, task: Task): StepView[] {
   const { steps } = parseCompletion(rect.originalCompletion);
   const oracle = task.checkSteps(r.problem, steps);
   const firstBad = oracle.indexOf(false) + 1;
-  return pieces(rect.originalCompletion).map((p, i) => {
+  const ps = pieces(rect.originalCompletion);
+  const vs = verdicts(
+    ps.map((_, i) => oracle[i] ?? null),
+    ps.map((p) => p.terminator !== ''),
+  );
+  return ps.map((p, i) => {
     const terminated = p.terminator !== '';
     return {
       index: i + 1,
@@ -142,6 +184,7 @@ export function originalStepViews(r: Rollout, task: Task): StepView[] {
       kind: 'own' as const,
       prm: terminated ? (r.prmScores?.[i] ?? null) : null,
       valid: terminated ? (oracle[i] ?? null) : null,
+      verdict: vs[i],
       firstError: terminated && i + 1 === firstBad,
       prmFirstError: terminated && i + 1 === rect.k,
     };

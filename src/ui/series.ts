@@ -33,9 +33,15 @@ export function historiesChanged(a: RunHistory[] | undefined, b: RunHistory[] | 
 
 export type Unit = 'pct' | 'num' | 'ms';
 
+interface LineBase {
+  label: string;
+  /** Drawn only once the reader turns it on in the legend (uPlot's series toggle). */
+  hidden?: boolean;
+}
+
 export type MetricLine =
-  | { label: string; source: 'iter'; get: (m: IterationMetrics) => number | null }
-  | { label: string; source: 'eval'; get: (e: EvalResult) => number | null };
+  | (LineBase & { source: 'iter'; get: (m: IterationMetrics) => number | null })
+  | (LineBase & { source: 'eval'; get: (e: EvalResult) => number | null });
 
 export interface ChartSpec {
   id: string;
@@ -43,8 +49,18 @@ export interface ChartSpec {
   /** One sentence under the title: what to look for. */
   caption: string;
   unit: Unit;
+  /** The y-axis title, with its unit. */
+  yLabel: string;
   lines: MetricLine[];
 }
+
+/**
+ * The reward a reader can compare across methods: the 0/1 outcome of the policy's own samples, before
+ * any rectification, teacher replacement, reset or PRM shaping (`rewardMean`; null for sft-control).
+ */
+export const OWN_REWARD_LABEL = "policy's own samples: reward";
+/** What was trained on (`trainRewardMean`): teacher-written steps count, so it is not comparable. */
+export const TRAIN_REWARD_LABEL = 'reward of trained-on rollouts (includes teacher steps)';
 
 export const CHARTS: readonly ChartSpec[] = [
   {
@@ -52,6 +68,7 @@ export const CHARTS: readonly ChartSpec[] = [
     title: 'Held-out accuracy',
     caption: 'Evaluated at the start, every few iterations and at the end, on fixed problem sets.',
     unit: 'pct',
+    yLabel: 'accuracy (% of problems)',
     lines: [
       { label: 'test (sampled)', source: 'eval', get: (e) => e.testAccSampled },
       { label: 'test (greedy)', source: 'eval', get: (e) => e.testAcc },
@@ -61,15 +78,27 @@ export const CHARTS: readonly ChartSpec[] = [
   {
     id: 'reward',
     title: 'Reward',
-    caption: 'Mean reward of the rollouts trained on in each iteration (rectified ones included).',
+    caption:
+      "Share of the policy's own samples with the right answer, before any teacher help: comparable across " +
+      'methods. The reward of what was trained on (teacher steps included) is a separate line, off by default.',
     unit: 'num',
-    lines: [{ label: 'reward', source: 'iter', get: (m) => m.rewardMean }],
+    yLabel: 'mean reward (0 to 1)',
+    lines: [
+      { label: OWN_REWARD_LABEL, source: 'iter', get: (m) => m.rewardMean },
+      {
+        label: TRAIN_REWARD_LABEL,
+        source: 'iter',
+        hidden: true,
+        get: (m) => m.trainRewardMean ?? null,
+      },
+    ],
   },
   {
     id: 'diversity',
     title: 'Diversity',
     caption: 'Distinct step sequences per group of samples (1 = all different).',
     unit: 'num',
+    yLabel: 'distinct share (0 to 1)',
     lines: [
       { label: 'training groups', source: 'iter', get: (m) => m.diversity },
       { label: 'test samples', source: 'eval', get: (e) => e.diversity },
@@ -78,15 +107,19 @@ export const CHARTS: readonly ChartSpec[] = [
   {
     id: 'salvage',
     title: 'Salvage rate',
-    caption: 'SCOPE: share of rectified rollouts that end with the right answer.',
+    caption:
+      'SCOPE: share of rectifications where the policy itself continued after the corrected step to the right ' +
+      'answer (answer-step corrections never count).',
     unit: 'pct',
-    lines: [{ label: 'salvaged', source: 'iter', get: (m) => m.salvageRate }],
+    yLabel: 'salvaged (% of rectified)',
+    lines: [{ label: 'salvaged by the policy', source: 'iter', get: (m) => m.salvageRate }],
   },
   {
     id: 'entropy',
     title: 'Entropy',
     caption: 'How unsure the policy is on the tokens it trains on (nats); a collapse shows as a drop.',
     unit: 'num',
+    yLabel: 'entropy (nats per token)',
     lines: [{ label: 'entropy', source: 'iter', get: (m) => m.entropy }],
   },
   {
@@ -94,6 +127,7 @@ export const CHARTS: readonly ChartSpec[] = [
     title: 'Time per iteration',
     caption: 'Wall time of each phase of an iteration.',
     unit: 'ms',
+    yLabel: 'time (ms)',
     lines: [
       { label: 'generate', source: 'iter', get: (m) => m.timeMs.generate },
       { label: 'PRM', source: 'iter', get: (m) => m.timeMs.prm },
@@ -115,6 +149,8 @@ export interface ChartSeries {
   label: string;
   run: number;
   line: number;
+  /** Off until the reader turns it on (MetricLine.hidden). */
+  hidden: boolean;
   values: (number | null)[];
 }
 
@@ -145,6 +181,7 @@ export function chartData(spec: ChartSpec, runs: readonly RunHistory[]): ChartDa
       label: runs.length > 1 ? `${run.label} · ${spec.lines[l].label}` : spec.lines[l].label,
       run: r,
       line: l,
+      hidden: spec.lines[l].hidden === true,
       values: x.map((i) => finiteOrNull(pts.get(i))),
     })),
   };
@@ -161,6 +198,7 @@ export function formatValue(unit: Unit, v: number | null): string {
 export function latestSummary(spec: ChartSpec, data: ChartData): string {
   const parts: string[] = [];
   for (const s of data.series) {
+    if (s.hidden) continue;
     let i = s.values.length - 1;
     while (i >= 0 && s.values[i] === null) i--;
     if (i >= 0) parts.push(`${s.label} ${formatValue(spec.unit, s.values[i])} at iteration ${data.x[i]}`);
