@@ -1,43 +1,23 @@
 /**
- * The built pages under a strict Content-Security-Policy without 'unsafe-eval' (issue 9, item 9).
+ * The built pages under a strict Content-Security-Policy without 'unsafe-eval' (issue 9, item 9),
+ * and that policy shipped with them (issue 18): in a <meta> of every built page, as a header from
+ * `vite preview`, and in the embed example.
  * A small node:http server in this spec serves dist/ (built by the Playwright config's webServer)
  * with the policy below on every response, so the workers get it too. Violations are collected in
  * three ways: the browser's reports (report-uri, which covers the workers), the document's
  * `securitypolicyviolation` events, and console errors. A control shows that detection works.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, type Page, test } from '@playwright/test';
+import { EMBED_EXAMPLE_CSP, PAGE_CSP } from '../src/node/csp';
 import type { RunnerEvent } from '../src/runner/main';
 import { serve } from './static-server';
 
 const DIST = path.resolve(import.meta.dirname, '..', 'dist');
 
-/**
- * The minimal policy the built pages, the widget and their workers need (found by removing each
- * source and watching what broke; docs/reliability.md):
- * - script-src 'self' 'wasm-unsafe-eval': our bundles, and compiling tfjs's WASM binaries.
- *   No 'unsafe-eval', no 'unsafe-inline' for scripts.
- * - worker-src 'self': the policy and PRM workers are our own files. (tfjs-backend-wasm would start
- *   its threads from a blob: URL, but at one thread it starts none.)
- * - connect-src 'self': fetching the checkpoints and the .wasm binaries.
- * - style-src 'self' 'unsafe-inline': the <style> elements of index.html, the test pages and the
- *   embed example (Lit's adopted stylesheets need nothing). Styles cannot run code.
- * - img-src 'self' data:: the pages' empty `data:,` icon.
- * - default-src 'none' and object-src/base-uri/form-action 'none': nothing else (no plugins, no
- *   <base>, no form posts, no fonts or frames from anywhere).
- */
-const CSP = [
-  "default-src 'none'",
-  "script-src 'self' 'wasm-unsafe-eval'",
-  "worker-src 'self'",
-  "connect-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-].join('; ');
+/** The policy that ships with the pages (src/node/csp.ts explains each directive). */
+const CSP = PAGE_CSP;
 
 /** On every response: the policy, where to report, and `vite preview`'s isolation headers. */
 const HEADERS = {
@@ -238,4 +218,67 @@ test('every built page (the app, the test pages, the embed example) loads under 
     seen[name] = await settledViolations(page);
   }
   expect(seen).toEqual(Object.fromEntries(pages.map((p) => [p, []])));
+});
+
+/** The policy as a <meta> element in an HTML text (vite writes the tag its own way). */
+function metaPolicy(html: string): string | null {
+  const m = /<meta\s+http-equiv="Content-Security-Policy"\s+content="([^"]*)"\s*\/?>/i.exec(html);
+  // Vite writes the quotes as character references (&#39;): decode them as a browser does.
+  return m ? m[1].replaceAll('&#39;', "'").replaceAll('&quot;', '"').replaceAll('&amp;', '&') : null;
+}
+
+test('the policy ships with the built pages: a <meta> in each, a header from vite preview, and it is enforced', async ({
+  page,
+  baseURL,
+}) => {
+  for (const name of readdirSync(DIST).filter((f) => f.endsWith('.html'))) {
+    const html = readFileSync(path.join(DIST, name), 'utf8');
+    const policy = metaPolicy(html);
+    expect(policy, name).toBe(name === 'embed-example.html' ? EMBED_EXAMPLE_CSP : PAGE_CSP);
+    // Before any script: a <meta> policy only covers what follows it.
+    expect(html.indexOf('http-equiv="Content-Security-Policy"'), name).toBeLessThan(html.indexOf('<script'));
+  }
+  // The built app as `vite preview` serves it (the same server every other e2e test uses).
+  await watch(page, violations);
+  const res = await page.goto(`${baseURL}/`);
+  expect(res?.headers()['content-security-policy']).toBe(PAGE_CSP);
+  await expect(page).toHaveTitle('scope-lab');
+  await expect(page.locator('#train')).toBeVisible();
+  expect(await settledViolations(page)).toEqual([]);
+  // Enforced: an injected inline script does not run, and the violation is reported.
+  await page.addScriptTag({ content: 'window.injected = true' }).catch(() => {});
+  expect(await page.evaluate(() => (window as { injected?: boolean }).injected)).toBeUndefined();
+  const seen = await settledViolations(page);
+  expect(seen.some((v) => v.source === 'event' && /script-src/.test(v.directive))).toBe(true);
+});
+
+test('the embed example, as shipped (its own <meta> policy, no header), trains a widget with no violation', async ({
+  page,
+}) => {
+  // Served bare (no CSP header): only the page's own <meta> applies, as on a host we do not control.
+  const { origin, close } = await serve(DIST, { host: 'localhost', index: true, forbidOutside: true });
+  try {
+    await watch(page, violations);
+    await page.addInitScript(() => {
+      const log: string[] = [];
+      (window as unknown as { widgetEvents: string[] }).widgetEvents = log;
+      for (const type of ['iteration', 'done', 'error'])
+        document.addEventListener(type, (e) => {
+          if ((e.target as Element | null)?.id === 'grpo-demo') log.push(type);
+        });
+    });
+    const res = await page.goto(`${origin}/embed-example.html`);
+    expect(res?.headers()['content-security-policy']).toBeUndefined();
+    await page.locator('#grpo-demo').getByRole('button', { name: 'Train' }).click();
+    const events = () => page.evaluate(() => (window as unknown as { widgetEvents: string[] }).widgetEvents);
+    await expect.poll(async () => (await events())[0], { timeout: 150_000 }).toMatch(/iteration|error/);
+    expect((await events())[0]).toBe('iteration');
+    await page.locator('#grpo-demo').getByRole('button', { name: 'Pause' }).click();
+    expect(await settledViolations(page)).toEqual([]);
+    // Enforced there too.
+    await page.addScriptTag({ content: 'window.injected = true' }).catch(() => {});
+    expect(await page.evaluate(() => (window as { injected?: boolean }).injected)).toBeUndefined();
+  } finally {
+    await close();
+  }
 });

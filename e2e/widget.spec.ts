@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expect, type Page, test } from '@playwright/test';
 import { measureWidget, WIDGET_JS_GZIP_BUDGET } from '../scripts/widget-size';
+import { EMBED_EXAMPLE_CSP, embedCspFor } from '../src/node/csp';
 import { type StaticServer, serve as serveStatic } from './static-server';
 
 const DIST = resolve(import.meta.dirname, '../dist');
@@ -46,8 +47,11 @@ function examplePage(): string {
   const html = readFileSync(join(DIST, 'embed-example.html'), 'utf8');
   const src = './widget/scope-trainer.js';
   expect(html).toContain(src);
+  // The example's strict CSP, opened to the widget's origin as its comment tells a host to do.
+  expect(html).toContain(EMBED_EXAMPLE_CSP);
   return html
     .replace(src, `${widgetServer.origin}/scope-trainer.js`)
+    .replace(EMBED_EXAMPLE_CSP, embedCspFor(widgetServer.origin))
     .replaceAll(/iters="\d+"/g, 'iters="3"')
     .replace('</head>', `<style id="hostile">${HOSTILE_CSS}</style></head>`);
 }

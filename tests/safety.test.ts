@@ -207,3 +207,21 @@ describe('the built app (and widget) contain only known, unreachable code genera
       ).toBe(true);
   });
 });
+
+describe('the shipped Content-Security-Policy (src/node/csp.ts)', () => {
+  it('the embed example carries EMBED_EXAMPLE_CSP before its script, and vite builds PAGE_CSP into every page', async () => {
+    const { EMBED_EXAMPLE_CSP, PAGE_CSP } = await import('../src/node/csp');
+    const html = readFileSync(path.join(ROOT, 'public', 'embed-example.html'), 'utf8');
+    const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]*)" \/>/.exec(html);
+    expect(meta?.[1]).toBe(EMBED_EXAMPLE_CSP);
+    expect(html.indexOf(meta![0])).toBeLessThan(html.indexOf('<script'));
+    // The strict parts: no eval, no inline script, nothing by default.
+    for (const policy of [PAGE_CSP, EMBED_EXAMPLE_CSP]) {
+      expect(policy).toMatch(/^default-src 'none'; script-src 'self' 'wasm-unsafe-eval';/);
+      expect(policy).not.toMatch(/'unsafe-eval'|script-src[^;]*'unsafe-inline'/);
+    }
+    const config = readFileSync(path.join(ROOT, 'vite.config.ts'), 'utf8');
+    expect(config).toMatch(/'Content-Security-Policy': PAGE_CSP/);
+    expect(config).toMatch(/'http-equiv': 'Content-Security-Policy', content: PAGE_CSP/);
+  });
+});

@@ -9,7 +9,9 @@
 import { canonical } from '../core/checkpoint';
 import type { RlConfig } from '../core/rl/config';
 import type { IterationMetrics } from '../core/rl/trainer';
-import { StorageError, type Store } from '../storage';
+import type { Store } from '../storage';
+// The error class only (a small module): the store itself loads on the first start.
+import { StorageError } from '../storage/errors';
 
 /** The part of the store this needs (the IndexedDB store, or a double in tests). */
 export type WidgetStore = Pick<
