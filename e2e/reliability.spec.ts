@@ -5,14 +5,16 @@
  *   closing it frees the run;
  * - a checkpoint with a NaN weight (valid checksum) is refused by the page and by the widget;
  * - a stalled assets server ends the widget's start in an `error` event within the stated
- *   timeout (ASSET_LIMITS.stallMs, 15 s).
+ *   timeout (ASSET_LIMITS.stallMs, 15 s);
+ * - the import panel refuses a checkpoint of another task than the page's.
  * Tabs of one browser context share an origin, its IndexedDB and its locks, as two real tabs do.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type BrowserContext, expect, type Page, test } from '@playwright/test';
 import { ASSET_LIMITS } from '../src/browser/assets';
-import { deserializeCheckpoint, serializeCheckpoint } from '../src/core/checkpoint';
+import { deserializeCheckpoint, packCheckpointFile, serializeCheckpoint } from '../src/core/checkpoint';
+import { parseRlConfig } from '../src/core/rl/config';
 
 const DIST = path.resolve(import.meta.dirname, '..', 'dist');
 
@@ -242,4 +244,31 @@ test(`a stalled assets server ends the widget's start in an error event within $
   expect(waited).toBeLessThan(ASSET_LIMITS.stallMs + 15_000);
   expect(await started).toMatch(/^rejected: .*sent nothing/);
   await expect(page.locator('#grpo-demo').getByRole('alert')).toContainText('sent nothing');
+});
+
+test("the import panel enforces the page's task", async ({ page }) => {
+  // A valid exported run checkpoint of task add (the shipped policy, with a run config and iteration).
+  const dir = path.join(DIST, 'checkpoints', 'add');
+  const { manifest, tensors } = deserializeCheckpoint(
+    readFileSync(path.join(dir, 'policy.json'), 'utf8'),
+    readFileSync(path.join(dir, 'policy.bin')),
+  );
+  const ck = serializeCheckpoint({
+    ...manifest,
+    meta: { config: parseRlConfig({ task: 'add', algo: 'grpo', iters: 4 }), iter: 0 },
+    tensors: [...tensors].map(([name, t]) => ({ name, shape: t.shape, data: t.data })),
+  });
+  const file = { name: 'add.scopelab', mimeType: 'application/octet-stream' };
+  const buffer = Buffer.from(packCheckpointFile(ck.manifestJson, ck.blob));
+  const panel = page.locator('sl-checkpoints');
+  await page.goto('/#task=arith&algo=grpo&iters=4&evalN=20&backend=wasm');
+  await page.locator('sl-checkpoints #import').setInputFiles({ ...file, buffer });
+  await expect(panel.locator('[role=alert]')).toContainText(
+    "a checkpoint of task 'add', this page trains 'arith'",
+  );
+  await expect(panel.locator('li.run')).toHaveCount(0);
+  await page.goto('/#task=add&algo=grpo&iters=4&evalN=20&backend=wasm');
+  await page.reload();
+  await page.locator('sl-checkpoints #import').setInputFiles({ ...file, buffer });
+  await expect(panel.locator('[role=status]')).toContainText('a paused GRPO run at iteration 0');
 });

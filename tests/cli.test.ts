@@ -282,6 +282,16 @@ describe('checkpoint directories: missing, damaged or mismatched files are refus
       /unusable: it holds a prm/,
     ],
     ['an empty manifest file', (d) => writeFileSync(path.join(d, 'policy.json'), ''), /not valid JSON/],
+    [
+      'a manifest whose model config does not fit its tensors',
+      (d) => {
+        const f = path.join(d, 'policy.json');
+        const m = JSON.parse(readFileSync(f, 'utf8'));
+        m.config.dMlp *= 2; // the CRC covers the blob only: this is a shape error
+        writeFileSync(f, JSON.stringify(m));
+      },
+      /unusable: parameter '.*' has shape \[.*\], the model needs \[.*\]/,
+    ],
   ];
   for (const [name, damage, msg] of cases)
     it(name, () => {
