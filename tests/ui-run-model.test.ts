@@ -11,7 +11,7 @@ import type { EvalResult } from '../src/core/evaluate';
 import { parseRlConfig, type RlConfig } from '../src/core/rl/config';
 import type { RunSummary } from '../src/core/rl/run';
 import type { IterationMetrics, IterationResult } from '../src/core/rl/trainer';
-import { combinedPhase, RunModel, throughput } from '../src/ui/run-model';
+import { combinedPhase, mergeEval, RunModel, throughput } from '../src/ui/run-model';
 
 const WASM: BackendInfo = { backend: 'wasm', requested: 'wasm', adapter: null, threads: 1 };
 
@@ -192,6 +192,49 @@ describe('RunModel', () => {
     expect(m.metrics.map((x) => x.iter)).toEqual([1, 2]);
     expect(m.evals).toEqual([{ iter: 1, result: { testAccSampled: 0.3 } }]);
     expect(m.iter).toBe(2);
+  });
+});
+
+describe('evaluating and pausing states (issue 20)', () => {
+  it('an evaluation in progress shows as `evaluating`, the background one as such', async () => {
+    const { m, sessions } = model(5);
+    await m.load();
+    const s = sessions[0];
+    s.emit('activity', { evaluating: true, background: true, iter: 0 });
+    expect(m.evaluating).toEqual({ background: true, iter: 0 });
+    s.emit('activity', { evaluating: true, background: false, iter: 10 });
+    expect(m.evaluating).toEqual({ background: false, iter: 10 });
+    // The background one ending does not clear the inline one.
+    s.emit('activity', { evaluating: false, background: true, iter: 0 });
+    expect(m.evaluating).toEqual({ background: false, iter: 10 });
+    s.emit('activity', { evaluating: false, background: false, iter: 10 });
+    expect(m.evaluating).toBeNull();
+  });
+
+  it('Pause marks the run `pausing` at once, until it has stopped', async () => {
+    const { m } = model(1000);
+    const run = m.train();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(m.phase).toBe('running');
+    const paused = m.pause();
+    expect(m.pausing).toBe(true);
+    await paused;
+    await run;
+    expect(m.pausing).toBe(false);
+    expect(m.phase).toBe('paused');
+  });
+
+  it('a late starting evaluation joins the history without dropping later ones', () => {
+    const r = (testAccSampled: number) => ({ testAccSampled }) as EvalResult;
+    let evals = mergeEval([], { iter: 10, result: r(0.3) });
+    evals = mergeEval(evals, { iter: 0, result: r(0.2) });
+    expect(evals.map((e) => e.iter)).toEqual([0, 10]);
+    // A replayed iteration's evaluation replaces those from its iteration on.
+    evals = mergeEval([...evals, { iter: 20, result: r(0.4) }], { iter: 10, result: r(0.35) });
+    expect(evals.map((e) => [e.iter, e.result.testAccSampled])).toEqual([
+      [0, 0.2],
+      [10, 0.35],
+    ]);
   });
 });
 

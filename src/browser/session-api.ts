@@ -44,6 +44,11 @@ export interface SessionOptions {
   autosaveEvery?: number;
   /** `auto`: measure both backends again instead of using the decision cached for this adapter. */
   remeasureBackend?: boolean;
+  /**
+   * Evaluate a fresh run's starting policy in a second worker while the first iterations train, so
+   * the first iteration shows at once (the page and the widget; results are the same either way).
+   */
+  parallelStartEval?: boolean;
   /** Test hook: the size of `auto`'s measurement (workers/measure-backend.ts). */
   backendProbe?: Partial<ProbeWorkload>;
 }
@@ -53,6 +58,8 @@ export interface SessionEventMap {
   backend: BackendInfo;
   iteration: IterationResult;
   eval: { iter: number; result: EvalResult };
+  /** An evaluation starts or ends (`background`: the starting one, in a second worker while training). */
+  activity: { evaluating: boolean; background: boolean; iter: number };
   checkpoint: { iter: number; runId: string | null };
   notice: { level: 'info' | 'warn' | 'error'; message: string };
   done: RunSummary;

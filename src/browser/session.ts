@@ -13,7 +13,7 @@
  * them it gives up with an 'error'.
  */
 import type { PolicyWorkerApi, PrmWorkerApi, WorkerEvent } from '../../workers/protocol';
-import type { EvalOptions } from '../core/evaluate';
+import type { EvalOptions, EvalResult } from '../core/evaluate';
 import { needsLearnedPrm, parseRlConfig, type RlConfig } from '../core/rl/config';
 import type { UpdateBatch } from '../core/rl/loss';
 import { trainerRngOf } from '../core/rl/resume';
@@ -86,6 +86,8 @@ class RunPolicy implements PolicyService {
     private readonly trainerRng: () => RngState,
     /** Told of each generate / update once it is in flight (the `crashWorker` test hook). */
     private readonly sent: (op: string) => void,
+    /** Told when an evaluation starts and ends (the page's "evaluating" state). */
+    private readonly evaluating: (running: boolean) => void = () => {},
   ) {}
   describe() {
     return this.inner.describe();
@@ -100,8 +102,13 @@ class RunPolicy implements PolicyService {
     this.sent('update');
     return call;
   }
-  evaluate(o: Partial<EvalOptions>) {
-    return this.inner.evaluate(o);
+  async evaluate(o: Partial<EvalOptions>) {
+    this.evaluating(true);
+    try {
+      return await this.inner.evaluate(o);
+    } finally {
+      this.evaluating(false);
+    }
   }
   checkpoint(meta: Record<string, unknown>) {
     return this.inner.checkpoint({ ...meta, trainerRng: this.trainerRng() }); // read by trainerRngOf
@@ -141,6 +148,10 @@ export class TrainingSession implements Session {
   private stepping = false;
   private lastSavedIter = -1;
   private disposed = false;
+  /** The starting evaluation was begun (inline or in a second worker). */
+  private startEvalBegun = false;
+  /** Ends the second worker of a parallel starting evaluation, while it runs. */
+  private stopEvaluator: (() => void) | null = null;
 
   private policyWorker: WorkerHandle<PolicyWorkerApi> | null = null;
   private prmWorker: WorkerHandle<PrmWorkerApi> | null = null;
@@ -319,6 +330,8 @@ export class TrainingSession implements Session {
       pol.service,
       () => this.trainer.rng.getState(),
       (op) => this.sent('policy', op),
+      (running) =>
+        this.emit('activity', { evaluating: running, background: false, iter: this.trainer?.iter ?? 0 }),
     );
   }
 
@@ -331,6 +344,7 @@ export class TrainingSession implements Session {
       onCheckpoint: (iter, ck) => this.save(iter, ck),
     });
     this.loop.done = this.trainer.iter;
+    this.startEvalBegun = false;
     this._runId = runId;
     this.lastSavedIter = resume?.iter ?? -1;
     this.restorePoint = { iter: this.trainer.iter, ck: resume?.ck ?? null, mark: this.loop.mark() };
@@ -394,6 +408,7 @@ export class TrainingSession implements Session {
     this.stepping = true;
     this.setState('running');
     try {
+      await this.beginLoop();
       const r = await this.iterate(true);
       if (this.loop.finished) await this.finish();
       else this.setState('paused');
@@ -409,6 +424,7 @@ export class TrainingSession implements Session {
     await this.pause();
     this.assertUsable(false);
     if (this.pendingCrash) await this.restartWorkers();
+    this.stopEvaluator?.();
     await this.policy!.load(this.initial!);
     this.newRun(null, null);
     if (this.store) this._runId = (await this.store.createRun(this.config)).id;
@@ -419,6 +435,7 @@ export class TrainingSession implements Session {
     if (this.disposed) return;
     await this.pause();
     this.disposed = true;
+    this.stopEvaluator?.();
     this.terminateWorkers();
     this.store?.close();
   }
@@ -519,7 +536,7 @@ export class TrainingSession implements Session {
     await this.setRunStatus('running');
     try {
       this.workingOn = this.trainer.iter;
-      await this.recovering(() => this.loop.begin());
+      await this.beginLoop();
       while (!this.loop.finished && !this.stopRequested) await this.iterate();
       if (this.loop.finished) return await this.finish();
       await this.autosave(true);
@@ -597,7 +614,56 @@ export class TrainingSession implements Session {
     await this.startWorkers();
   }
 
+  /**
+   * Evaluate the starting policy, once. With `parallelStartEval` (the page, the widget) a fresh run's
+   * starting evaluation runs in a second policy worker, loaded with the same starting weights on the
+   * same backend, while the first iterations train: the same computation with its own sampling RNG,
+   * so the result and the training are those of the sequential order; only the first iteration
+   * shows seconds earlier.
+   */
+  private async beginLoop(): Promise<void> {
+    if (this.startEvalBegun) return;
+    this.startEvalBegun = true;
+    if (this.opts.parallelStartEval && this.trainer.iter === 0 && this.restorePoint.ck === null) {
+      this.loop.beginDeferred(this.evaluateStartElsewhere());
+      return;
+    }
+    await this.recovering(() => this.loop.begin());
+  }
+
+  private async evaluateStartElsewhere(): Promise<EvalResult> {
+    const c = this.config;
+    this.emit('activity', { evaluating: true, background: true, iter: 0 });
+    let handle: WorkerHandle<PolicyWorkerApi> | null = null;
+    const stop = () => handle?.terminate();
+    this.stopEvaluator = stop;
+    try {
+      const started = await startPolicyWorker(
+        {
+          task: c.task,
+          backend: this._backend?.backend ?? this.opts.backend,
+          checkpoint: this.startCheckpoints!.policy,
+          rl: { seed: c.seed, adamEps: c.adamEps },
+        },
+        () => {},
+        () => {},
+      );
+      handle = started.handle;
+      // Trainer.evaluate's own options, read from it (only cfg and policy are used).
+      if (this.disposed) throw new Error('the session is disposed');
+      return await Trainer.prototype.evaluate.call(
+        { cfg: c, task: getTask(c.task), policy: started.service } as unknown as Trainer,
+        true,
+      );
+    } finally {
+      handle?.terminate();
+      if (this.stopEvaluator === stop) this.stopEvaluator = null;
+      this.emit('activity', { evaluating: false, background: true, iter: 0 });
+    }
+  }
+
   private async finish(): Promise<RunSummary> {
+    await this.loop.settled();
     const summary: RunSummary = { ...this.loop.summary(), recovery: { ...this.recovery } };
     await this.setRunStatus('done');
     this.setState('done');

@@ -12,6 +12,7 @@ import type { ResumeRequest } from './checkpoints-panel';
 import './controls-panel';
 import './how-it-works';
 import type { SlHowItWorks } from './how-it-works';
+import { iterationSummary } from './iteration-summary';
 import { ALGO_LABEL } from './knobs';
 import './rollout-inspector';
 import './run-buttons';
@@ -63,6 +64,14 @@ export class ScopeLabApp extends LitElement {
   };
   private readonly onRunChange = () => this.requestUpdate();
   private readonly onHashChange = () => this.loadHash();
+  /** `i` (outside a field) jumps to the rollout inspector. */
+  private readonly onKey = (e: KeyboardEvent) => {
+    if (e.key !== 'i' || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.composedPath()[0] as HTMLElement | undefined;
+    if (t && (t.isContentEditable || ['INPUT', 'SELECT', 'TEXTAREA'].includes(t.tagName))) return;
+    e.preventDefault();
+    this.showInspector();
+  };
 
   static override styles = [
     base,
@@ -147,6 +156,20 @@ export class ScopeLabApp extends LitElement {
       .inspect-pick {
         margin-bottom: 8px;
       }
+      .this-iter p {
+        margin: 0;
+      }
+      .this-iter {
+        font-size: 15px;
+      }
+      details.telemetry > summary {
+        cursor: pointer;
+        font-size: 14.1px;
+        color: var(--sl-muted);
+      }
+      #inspector:focus {
+        outline: none;
+      }
     `,
   ];
 
@@ -163,12 +186,14 @@ export class ScopeLabApp extends LitElement {
     super.connectedCallback();
     this.settingsOpen = window.innerWidth >= 768;
     window.addEventListener('hashchange', this.onHashChange);
+    window.addEventListener('keydown', this.onKey);
     this.writeHash();
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     window.removeEventListener('hashchange', this.onHashChange);
+    window.removeEventListener('keydown', this.onKey);
     void this.disposeRuns();
   }
 
@@ -221,6 +246,7 @@ export class ScopeLabApp extends LitElement {
       backend: this.state.backend,
       assetsBase: this.assetsBase,
       storageNamespace: this.storageNamespace,
+      parallelStartEval: true,
       ...(resumeRunId === undefined ? {} : { resumeRunId }),
     };
     const run = new RunModel(this.createSession!, options, ALGO_LABEL[config.algo]);
@@ -266,6 +292,42 @@ export class ScopeLabApp extends LitElement {
     }
   }
 
+  /** Scroll to the rollout inspector and move focus there (one click or `i`). */
+  private showInspector(): void {
+    const el = this.renderRoot.querySelector<HTMLElement>('#inspector');
+    if (!el) return;
+    el.scrollIntoView({ block: 'start' });
+    el.focus({ preventScroll: true });
+  }
+
+  /** What the runs are doing besides training, for the progress line ('' when nothing). */
+  private activity(runs: RunModel[]): string {
+    const inline = runs.find((r) => r.evaluating && !r.evaluating.background);
+    if (inline) return 'evaluating held-out accuracy…';
+    if (runs.some((r) => r.evaluating?.background))
+      return 'evaluating the starting model (in parallel with training)…';
+    return '';
+  }
+
+  /** "This iteration: …" per run: what the algorithm did, from the latest metrics. */
+  private iterationLine(runs: RunModel[]) {
+    const shown = runs.filter((r) => r.latest);
+    if (!shown.length)
+      return html`<p class="this-iter muted" id="this-iteration">
+        This iteration: what the algorithm did (rectified, salvaged, groups with no signal) shows here.
+      </p>`;
+    return html`<div class="this-iter" id="this-iteration">
+      ${shown.map((r) => {
+        const m = r.latest!.metrics;
+        const parts = iterationSummary(m, r.options.config as { promptsPerIter: number; groupSize: number });
+        return html`<p data-run=${r.label}>
+          <strong>${runs.length > 1 ? `${r.label}, iteration ${m.iter}` : `Iteration ${m.iter}`}:</strong>
+          ${parts.map((p, i) => html`<span data-part=${p.id}>${p.text}</span>${i < parts.length - 1 ? ', ' : ''}`)}
+        </p>`;
+      })}
+    </div>`;
+  }
+
   private showHelp(algo: Algo): void {
     void this.renderRoot.querySelector<SlHowItWorks>('sl-how-it-works')?.show(algo);
   }
@@ -304,17 +366,32 @@ export class ScopeLabApp extends LitElement {
             .iter=${runs.length ? Math.min(...runs.map((r) => r.iter)) : 0}
             .iters=${this.state.iters}
             .blocked=${this.issues.length ? `Fix the settings first: ${this.issues.map((i) => i.message).join('; ')}` : ''}
+            .pausing=${runs.some((r) => r.pausing)}
+            .activity=${this.activity(runs)}
             @train=${() => this.train()}
             @pause=${() => this.pause()}
             @step=${() => this.step()}
             @reset=${() => this.reset()}
           ></sl-run-buttons>
           <button type="button" id="copy-link" @click=${() => this.copyLink()}>Copy link</button>
+          <button
+            type="button"
+            id="go-inspector"
+            aria-keyshortcuts="i"
+            title="Keyboard: i"
+            @click=${() => this.showInspector()}
+          >
+            Inspect rollouts (i)
+          </button>
         </div>
         ${this.copied ? html`<p class="muted" role="status">${this.copied}</p>` : nothing}
+        ${this.iterationLine(runs)}
         ${
           runs.length
-            ? html`<sl-status .runs=${[...runs]}></sl-status>`
+            ? html`<details class="telemetry" ?open=${runs.some((r) => r.error)}>
+                <summary>Machine details (backend, speed, memory, messages)</summary>
+                <sl-status .runs=${[...runs]}></sl-status>
+              </details>`
             : html`<p class="muted">Models load when you press Train or Step.</p>`
         }
       </section>
@@ -340,7 +417,7 @@ export class ScopeLabApp extends LitElement {
             <h2 id="charts-title">Live charts</h2>
             <sl-charts .runs=${runs.map((r) => r.history)}></sl-charts>
           </section>
-          <section class="panel" aria-label="Rollout inspector">
+          <section class="panel" aria-label="Rollout inspector" id="inspector" tabindex="-1">
             ${
               runs.length > 1
                 ? html`<label class="inspect-pick"

@@ -1,7 +1,10 @@
 /**
  * <sl-chart>: one uPlot chart of a ChartSpec (series.ts) for one or two runs. Points are added as
  * the runs' histories grow (setData, no rebuild). The text alternative lists the latest values and
- * is the accessible name of the plot; a legend under it says which line is which.
+ * is the accessible name of the plot. uPlot's own legend says which line is which, shows the values
+ * under the cursor (hover or touch) and toggles a line on click; a line the spec marks `hidden`
+ * starts off. Compared runs differ by colour, by marker (filled / hollow) and by the run's name in
+ * each label; dashes tell one run's metrics apart.
  */
 import { css, html, LitElement, type PropertyValues, unsafeCSS } from 'lit';
 import uPlot from 'uplot';
@@ -12,6 +15,7 @@ import {
   type ChartSpec,
   chartData,
   chartSpec,
+  formatValue,
   historiesChanged,
   latestSummary,
   type RunHistory,
@@ -65,25 +69,21 @@ export class SlChart extends LitElement {
       }
       .plot {
         width: 100%;
-        height: ${HEIGHT}px;
+        min-height: ${HEIGHT}px;
         overflow: hidden;
       }
-      ul.legend {
-        list-style: none;
-        margin: 4px 0 0;
-        padding: 0;
-        display: flex;
-        flex-wrap: wrap;
-        gap: 2.4px 12.8px;
-        font-size: 13.4px;
+      .plot .u-legend {
+        font-size: 13px;
+        text-align: left;
       }
-      .swatch {
-        display: inline-block;
-        width: 22.4px;
-        height: 0;
-        border-top: 3px solid;
-        vertical-align: middle;
-        margin-right: 4px;
+      .plot .u-legend .u-series {
+        cursor: pointer;
+      }
+      .plot .u-legend .u-series.u-off > * {
+        opacity: 0.55;
+      }
+      .plot .u-legend .u-value {
+        font-variant-numeric: tabular-nums;
       }
       .latest {
         font-size: 13.4px;
@@ -111,9 +111,14 @@ export class SlChart extends LitElement {
 
   private lineStyle(run: number, line: number) {
     const compared = this.runs.length > 1;
+    const stroke = compared
+      ? RUN_COLORS[run % RUN_COLORS.length]
+      : SERIES_COLORS[line % SERIES_COLORS.length];
     return {
-      stroke: compared ? RUN_COLORS[run % RUN_COLORS.length] : SERIES_COLORS[line % SERIES_COLORS.length],
+      stroke,
       dash: compared ? DASHES[line % DASHES.length] : undefined,
+      /** The second compared run draws hollow markers: a cue beside colour and label. */
+      markerFill: compared && run % 2 === 1 ? '#ffffff' : stroke,
     };
   }
 
@@ -161,7 +166,7 @@ export class SlChart extends LitElement {
       {
         width: this.width,
         height: HEIGHT,
-        legend: { show: false },
+        legend: { show: true, live: true },
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: false }, y: spec.unit === 'pct' ? { range: [0, 1] } : {} },
         axes: [
@@ -173,17 +178,37 @@ export class SlChart extends LitElement {
             labelFont: '11px sans-serif',
             incrs: ITER_INCRS,
           },
-          { size: 48, font: '11px sans-serif', ...(yValues ? { values: yValues } : {}) },
+          {
+            label: spec.yLabel,
+            size: 48,
+            labelSize: 14,
+            font: '11px sans-serif',
+            labelFont: '11px sans-serif',
+            ...(yValues ? { values: yValues } : {}),
+          },
         ],
         series: [
-          {},
-          ...d.series.map((s) => ({
-            label: s.label,
-            ...this.lineStyle(s.run, s.line),
-            width: 2,
-            spanGaps: true,
-            points: { show: true, size: spec.lines[s.line].source === 'eval' ? 6 : 3 },
-          })),
+          { label: 'iteration', value: (_u: uPlot, v: number | null) => (v == null ? '–' : String(v)) },
+          ...d.series.map((s) => {
+            const st = this.lineStyle(s.run, s.line);
+            const eval_ = spec.lines[s.line].source === 'eval';
+            return {
+              label: s.label,
+              show: !s.hidden,
+              stroke: st.stroke,
+              ...(st.dash ? { dash: st.dash } : {}),
+              width: 2,
+              spanGaps: true,
+              value: (_u: uPlot, v: number | null) => formatValue(spec.unit, v),
+              points: {
+                show: true,
+                size: eval_ || this.runs.length > 1 ? 6 : 3,
+                stroke: st.stroke,
+                fill: st.markerFill,
+                width: 1.5,
+              },
+            };
+          }),
         ],
       },
       aligned,
@@ -199,19 +224,7 @@ export class SlChart extends LitElement {
     return html`<figure aria-labelledby=${titleId}>
       <h3 id=${titleId}>${spec.title}</h3>
       <figcaption>${spec.caption}</figcaption>
-      <div class="plot" role="img" aria-label="${spec.title}: ${summary}"></div>
-      <ul class="legend" aria-hidden="true">
-        ${d.series.map((s) => {
-          const st = this.lineStyle(s.run, s.line);
-          return html`<li>
-            <span
-              class="swatch"
-              style="border-top-color:${st.stroke};border-top-style:${st.dash ? 'dashed' : 'solid'}"
-            ></span
-            >${s.label}
-          </li>`;
-        })}
-      </ul>
+      <div class="plot" role="group" aria-label="${spec.title} (${spec.yLabel}): ${summary}"></div>
       <p class="latest" data-points=${d.x.length}>Latest: ${summary}</p>
     </figure>`;
   }

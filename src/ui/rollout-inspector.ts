@@ -18,6 +18,7 @@ import {
   type StepView,
   stepViews,
   tokenRuns,
+  VERDICT_LABEL,
 } from './inspect';
 import type { ColorBy } from './state';
 import { base, define, emit } from './styles';
@@ -40,6 +41,7 @@ export class SlInspector extends LitElement {
     colorBy: {},
     heading: {},
     groupIndex: { state: true },
+    openStep: { state: true },
   };
   declare result: IterationResult | null;
   /** Task name (for the oracle labels of a rectified rollout's original). */
@@ -48,6 +50,8 @@ export class SlInspector extends LitElement {
   declare colorBy: ColorBy;
   declare heading: string;
   declare groupIndex: number | null;
+  /** The step whose details are open ('rollout:step', or 'o rollout:step' for an original), or ''. */
+  declare openStep: string;
   private shownIter = -1;
   /** The user chose a group: keep it across iterations (else show the most telling one each time). */
   private picked = false;
@@ -159,6 +163,43 @@ export class SlInspector extends LitElement {
         padding: 0.05em 0.3em;
         overflow-wrap: anywhere;
       }
+      button.step {
+        font: inherit;
+        min-height: 0;
+        color: inherit;
+        cursor: pointer;
+        text-align: left;
+      }
+      button.step[aria-expanded='true'] {
+        box-shadow: 0 0 0 2px var(--sl-accent, #1f6fb4);
+      }
+      .after {
+        font-family: var(--sl-font);
+        font-size: 11.5px;
+        border: 1px solid #6b7280;
+        border-radius: 3px;
+        padding: 0 0.25em;
+        color: #374151;
+        background: #f3f4f6;
+      }
+      .legend-chip {
+        border: 1px solid #b9c1cc;
+        border-radius: 4px;
+        padding: 0 0.3em;
+        font-family: var(--sl-mono);
+      }
+      .legend-chip.kind-teacher {
+        border: 2px solid #1e7a34;
+        font-weight: 600;
+      }
+      .prm-note {
+        display: block;
+        margin: 4px 0 8px;
+      }
+      .step-detail {
+        margin: 4px 0 0;
+        font-size: 13.8px;
+      }
       .step.kind-teacher {
         border: 2px solid #1e7a34;
         font-weight: 600;
@@ -239,6 +280,7 @@ export class SlInspector extends LitElement {
     this.colorBy = 'prm';
     this.heading = 'Rollout inspector';
     this.groupIndex = null;
+    this.openStep = '';
   }
 
   protected override willUpdate(): void {
@@ -250,22 +292,47 @@ export class SlInspector extends LitElement {
       this.groupIndex = defaultGroupIndex(groups);
   }
 
-  private chip(s: StepView, swatch: Swatch) {
-    const verdict = s.valid === null ? 'unfinished' : s.valid ? 'valid' : 'invalid';
-    const title = `step ${s.index} (${KIND_LABEL[s.kind]}): ${
-      s.prm === null ? 'no PRM score' : `PRM ${score(s.prm)}`
-    }, oracle: ${verdict}`;
-    return html`<span
-      class="step kind-${s.kind} ${s.firstError ? 'first-error' : ''}"
+  /** One sentence of everything known about a step (shown when its chip is pressed). */
+  private detail(s: StepView): string {
+    const prm =
+      s.prm === null
+        ? 'not scored by the PRM'
+        : `PRM ${score(s.prm)} (its estimate that the solution is still right up to here; first score below τ = ${this.tau}: ${s.prmFirstError ? 'here' : 'not here'})`;
+    return `Step ${s.index}, ${KIND_LABEL[s.kind]}: ${prm}; task oracle: ${VERDICT_LABEL[s.verdict]}.`;
+  }
+
+  /**
+   * A step chip: a button (keyboard and touch reach it) that opens the step's details under the
+   * rollout. The mark says what the oracle can honestly say: ✓ valid given the steps before it, the
+   * first error, or "after the error" (neutral: the oracle does not judge steps after the first error).
+   */
+  private chip(s: StepView, swatch: Swatch, key: string) {
+    const open = this.openStep === key;
+    return html`<button
+      type="button"
+      class="step kind-${s.kind} verdict-${s.verdict} ${s.firstError ? 'first-error' : ''}"
       style=${styleOf(swatch)}
-      title=${title}
+      aria-expanded=${open ? 'true' : 'false'}
       data-kind=${s.kind}
-      data-valid=${verdict}
+      data-valid=${s.valid === null ? 'unfinished' : s.valid ? 'valid' : 'invalid'}
+      data-verdict=${s.verdict}
       ?data-first-error=${s.firstError}
-       ><span class="text">${s.text}${s.terminator}</span>${s.prm !== null ? html`<span class="score">${score(s.prm)}</span>` : nothing}<span class=${s.valid ? 'ok' : 'bad'} aria-hidden="true"
-        >${s.valid === null ? '…' : s.valid ? '✓' : '✗'}</span
-      ><span class="sr-only">${verdict}</span>${this.marks(s)}</span
+      @click=${() => (this.openStep = open ? '' : key)}
+       ><span class="text">${s.text}${s.terminator}</span>${s.prm !== null ? html`<span class="score">${score(s.prm)}</span>` : nothing}${this.verdictMark(s)}${this.marks(s)}</button
     >`;
+  }
+
+  private verdictMark(s: StepView) {
+    switch (s.verdict) {
+      case 'valid':
+        return html`<span class="ok" aria-hidden="true">✓</span><span class="sr-only">valid</span>`;
+      case 'after-error':
+        return html`<span class="after">after the error</span>`;
+      case 'unfinished':
+        return html`<span aria-hidden="true">…</span><span class="sr-only">unfinished</span>`;
+      default:
+        return nothing; // the first-error mark says it
+    }
   }
 
   /** First-error marks: the oracle's, the PRM's, or one mark when they agree. */
@@ -276,10 +343,12 @@ export class SlInspector extends LitElement {
     return nothing;
   }
 
-  private steps(views: StepView[]) {
+  private steps(views: StepView[], key: string) {
+    const open = views.find((s) => this.openStep === `${key}:${s.index}`);
     return html`<div class="steps">
-      ${views.map((s) => this.chip(s, s.prm === null ? NEUTRAL : prmSwatch(s.prm, this.tau)))}
-    </div>`;
+        ${views.map((s) => this.chip(s, s.prm === null ? NEUTRAL : prmSwatch(s.prm, this.tau), `${key}:${s.index}`))}
+      </div>
+      ${open ? html`<p class="step-detail" role="status">${this.detail(open)}</p>` : nothing}`;
   }
 
   private tokens(r: Rollout) {
@@ -294,8 +363,13 @@ export class SlInspector extends LitElement {
     </div>`;
   }
 
-  private rectification(r: Rollout) {
+  private rectification(r: Rollout, i: number) {
     const rect = r.rectification!;
+    const outcome = rect.salvaged
+      ? html`<strong class="ok">salvaged: the policy finished it correctly</strong>`
+      : rect.answerStep || !rect.continuation
+        ? html`<strong>answer-step correction: the teacher wrote the answer, not a salvage</strong>`
+        : html`<strong class="bad">not salvaged: the policy's continuation is still wrong</strong>`;
     return html`<div class="rect" data-rectified-step=${rect.k}>
       <span
         >Step ${rect.k}: the policy wrote <del class="mono">${rect.original}</del>, the teacher corrected it to
@@ -304,10 +378,14 @@ export class SlInspector extends LitElement {
             ? html`, then the policy continued <code>${rect.continuation}</code>`
             : html` (the answer, nothing to continue)`
         }
-        → ${rect.salvaged ? html`<strong class="ok">salvaged</strong>` : html`<strong class="bad">still wrong</strong>`}</span
+        → ${outcome}${
+          rect.prmFalseAccept
+            ? html`. <span class="bad">The PRM accepted an invalid step in the kept prefix.</span>`
+            : nothing
+        }</span
       >
       <span class="muted">Before the correction:</span>
-      ${this.steps(originalStepViews(r, getTask(this.task)))}
+      ${this.steps(originalStepViews(r, getTask(this.task)), `o${i}`)}
     </div>`;
   }
 
@@ -324,8 +402,8 @@ export class SlInspector extends LitElement {
         <span>advantage <strong class="mono">${signed(r.advantage)}</strong></span>
         ${r.reset ? html`<span>reset at step ${r.reset.k}</span>` : nothing}
       </div>
-      ${this.colorBy === 'advantage' ? this.tokens(r) : this.steps(views)}
-      ${r.rectification ? this.rectification(r) : nothing}
+      ${this.colorBy === 'advantage' ? this.tokens(r) : this.steps(views, `r${i}`)}
+      ${r.rectification ? this.rectification(r, i) : nothing}
     </li>`;
   }
 
@@ -355,15 +433,24 @@ export class SlInspector extends LitElement {
     const stops = [0, this.tau / 2, this.tau, (1 + this.tau) / 2, 1].map(
       (s) => prmSwatch(s, this.tau).background,
     );
-    return html`<div class="legend">
-      <span
-        >PRM score <span class="scale" style="background:linear-gradient(90deg,${stops.join(',')})"></span> 0 → τ =
-        ${this.tau} → 1</span
-      >
-      <span>✓/✗ oracle verdict</span>
-      <span>white: not scored</span>
-      <span><span class="step kind-teacher">bold</span> teacher's step</span>
-    </div>`;
+    return html`<div class="legend" id="step-legend" role="note" aria-label="What the step marks mean">
+        <span
+          >PRM score <span class="scale" style="background:linear-gradient(90deg,${stops.join(',')})"></span> 0 → τ =
+          ${this.tau} → 1</span
+        >
+        <span><span class="ok">✓</span> valid given the steps before it</span>
+        <span><span class="mark">first error</span> the task oracle's first invalid step</span>
+        <span><span class="after">after the error</span> not judged (follows an error)</span>
+        <span><span class="mark prm">PRM's first error</span> first score below τ</span>
+        <span>white: not scored</span>
+        <span><span class="legend-chip kind-teacher">bold</span> teacher's step</span>
+      </div>
+      <p class="legend prm-note">
+        The number on a step is the learned PRM's estimate (0 to 1) that the solution is still right up to and
+        including that step: a score of the prefix, not of the step alone. It was trained on prefix labels, so
+        once it judges a prefix broken the later steps get about the same low score (e.g. 0.20 0.20 0.20): only
+        the first drop below τ matters. SCOPE scores only failed rollouts. Press a step for its details.
+      </p>`;
   }
 
   override render() {

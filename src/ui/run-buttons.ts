@@ -24,7 +24,13 @@ export class SlRunButtons extends LitElement {
     iters: { type: Number },
     compact: { type: Boolean },
     blocked: { type: String },
+    pausing: { type: Boolean },
+    activity: { type: String },
   };
+  /** Pause was pressed: the button says so at once; the run stops at the end of its iteration. */
+  declare pausing: boolean;
+  /** What the run is doing besides training ("evaluating held-out accuracy"), or ''. */
+  declare activity: string;
   declare phase: RunPhase;
   declare iter: number;
   declare iters: number;
@@ -63,6 +69,8 @@ export class SlRunButtons extends LitElement {
     this.iters = 0;
     this.compact = false;
     this.blocked = '';
+    this.pausing = false;
+    this.activity = '';
   }
 
   override render() {
@@ -72,17 +80,31 @@ export class SlRunButtons extends LitElement {
     const loading = this.phase === 'loading';
     const cannotStart = running || loading || this.phase === 'done' || !!this.blocked;
     const pct = this.iters > 0 ? Math.min(1, this.iter / this.iters) : 0;
+    // The live region says only the phase and the activity (it changes on phase changes, at most a
+    // few times per iteration), never the iteration count, so a screen reader is not flooded.
+    const phaseText = running && this.pausing ? 'pausing after this iteration' : PHASE_TEXT[this.phase];
     return html`<div class="bar" role="group" aria-label="Run controls">
       <button
         type="button"
         class="primary"
         id="train"
+        aria-busy=${running && this.pausing ? 'true' : nothing}
         ?disabled=${!running && !loading && cannotStart}
         aria-disabled=${loading ? 'true' : nothing}
         title=${this.blocked || nothing}
-        @click=${() => loading || emit(this, running ? 'pause' : 'train')}
+        @click=${() => loading || (running && this.pausing) || emit(this, running ? 'pause' : 'train')}
       >
-        ${running ? 'Pause' : loading ? 'Loading…' : this.phase === 'paused' ? 'Resume' : 'Train'}
+        ${
+          running
+            ? this.pausing
+              ? 'Pausing…'
+              : 'Pause'
+            : loading
+              ? 'Loading…'
+              : this.phase === 'paused'
+                ? 'Resume'
+                : 'Train'
+        }
       </button>
       ${
         this.compact
@@ -100,9 +122,10 @@ export class SlRunButtons extends LitElement {
         Reset
       </button>
       <div class="progress">
-        <span id="progress-text" aria-live="polite"
-          >Iteration ${this.iter} / ${this.iters} · ${PHASE_TEXT[this.phase]}</span
+        <span id="progress-text"
+          >Iteration ${this.iter} / ${this.iters} · ${phaseText}${this.activity ? html` · <span id="activity">${this.activity}</span>` : nothing}</span
         >
+        <span class="sr-only" aria-live="polite" id="announce">${phaseText}${this.activity ? `, ${this.activity}` : ''}</span>
         <progress max="1" .value=${pct} aria-labelledby="progress-text"></progress>
       </div>
     </div>

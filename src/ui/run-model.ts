@@ -63,6 +63,10 @@ export class RunModel extends EventTarget {
   error: string | null = null;
   notices: Notice[] = [];
   throughput: Throughput = { generatedPerSec: null, trainedPerSec: null };
+  /** An evaluation in progress (`background`: the starting one, in a second worker), else null. */
+  evaluating: { background: boolean; iter: number } | null = null;
+  /** Pause was pressed and the run has not stopped yet (it stops at the end of the current iteration). */
+  pausing = false;
   /** The latest checkpoint the session saved (null before the first). */
   lastCheckpoint: { iter: number; runId: string | null } | null = null;
   private session: Session | null = null;
@@ -135,6 +139,13 @@ export class RunModel extends EventTarget {
     on('state', (d) => {
       this.phase = d.state;
       this.iter = d.iter;
+      if (d.state !== 'running') this.pausing = false;
+      this.changed();
+    });
+    on('activity', (d) => {
+      // The background (starting) evaluation and an inline one can overlap: the inline one shows.
+      if (d.evaluating) this.evaluating = { background: d.background, iter: d.iter };
+      else if (this.evaluating && this.evaluating.background === d.background) this.evaluating = null;
       this.changed();
     });
     on('backend', (d) => {
@@ -142,7 +153,7 @@ export class RunModel extends EventTarget {
       this.changed();
     });
     on('eval', (d) => {
-      this.evals = [...this.evals.filter((e) => e.iter < d.iter), { iter: d.iter, result: d.result }];
+      this.evals = mergeEval(this.evals, { iter: d.iter, result: d.result });
       this.changed();
     });
     on('iteration', (r) => {
@@ -198,8 +209,16 @@ export class RunModel extends EventTarget {
     return this.guard((s) => s.start());
   }
 
+  /** Ask the run to stop; `pausing` shows at once, the run stops at the end of its current iteration. */
   async pause(): Promise<void> {
-    if (this.session) await this.guard((s) => s.pause());
+    if (!this.session) return;
+    if (this.phase === 'running') {
+      this.pausing = true;
+      this.changed();
+    }
+    await this.guard((s) => s.pause());
+    this.pausing = false;
+    this.changed();
   }
 
   step(): Promise<IterationResult | null> {
@@ -215,6 +234,7 @@ export class RunModel extends EventTarget {
     this.summary = null;
     this.iter = 0;
     this.error = null;
+    this.evaluating = null;
     this.throughput = { generatedPerSec: null, trainedPerSec: null };
     this.changed();
   }
@@ -230,6 +250,16 @@ export class RunModel extends EventTarget {
   private changed(): void {
     this.dispatchEvent(new Event('change'));
   }
+}
+
+/**
+ * The evaluations with `e` added, ascending. A later evaluation replaces the ones from its iteration
+ * on (a run replayed after a crash or a reset), except the starting one, which may arrive after the
+ * first periodic ones when it runs in a second worker.
+ */
+export function mergeEval(evals: readonly EvalPoint[], e: EvalPoint): EvalPoint[] {
+  const kept = evals.filter((x) => (e.iter === 0 ? x.iter !== 0 : x.iter < e.iter));
+  return [...kept, e].sort((a, b) => a.iter - b.iter);
 }
 
 /**

@@ -94,6 +94,7 @@ export class RunLoop {
   private readonly t0 = Date.now();
   private iterStart = 0;
   private started = false;
+  private pendingStart: Promise<void> | null = null;
   private start: EvalResult | null = null;
   private last: EvalResult | null = null;
   private minSampled = Number.POSITIVE_INFINITY;
@@ -141,6 +142,34 @@ export class RunLoop {
     this.iterStart = Date.now();
     this.started = true;
     return this.start;
+  }
+
+  /**
+   * Begin without waiting for the starting evaluation: `startEval` is the same evaluation of the
+   * starting weights, computed elsewhere (the page runs it in a second worker while the policy trains,
+   * so the first iteration shows at once). Its result is recorded and reported (`onEval` at the
+   * starting iteration) when it arrives; `settled()` waits for it, and `summary()` needs it.
+   */
+  beginDeferred(startEval: Promise<EvalResult>): void {
+    if (this.started) return;
+    const at = this.trainer.iter;
+    this.started = true;
+    this.iterStart = Date.now();
+    this.pendingStart = (async () => {
+      this.backend = (await this.trainer.policy.describe()).backend;
+      const start = await startEval;
+      this.start = start;
+      this.last ??= start;
+      this.minSampled = Math.min(this.minSampled, start.testAccSampled);
+      await this.hooks.onEval?.(at, start);
+    })();
+    // Awaited by settled(); a failure is reported there, not as an unhandled rejection.
+    this.pendingStart.catch(() => {});
+  }
+
+  /** Waits for a deferred starting evaluation (see beginDeferred); rejects if it failed. */
+  async settled(): Promise<void> {
+    await this.pendingStart;
   }
 
   /** One iteration, with the evaluation and checkpoint it is due. `final` forces both. */
