@@ -127,8 +127,12 @@ function setWasm(req: BenchRequest): void {
     'tfjs-backend-wasm-simd.wasm': wasmSimd,
     'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
   });
+  // Without --threads (or with 1): the single-threaded SIMD binary, as the training workers run it
+  // (workers/backend.ts useSingleThreadWasm). The threaded build starts its pool from blob: workers,
+  // which the pages' CSP (worker-src 'self', src/node/csp.ts) refuses: tfjs then waits forever.
+  if (req.threads === undefined || req.threads === 1) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   // Read once, when the backend initialises: it must be set before setBackend.
-  if (req.threads !== undefined) {
+  else {
     setThreadsCount(req.threads);
     // tfjs-wasm caps its pool at navigator.hardwareConcurrency / 2 (it assumes two hyper-threads
     // per core), so on a 2-CPU machine it never runs more than 1 thread whatever was asked. To
