@@ -5,7 +5,6 @@ import { parseCompletion, renderCompletion, stepPrefix } from '../src/core/forma
 import { tokenLogProbs } from '../src/core/model';
 import { OUTPUT_GAIN_PARAM, parseRlConfig, type RlConfig } from '../src/core/rl/config';
 import { ROLE, rlLoss, type UpdateBatch } from '../src/core/rl/loss';
-import { clippedSurrogate, shapedTokenLoss } from '../src/core/rl/math';
 import {
   type GenerateRequest,
   LocalPolicyService,
@@ -19,6 +18,7 @@ import { addTask } from '../src/core/tasks';
 import type { Problem } from '../src/core/tasks/types';
 import * as tf from '../src/core/tf';
 import { useBackend } from '../src/node/backend';
+import { clippedSurrogate, shapedTokenLoss } from './support/loss-reference';
 
 beforeAll(async () => {
   await useBackend('wasm');

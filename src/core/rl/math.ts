@@ -1,7 +1,11 @@
 /**
- * The RL maths of scope-lab as pure functions over plain arrays (shared/design/algorithms.md
- * sections 3-7). This is the reference implementation: the tensor code mirrors it and is tested
- * against it, and these functions are tested on hand-computed numbers.
+ * The RL maths of scope-lab that runs on the host, as pure functions over plain arrays
+ * (shared/design/algorithms.md sections 3-7): advantages, aggregation weights, first errors, the
+ * choice of rectifications, reset points, the prm-dense reward. Every export here is called by the
+ * training code (./algos, ./trainer) and tested on hand-computed numbers (tests/rl-math.test.ts).
+ * The per-token losses (clipped surrogate, shaped off-policy weight, -A log p, k3 KL) have one
+ * definition, the tensor one in ./loss.ts, tested on hand-computed tokens in
+ * tests/rl-trainer-loss.test.ts.
  *
  * Conventions: log-probs are natural logs; step indices are 1-based (as in the spec), -1 = none;
  * a "group" is the G rollouts of one prompt, given as consecutive runs of `groupSizes`.
@@ -9,7 +13,6 @@
 
 export type RewardScale = 'group' | 'batch' | 'none';
 export type LossAgg = 'token-mean' | 'seq-mean-token-mean' | 'seq-mean-token-sum-norm';
-export type TokenRole = 'on' | 'off';
 
 /** Epsilon in the GRPO advantage denominator (spec section 3). */
 export const ADV_EPS = 1e-6;
@@ -86,10 +89,10 @@ export function resetGroupAdvantages(rewards: readonly number[], groupSizes: rea
  *   'token-mean':              w_i = 1 / sum_j len_j             (DAPO; 0 if there are no tokens)
  *   'seq-mean-token-mean':     w_i = 1 / (N * len_i)              (original GRPO; 0 when len_i = 0,
  *                                                                  N still counts that sequence)
- *   'seq-mean-token-sum-norm': w_i = 1 / (N * maxLen)             (Dr. GRPO; maxLen defaults to
- *                                                                  max_j len_j; 0 if maxLen = 0)
+ *   'seq-mean-token-sum-norm': w_i = 1 / (N * max_j len_j)        (Dr. GRPO: a constant over the
+ *                                                                  batch; 0 if every len is 0)
  */
-export function aggregationWeights(lengths: readonly number[], mode: LossAgg, maxLen?: number): number[] {
+export function aggregationWeights(lengths: readonly number[], mode: LossAgg): number[] {
   const n = lengths.length;
   switch (mode) {
     case 'token-mean': {
@@ -99,117 +102,10 @@ export function aggregationWeights(lengths: readonly number[], mode: LossAgg, ma
     case 'seq-mean-token-mean':
       return lengths.map((len) => (len > 0 ? 1 / (n * len) : 0));
     case 'seq-mean-token-sum-norm': {
-      const l = maxLen ?? Math.max(0, ...lengths);
+      const l = Math.max(0, ...lengths);
       return lengths.map(() => (l > 0 ? 1 / (n * l) : 0));
     }
   }
-}
-
-/**
- * PPO/GRPO clipped surrogate for one token (section 3):
- *   r = exp(logp - oldLogp)
- *   loss = -min(r*A, clip(r, 1-epsLow, 1+epsHigh)*A)
- *   dLoss/dlogp = -r*A when the unclipped term is the minimum, else 0 (the clipped term is constant
- *   in logp). `clipped` is true exactly when the clipped term is strictly smaller, i.e.
- *   (A > 0 and r > 1+epsHigh) or (A < 0 and r < 1-epsLow): what the clip fraction counts.
- */
-export function clippedSurrogate(
-  logp: number,
-  oldLogp: number,
-  adv: number,
-  epsLow: number,
-  epsHigh: number,
-): { loss: number; dLossDLogp: number; clipped: boolean } {
-  const r = Math.exp(logp - oldLogp);
-  const unclipped = r * adv;
-  const clippedTerm = Math.min(Math.max(r, 1 - epsLow), 1 + epsHigh) * adv;
-  if (clippedTerm < unclipped) return { loss: -clippedTerm, dLossDLogp: 0, clipped: true };
-  return { loss: -unclipped, dLossDLogp: -unclipped, clipped: false };
-}
-
-/** LUFFY/SCOPE shaped weight for off-policy tokens (sections 4-5): f(p) = p / (p + gamma). */
-export function shapedWeight(p: number, gamma: number): number {
-  return p / (p + gamma);
-}
-
-/**
- * Off-policy token loss (sections 4-5), no ratio, no clipping (teacher behaviour prob. taken as 1):
- *   p = exp(logp), loss = -A * p/(p + gamma)
- *   dLoss/dlogp = -A * f'(p) * dp/dlogp = -A * gamma/(p+gamma)^2 * p = -A * p*gamma/(p+gamma)^2
- * The shaping keeps gradients alive on low-probability teacher tokens and damps them as p -> 1.
- */
-export function shapedTokenLoss(
-  logp: number,
-  adv: number,
-  gamma: number,
-): { loss: number; dLossDLogp: number } {
-  const p = Math.exp(logp);
-  const d = p + gamma;
-  return { loss: -adv * (p / d), dLossDLogp: (-adv * p * gamma) / (d * d) };
-}
-
-/**
- * k3 KL estimator to the reference policy (section 3), per token, with d = refLogp - logp:
- *   kl = exp(d) - d - 1  (>= 0, unbiased for KL(pi || ref) under samples from pi)
- */
-export function k3Kl(logp: number, refLogp: number): number {
-  const d = refLogp - logp;
-  return Math.exp(d) - d - 1;
-}
-
-/** d k3 / d logp = -exp(d) + 1 = 1 - exp(refLogp - logp). */
-export function k3KlGrad(logp: number, refLogp: number): number {
-  return 1 - Math.exp(refLogp - logp);
-}
-
-/**
- * RRPO/SRPO loss (section 6): plain policy gradient -A * mean log p over unmasked tokens, no ratio
- * and no clipping. With the default 'token-mean' aggregation:
- *   loss = -(sum_i A_i sum_t m_{i,t} logp_{i,t}) / (sum_{i,t} m_{i,t})
- * and in general loss = -sum_i w_i A_i sum_t m_{i,t} logp_{i,t} with w from `aggregationWeights`.
- *   dLoss/dlogp_{i,t} = -w_i * A_i * m_{i,t}
- * `masks` (1 = trained, 0 = masked, e.g. `suffixOnlyMask`) defaults to all ones.
- */
-export function resetLoss(
-  logps: readonly (readonly number[])[],
-  advantages: readonly number[],
-  masks?: readonly (readonly number[])[],
-  agg: LossAgg = 'token-mean',
-): { loss: number; dLossDLogp: number[][] } {
-  if (advantages.length !== logps.length) throw new Error('resetLoss: one advantage per sequence');
-  const m = masks ?? logps.map((row) => row.map(() => 1));
-  const lengths = m.map((row) => row.reduce((a, b) => a + (b ? 1 : 0), 0));
-  const w = aggregationWeights(lengths, agg);
-  let loss = 0;
-  const grad = logps.map((row, i) =>
-    row.map((lp, t) => {
-      const g = m[i][t] ? -w[i] * advantages[i] : 0;
-      loss += g * lp;
-      return g;
-    }),
-  );
-  return { loss, dLossDLogp: grad };
-}
-
-/**
- * SCOPE token roles (section 5, step 4): the policy's own prefix (steps 1..k-1) and the sampled
- * continuation are on-policy; the teacher's corrected step k is off-policy.
- */
-export function scopeTokenRoles(
-  prefixTokens: number,
-  correctedTokens: number,
-  continuationTokens: number,
-): TokenRole[] {
-  return [
-    ...Array<TokenRole>(prefixTokens).fill('on'),
-    ...Array<TokenRole>(correctedTokens).fill('off'),
-    ...Array<TokenRole>(continuationTokens).fill('on'),
-  ];
-}
-
-/** RRPO/SRPO group-B mask (section 6): 0 on the shared reset prefix, 1 on the resampled suffix. */
-export function suffixOnlyMask(prefixTokens: number, suffixTokens: number): number[] {
-  return [...Array<number>(prefixTokens).fill(0), ...Array<number>(suffixTokens).fill(1)];
 }
 
 /**
