@@ -8,6 +8,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PolicyModel } from '../src/core/agents';
+import { renderCompletion } from '../src/core/format';
 import { tokenLogProbs } from '../src/core/model';
 import { parseRlConfig, type RlConfig } from '../src/core/rl/config';
 import { ROLE, type Role, rlLoss, type UpdateBatch } from '../src/core/rl/loss';
@@ -18,6 +19,7 @@ import {
   type UpdateOptions,
 } from '../src/core/rl/services';
 import { Trainer } from '../src/core/rl/trainer';
+import { Rng } from '../src/core/rng';
 import { addTask } from '../src/core/tasks';
 import * as tf from '../src/core/tf';
 import { useBackend } from '../src/node/backend';
@@ -380,5 +382,94 @@ describe('innerEpochs through the trainer', () => {
     expect(policy.step).toBe(2);
     expect(metrics.clipFraction).toBeGreaterThan(0);
     dispose();
+  });
+});
+
+describe('LocalPolicyService.update: the reference, the stats', () => {
+  /** A one-sequence batch over a teacher solution, every completion token `role`, advantage `a`. */
+  async function batchFor(
+    policy: PolicyModel,
+    role: Role,
+    a: number,
+  ): Promise<UpdateBatch & { text: string }> {
+    const p = addTask.sample(new Rng(11), 'train');
+    const text = `${p.prompt}:${renderCompletion(addTask.solve(p))}`;
+    const T = text.length;
+    const roles = new Uint8Array(T - 1).fill(ROLE.masked).fill(role, p.prompt.length);
+    const n = T - 1 - p.prompt.length;
+    return {
+      text,
+      B: 1,
+      T,
+      ids: policy.tok.encode(text),
+      roles,
+      oldLogps: await logpsOf(policy, text),
+      advantages: new Float32Array(T - 1).fill(a),
+      weights: Float32Array.from(roles, (r) => (r === ROLE.masked ? 0 : 1 / n)),
+    };
+  }
+  const opts = (o: Partial<UpdateOptions> = {}): UpdateOptions => ({
+    lr: 1e-3,
+    clipNorm: 1,
+    innerEpochs: 1,
+    temperature: 1,
+    epsLow: 0.2,
+    epsHigh: 0.2,
+    gamma: 0.1,
+    beta: 0,
+    ...o,
+  });
+
+  it('beta > 0 without a reference is an error; the reference is made once, and not when the batch has one', async () => {
+    const policy = PolicyModel.create(addTask, 7, TINY);
+    const batch = await batchFor(policy, ROLE.on, 1);
+    await expect(new LocalPolicyService(addTask, policy).update(batch, opts({ beta: 0.1 }))).rejects.toThrow(
+      /beta > 0 needs a reference policy/,
+    );
+    let made = 0;
+    const ref = PolicyModel.create(addTask, 8, TINY);
+    const service = new LocalPolicyService(addTask, policy, () => {
+      made++;
+      return ref;
+    });
+    await service.update(batch, opts({ beta: 0.1 }));
+    await service.update(batch, opts({ beta: 0.1 }));
+    expect(made).toBe(1);
+    await service.update(batch, opts({ beta: 0 }));
+    await service.update({ ...batch, refLogps: batch.oldLogps }, opts({ beta: 0.1 }));
+    expect(made).toBe(1);
+    policy.dispose();
+    ref.dispose();
+  });
+
+  it('loss, clip fraction, KL and entropy are those of the forward pass at the starting weights', async () => {
+    const policy = PolicyModel.create(addTask, 7, TINY);
+    const start = PolicyModel.create(addTask, 7, TINY);
+    const ref = PolicyModel.create(addTask, 8, TINY);
+    const batch = await batchFor(policy, ROLE.on, 0.5);
+    const service = new LocalPolicyService(addTask, policy, () => ref);
+    const stats = await service.update(batch, opts({ beta: 0.3 }));
+    // Expected: rlLoss and the mean entropy over trained tokens, on the starting weights.
+    const refLogps = await logpsOf(ref, batch.text);
+    const want = tf.tidy(() => {
+      const ids = tf.tensor2d(batch.ids, [1, batch.T], 'int32');
+      const { logp, entropy } = logProbsOf(start, ids, 1);
+      const out = rlLoss(logp, { ...batch, refLogps }, { epsLow: 0.2, epsHigh: 0.2, gamma: 0.1, beta: 0.3 });
+      const trained = tf.tensor2d(
+        Float32Array.from(batch.weights, (w) => (w !== 0 ? 1 : 0)),
+        [1, batch.T - 1],
+      );
+      const ent = tf.div(tf.sum(tf.mul(entropy(), trained)), tf.sum(trained));
+      return [out.loss, out.clipFraction, out.kl, ent].map((x) => x.dataSync()[0]);
+    });
+    expect(stats.loss).toBeCloseTo(want[0], 5);
+    expect(stats.clipFraction).toBe(want[1]);
+    expect(stats.kl).toBeCloseTo(want[2], 5);
+    expect(stats.kl).toBeGreaterThan(0);
+    expect(stats.entropy).toBeCloseTo(want[3], 5);
+    expect(stats.entropy).toBeGreaterThan(0.1);
+    expect(stats.gradNorm).toBeGreaterThan(0);
+    expect(stats.skipped).toBe(0);
+    for (const m of [policy, start, ref]) m.dispose();
   });
 });
