@@ -473,3 +473,28 @@ describe('LocalPolicyService.update: the reference, the stats', () => {
     for (const m of [policy, start, ref]) m.dispose();
   });
 });
+
+describe('LocalPolicyService: the rest of the service', () => {
+  it('describe, generate from the policy RNG, checkpoint/load round trip, tensor count', async () => {
+    const policy = PolicyModel.create(addTask, 7, TINY);
+    const service = new LocalPolicyService(addTask, policy);
+    const params = [...policy.params.values()].reduce((n, v) => n + v.size, 0);
+    expect(await service.describe()).toEqual({ backend: tf.getBackend(), task: 'add', params, step: 0 });
+    const twin = PolicyModel.create(addTask, 7, TINY); // same weights and RNG
+    const reqs = [{ prompt: '12+34' }, { prompt: '5+6', completionPrefix: '5+6+0=11;' }];
+    const a = await service.generate(reqs, { temperature: 1, topP: 1 });
+    const b = await twin.generate(reqs, { temperature: 1, topP: 1, rng: twin.rng });
+    expect(a.texts).toEqual(b.texts);
+    expect(a.logps.map((x) => Array.from(x))).toEqual(b.logps.map((x) => Array.from(x)));
+    // A second call continues the RNG (different samples), as the model's own would.
+    const a2 = await service.generate(reqs, { temperature: 1, topP: 1 });
+    const b2 = await twin.generate(reqs, { temperature: 1, topP: 1, rng: twin.rng });
+    expect(a2.texts).toEqual(b2.texts);
+    const ck = await service.checkpoint({ note: 'x' });
+    const other = new LocalPolicyService(addTask, PolicyModel.create(addTask, 9, TINY));
+    await other.load(ck);
+    expect(await weightsOf(other.policy)).toEqual(await weightsOf(policy));
+    expect(await service.numTensors()).toBe(tf.memory().numTensors);
+    for (const m of [policy, twin, other.policy]) m.dispose();
+  });
+});
