@@ -189,12 +189,34 @@ test('compare mode: GRPO vs SCOPE for 5 iterations shows two curves', async ({ p
   await page.locator('#f-compare').selectOption('grpo');
   await page.locator('#train').click();
   await expect(progress(page)).toContainText('Iteration 5 / 5 · done', { timeout: 170_000 });
-  const legend = page.locator("sl-chart[data-chart='reward'] ul.legend li");
-  await expect(legend).toHaveText(['SCOPE · reward', 'GRPO · reward']);
+  // uPlot's legend: the x value, then each run's own-samples reward and its trained-on reward (off).
+  const legend = page.locator("sl-chart[data-chart='reward'] .u-legend .u-series");
+  await expect(legend.locator('.u-label')).toHaveText([
+    'iteration',
+    "SCOPE · policy's own samples: reward",
+    'SCOPE · reward of trained-on rollouts (includes teacher steps)',
+    "GRPO · policy's own samples: reward",
+    'GRPO · reward of trained-on rollouts (includes teacher steps)',
+  ]);
+  await expect(legend.nth(2)).toHaveClass(/u-off/);
+  await expect(legend.nth(1)).not.toHaveClass(/u-off/);
+  // The runs differ by colour, not only by dash: the legend markers' colours.
+  const colours = await legend
+    .locator('.u-marker')
+    .evaluateAll((els) => els.slice(1).map((e) => getComputedStyle(e).borderTopColor));
+  expect(colours[0]).not.toBe(colours[2]);
+  // A click toggles a series (uPlot's own toggle), and hovering shows values.
+  await legend.nth(2).click();
+  await expect(legend.nth(2)).not.toHaveClass(/u-off/);
+  const plot = page.locator("sl-chart[data-chart='reward'] .u-over");
+  const pb = await plot.boundingBox();
+  if (!pb) throw new Error('no plot area');
+  await page.mouse.move(pb.x + pb.width - 2, pb.y + pb.height / 2);
+  await expect(legend.nth(1).locator('.u-value')).not.toHaveText(/^(–|--)?$/);
   // Both curves have all five points.
   const latest = page.locator("sl-chart[data-chart='reward'] .latest");
-  await expect(latest).toContainText('SCOPE · reward');
-  await expect(latest).toContainText('GRPO · reward');
+  await expect(latest).toContainText("SCOPE · policy's own samples: reward");
+  await expect(latest).toContainText("GRPO · policy's own samples: reward");
   expect((await latest.innerText()).match(/at iteration 5/g)).toHaveLength(2);
   const accuracy = await page.locator("sl-chart[data-chart='accuracy'] .latest").innerText();
   expect(accuracy).toContain('SCOPE · test (sampled)');

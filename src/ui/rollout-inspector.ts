@@ -40,6 +40,8 @@ export class SlInspector extends LitElement {
     tau: { type: Number },
     colorBy: {},
     heading: {},
+    level: { type: Number },
+    emptyText: {},
     groupIndex: { state: true },
     openStep: { state: true },
   };
@@ -49,6 +51,10 @@ export class SlInspector extends LitElement {
   declare tau: number;
   declare colorBy: ColorBy;
   declare heading: string;
+  /** Heading level of the inspector's title (2 in the page; 3 inside the widget, under its own title). */
+  declare level: 2 | 3;
+  /** What to say before the first iteration. */
+  declare emptyText: string;
   declare groupIndex: number | null;
   /** The step whose details are open ('rollout:step', or 'o rollout:step' for an original), or ''. */
   declare openStep: string;
@@ -279,6 +285,8 @@ export class SlInspector extends LitElement {
     this.tau = 0.5;
     this.colorBy = 'prm';
     this.heading = 'Rollout inspector';
+    this.level = 2;
+    this.emptyText = "Train or step once: each prompt's group of rollouts appears here.";
     this.groupIndex = null;
     this.openStep = '';
   }
@@ -453,15 +461,19 @@ export class SlInspector extends LitElement {
       </p>`;
   }
 
+  private titleOf(text: string) {
+    return this.level === 3 ? html`<h3>${text}</h3>` : html`<h2>${text}</h2>`;
+  }
+
   override render() {
     const result = this.result;
     if (!result)
-      return html`<h2>${this.heading}</h2>
-        <p class="muted">Train or step once: each prompt's group of rollouts appears here.</p>`;
+      return html`${this.titleOf(this.heading)}
+        <p class="muted">${this.emptyText}</p>`;
     const groups = groupViews(result);
     const gi = Math.min(this.groupIndex ?? 0, groups.length - 1);
     const g = groups[gi];
-    return html`<h2>${this.heading} · iteration ${result.metrics.iter}</h2>
+    return html`${this.titleOf(`${this.heading} · iteration ${result.metrics.iter}`)}
       <div class="toolbar">
         <label
           >Prompt group

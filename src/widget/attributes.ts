@@ -156,5 +156,6 @@ export function sessionOptions(
     assetsBase: spec.assets ?? moduleBase,
     storageNamespace: namespace,
     autosaveEvery: WIDGET_DEFAULTS.autosaveEvery,
+    parallelStartEval: true,
   };
 }

@@ -138,6 +138,7 @@ export class ScopeTrainer extends LitElement {
       }
       .title {
         margin: 0;
+        font-size: 16px;
         font-weight: 600;
       }
       .title .muted {
@@ -344,13 +345,21 @@ export class ScopeTrainer extends LitElement {
       ? html`${ALGO_LABEL[spec.config.algo]} <span class="muted">on ${spec.config.task}</span>`
       : 'scope-trainer';
     return html`<div class="frame">
-      <p class="title">${title}</p>
+      <h2 class="title">${title}</h2>
       <sl-run-buttons
         compact
         .phase=${run?.phase ?? 'idle'}
         .iter=${run?.iter ?? 0}
         .iters=${spec?.config.iters ?? 0}
         .blocked=${this.problem ?? ''}
+        .pausing=${run?.pausing ?? false}
+        .activity=${
+          run?.evaluating
+            ? run.evaluating.background
+              ? 'evaluating the starting model (in parallel with training)…'
+              : 'evaluating held-out accuracy…'
+            : ''
+        }
         @train=${() => this.start().catch(() => {})}
         @pause=${() => this.pause()}
         @reset=${() => this.reset()}
@@ -369,6 +378,8 @@ export class ScopeTrainer extends LitElement {
               .task=${spec.config.task}
               .tau=${spec.config.tau}
               .colorBy=${this.colorBy}
+              .level=${3}
+              .emptyText=${"Press Train: after the first iteration, each prompt's group of rollouts appears here."}
               @color-by-change=${(e: CustomEvent<{ colorBy: ColorBy }>) => (this.colorBy = e.detail.colorBy)}
             ></sl-inspector>`
           : run?.error
