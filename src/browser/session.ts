@@ -150,6 +150,8 @@ export class TrainingSession implements Session {
   private disposed = false;
   /** The starting evaluation was begun (inline or in a second worker). */
   private startEvalBegun = false;
+  /** Starts the parallel starting evaluation (after the first iteration). */
+  private afterFirstIteration: (() => void) | null = null;
   /** Ends the second worker of a parallel starting evaluation, while it runs. */
   private stopEvaluator: (() => void) | null = null;
 
@@ -342,6 +344,8 @@ export class TrainingSession implements Session {
       onIteration: (r) => this.onIteration(r),
       onEval: (iter, result) => this.emit('eval', { iter, result }),
       onCheckpoint: (iter, ck) => this.save(iter, ck),
+      // Pause takes effect before a due evaluation; it runs when training resumes.
+      postponeEval: () => this.stopRequested && !this.stepping,
     });
     this.loop.done = this.trainer.iter;
     this.startEvalBegun = false;
@@ -625,7 +629,11 @@ export class TrainingSession implements Session {
     if (this.startEvalBegun) return;
     this.startEvalBegun = true;
     if (this.opts.parallelStartEval && this.trainer.iter === 0 && this.restorePoint.ck === null) {
-      this.loop.beginDeferred(this.evaluateStartElsewhere());
+      // The second worker starts once the first iteration is in: that one runs alone, at full speed.
+      const firstIteration = new Promise<void>((resolve) => {
+        this.afterFirstIteration = resolve;
+      });
+      this.loop.beginDeferred(firstIteration.then(() => this.evaluateStartElsewhere()));
       return;
     }
     await this.recovering(() => this.loop.begin());
@@ -673,6 +681,8 @@ export class TrainingSession implements Session {
 
   private async onIteration(r: IterationResult): Promise<void> {
     this.emit('iteration', r);
+    this.afterFirstIteration?.();
+    this.afterFirstIteration = null;
     const skipped = r.metrics.skippedUpdates;
     if (skipped > 0)
       this.emit('notice', {

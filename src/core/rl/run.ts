@@ -14,6 +14,13 @@ export interface RunHooks {
   onCheckpoint?(iter: number, ck: StoredCheckpoint): void | Promise<void>;
   /** Polled after each iteration: true makes it the last one (evaluated and checkpointed). */
   shouldStop?(): boolean;
+  /**
+   * Polled when an iteration's periodic evaluation is due: true postpones it to the start of the
+   * next `next()` (a pause stops at the phase boundary). The weights do not change in between and
+   * the evaluation has its own RNG, so the result is the same; it is then reported by `onEval`
+   * only, not in that iteration's metrics.
+   */
+  postponeEval?(): boolean;
 }
 
 export interface RunSummary {
@@ -95,6 +102,8 @@ export class RunLoop {
   private iterStart = 0;
   private started = false;
   private pendingStart: Promise<void> | null = null;
+  /** The iteration whose periodic evaluation a pause postponed, else null. */
+  private postponedEval: number | null = null;
   private start: EvalResult | null = null;
   private last: EvalResult | null = null;
   private minSampled = Number.POSITIVE_INFINITY;
@@ -175,6 +184,7 @@ export class RunLoop {
   /** One iteration, with the evaluation and checkpoint it is due. `final` forces both. */
   async next(final = false): Promise<IterationResult> {
     if (!this.started) await this.begin();
+    await this.runPostponedEval();
     const c = this.trainer.cfg;
     const trainer = this.trainer;
     const res = await trainer.step();
@@ -184,7 +194,9 @@ export class RunLoop {
     this.salvaged += m.salvaged ?? 0;
     this.skipped += m.skippedUpdates;
     const last = final || this.finished || (this.hooks.shouldStop?.() ?? false);
-    if (trainer.iter % c.evalEvery === 0 || last) {
+    if (!last && trainer.iter % c.evalEvery === 0 && this.hooks.postponeEval?.()) {
+      this.postponedEval = trainer.iter;
+    } else if (trainer.iter % c.evalEvery === 0 || last) {
       this.last = await trainer.evaluate(last);
       m.eval = this.last;
       this.minSampled = Math.min(this.minSampled, this.last.testAccSampled);
@@ -197,6 +209,19 @@ export class RunLoop {
         await trainer.policy.checkpoint({ config: c, iter: trainer.iter }),
       );
     return res;
+  }
+
+  /** A periodic evaluation postponed by a pause (see RunHooks.postponeEval), run now. */
+  async runPostponedEval(): Promise<void> {
+    const at = this.postponedEval;
+    if (at === null || at !== this.trainer.iter) {
+      this.postponedEval = null;
+      return;
+    }
+    this.last = await this.trainer.evaluate(false);
+    this.postponedEval = null;
+    this.minSampled = Math.min(this.minSampled, this.last.testAccSampled);
+    await this.hooks.onEval?.(at, this.last);
   }
 
   summary(): RunSummary {
