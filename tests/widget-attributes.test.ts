@@ -96,3 +96,41 @@ describe('<scope-trainer> attributes', () => {
     );
   });
 });
+
+describe('<scope-trainer> knob attributes (issue 20 item 7)', () => {
+  it('scenario, tau, group-size, lr, eval-n, race and chart', () => {
+    const spec = parse({
+      algo: 'scope',
+      tau: '0.3',
+      'group-size': '6',
+      lr: '3e-5',
+      'eval-n': '20',
+      race: 'grpo',
+      chart: 'accuracy',
+    });
+    expect(spec.config).toMatchObject({ algo: 'scope', tau: 0.3, groupSize: 6, lr: 3e-5, evalN: 20 });
+    expect(spec.race).toMatchObject({ algo: 'grpo', tau: 0.3, groupSize: 6, lr: 3e-5, evalN: 20 });
+    expect(spec).toMatchObject({ scenario: 'sharpen', chart: 'accuracy' });
+    expect(parse({}).race).toBeNull();
+  });
+
+  it('the edge scenario: its knobs under the attributes, its edge evaluation as large as the others', () => {
+    const spec = parse({ scenario: 'edge', 'eval-n': '30' });
+    expect(spec.config).toMatchObject({ task: 'add', trainSplit: 'edge-train', evalN: 30, edgeEvalN: 30 });
+    expect(parse({ scenario: 'edge', lr: '1e-4' }).config.lr).toBe(1e-4);
+    expect(failure({ scenario: 'edge', task: 'arith' })).toMatch(/runs on add/);
+  });
+
+  it('bad knob values name the attribute and the value', () => {
+    expect(failure({ scenario: 'hard' })).toMatch(/^invalid scenario "hard"/);
+    expect(failure({ tau: 'high' })).toMatch(/^invalid tau "high"/);
+    expect(failure({ tau: '2' })).toMatch(/^invalid tau 2/);
+    expect(failure({ 'group-size': '1e1' })).toMatch(/^invalid groupSize "1e1"/);
+    expect(failure({ lr: '-1' })).toMatch(/^invalid lr -1/);
+    expect(failure({ 'eval-n': '0' })).toMatch(/^invalid evalN 0/);
+    expect(failure({ race: 'scope' })).toMatch(/^invalid race "scope": race needs a different algorithm/);
+    expect(failure({ race: 'ppo' })).toMatch(/^invalid race "ppo"/);
+    expect(failure({ algo: 'grpo', race: 'rrpo', 'group-size': '5' })).toMatch(/^race "rrpo": .*even/);
+    expect(failure({ chart: 'pie' })).toMatch(/^invalid chart "pie"/);
+  });
+});

@@ -7,8 +7,10 @@
  */
 
 import { BACKEND_CHOICES, type BackendChoice, type SessionOptions } from '../browser/session-api';
-import { parseRlConfig, type RlConfig } from '../core/rl/config';
+import { ALGOS, type Algo, parseRlConfig, type RlConfig } from '../core/rl/config';
+import { SCENARIO_NAMES, type ScenarioName, scenarioConfig } from '../core/scenarios';
 import { z } from '../core/zod';
+import { CHARTS } from '../ui/series';
 
 /** The attributes the element reads (and re-reads when they change). */
 export const WIDGET_ATTRIBUTES = [
@@ -20,6 +22,13 @@ export const WIDGET_ATTRIBUTES = [
   'autostart',
   'view',
   'assets',
+  'scenario',
+  'tau',
+  'group-size',
+  'lr',
+  'eval-n',
+  'race',
+  'chart',
 ] as const;
 export type WidgetAttribute = (typeof WIDGET_ATTRIBUTES)[number];
 
@@ -46,11 +55,29 @@ export const WIDGET_DEFAULTS = {
   evalEvery: 10,
   /** Autosave a checkpoint to the widget's IndexedDB namespace every N iterations. */
   autosaveEvery: 5,
+  scenario: 'sharpen',
+  /** The compact view's chart. */
+  chart: 'reward',
 } as const;
+
+/** RL knobs a widget attribute sets directly (attribute name -> RlConfig key). */
+export const KNOB_ATTRIBUTES = {
+  iters: 'iters',
+  seed: 'seed',
+  tau: 'tau',
+  'group-size': 'groupSize',
+  lr: 'lr',
+  'eval-n': 'evalN',
+} as const satisfies Partial<Record<WidgetAttribute, keyof RlConfig>>;
 
 /** The validated attributes. */
 export interface WidgetSpec {
   config: RlConfig;
+  scenario: ScenarioName;
+  /** A second algorithm trained beside the first on the same settings (`race`), else null. */
+  race: RlConfig | null;
+  /** The compact view's chart (one of CHARTS). */
+  chart: string;
   backend: BackendChoice;
   view: WidgetView;
   autostart: boolean;
@@ -71,12 +98,22 @@ const widgetSchema = z.object({
   backend: z.enum(BACKEND_CHOICES),
   view: z.enum(VIEWS),
   autostart: autostartSchema,
+  scenario: z.enum(SCENARIO_NAMES),
+  race: z.enum(['none', ...ALGOS]),
+  chart: z.enum(CHARTS.map((c) => c.id) as [string, ...string[]]),
 });
 
-/** A whole decimal number stays a string otherwise, so the schema reports the text as written. */
-function numberOrText(raw: string): number | string {
-  return /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw;
+/**
+ * A decimal number (integer, fraction or exponent form: "8", "0.5", "2e-5") becomes a number;
+ * anything else stays a string, so the schema reports the text as written.
+ */
+function numberOrText(raw: string, decimals: boolean): number | string {
+  const form = decimals ? /^\s*-?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i : /^\s*-?\d+\s*$/;
+  return form.test(raw) ? Number(raw) : raw;
 }
+
+/** Knobs that take fractions (the others are whole numbers, written in decimal digits only). */
+const FRACTION_KNOBS: ReadonlySet<string> = new Set(['tau', 'lr']);
 
 function assetsUrl(raw: string, baseUrl: string): URL {
   let url: URL;
@@ -99,28 +136,13 @@ export function parseWidgetAttributes(
   get: (name: WidgetAttribute) => string | null,
   baseUrl: string,
 ): WidgetSpec {
-  const rl: Record<string, unknown> = {
-    task: get('task') ?? WIDGET_DEFAULTS.task,
-    algo: get('algo') ?? WIDGET_DEFAULTS.algo,
-    iters: WIDGET_DEFAULTS.iters,
-    seed: WIDGET_DEFAULTS.seed,
-    evalN: WIDGET_DEFAULTS.evalN,
-    evalEvery: WIDGET_DEFAULTS.evalEvery,
-  };
-  for (const name of ['iters', 'seed'] as const) {
-    const raw = get(name);
-    if (raw !== null) rl[name] = numberOrText(raw);
-  }
-  let config: RlConfig;
-  try {
-    config = parseRlConfig(rl);
-  } catch (e) {
-    throw new WidgetAttributeError(e instanceof Error ? e.message : String(e));
-  }
   const own = {
     backend: get('backend') ?? WIDGET_DEFAULTS.backend,
     view: get('view') ?? WIDGET_DEFAULTS.view,
     autostart: get('autostart') ?? 'false',
+    scenario: get('scenario') ?? WIDGET_DEFAULTS.scenario,
+    race: get('race') ?? 'none',
+    chart: get('chart') ?? WIDGET_DEFAULTS.chart,
   };
   const res = widgetSchema.safeParse(own);
   if (!res.success) {
@@ -128,8 +150,48 @@ export function parseWidgetAttributes(
     const key = String(issue.path[0]) as keyof typeof own;
     throw new WidgetAttributeError(`invalid ${key} ${JSON.stringify(own[key])}: ${issue.message}`);
   }
+  const rl: Record<string, unknown> = {
+    algo: get('algo') ?? WIDGET_DEFAULTS.algo,
+    iters: WIDGET_DEFAULTS.iters,
+    seed: WIDGET_DEFAULTS.seed,
+    evalN: WIDGET_DEFAULTS.evalN,
+    evalEvery: WIDGET_DEFAULTS.evalEvery,
+  };
+  const task = get('task');
+  // Without `task` the scenario's own task (sharpen: add).
+  if (task !== null) rl.task = task;
+  else if (own.scenario === WIDGET_DEFAULTS.scenario) rl.task = WIDGET_DEFAULTS.task;
+  for (const [name, key] of Object.entries(KNOB_ATTRIBUTES)) {
+    const raw = get(name as WidgetAttribute);
+    if (raw !== null) rl[key] = numberOrText(raw, FRACTION_KNOBS.has(key));
+  }
+  const configOf = (algo: unknown): RlConfig => {
+    try {
+      // The schema's own messages first ("invalid task \"nope\": ..."), then the scenario's rules.
+      parseRlConfig({ ...rl, algo });
+      const c = scenarioConfig(res.data.scenario, { ...rl, algo });
+      // A scenario's edge evaluation (at the start and the end) is as large as the widget's others.
+      return c.edgeEvalN > 0 ? { ...c, edgeEvalN: c.evalN } : c;
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new WidgetAttributeError(algo === rl.algo ? msg : `race ${JSON.stringify(algo)}: ${msg}`);
+    }
+  };
+  const config = configOf(rl.algo);
+  const raceAlgo = res.data.race === 'none' ? null : (res.data.race as Algo);
+  if (raceAlgo === config.algo)
+    throw new WidgetAttributeError(`invalid race "${raceAlgo}": race needs a different algorithm than algo`);
   const assets = get('assets');
-  return { config, ...res.data, assets: assets === null ? null : assetsUrl(assets, baseUrl) };
+  return {
+    config,
+    scenario: res.data.scenario,
+    race: raceAlgo === null ? null : configOf(raceAlgo),
+    chart: res.data.chart,
+    backend: res.data.backend,
+    view: res.data.view,
+    autostart: res.data.autostart,
+    assets: assets === null ? null : assetsUrl(assets, baseUrl),
+  };
 }
 
 /** Prefix of every widget's IndexedDB namespace (the page app uses 'scope-lab'). */
@@ -149,9 +211,10 @@ export function sessionOptions(
   spec: WidgetSpec,
   moduleBase: string,
   namespace: string | null,
+  config: RlConfig = spec.config,
 ): SessionOptions {
   return {
-    config: spec.config,
+    config,
     backend: spec.backend,
     assetsBase: spec.assets ?? moduleBase,
     storageNamespace: namespace,

@@ -26,7 +26,7 @@ import '../ui/charts-panel';
 import '../ui/metric-chart';
 import '../ui/rollout-inspector';
 import '../ui/run-buttons';
-import { errorMessage, RunModel, type RunPhase } from '../ui/run-model';
+import { combinedPhase, errorMessage, RunModel, type RunPhase } from '../ui/run-model';
 import type { ColorBy } from '../ui/state';
 import '../ui/status-bar';
 import { base } from '../ui/styles';
@@ -49,6 +49,12 @@ const RUN_ATTRIBUTES: ReadonlySet<string> = new Set<WidgetAttribute>([
   'seed',
   'backend',
   'assets',
+  'scenario',
+  'tau',
+  'group-size',
+  'lr',
+  'eval-n',
+  'race',
 ]);
 
 /** The chart of the compact view (a point every iteration) and the charts of the full view. */
@@ -94,6 +100,8 @@ export class ScopeTrainer extends LitElement {
 
   private spec: WidgetSpec | null = null;
   private run: RunModel | null = null;
+  /** The second algorithm of `race`, trained beside the first (its own storage namespace). */
+  private raceRun: RunModel | null = null;
   private namespace: string | null = null;
   private ordinal = 0;
   private readonly onRunChange = () => this.requestUpdate();
@@ -220,14 +228,16 @@ export class ScopeTrainer extends LitElement {
   async start(): Promise<RunSummary | null> {
     if (!this.spec) throw new Error(this.problem ?? 'invalid attributes');
     const run = this.ensureRun(this.spec);
-    const summary = await run.train();
+    const race = this.raceRun;
+    const [summary] = await Promise.all([run.train(), race?.train()]);
     if (run.phase === 'error') throw new Error(run.error ?? 'the run failed');
+    if (race?.phase === 'error') throw new Error(race.error ?? 'the raced run failed');
     return summary;
   }
 
   /** Stop after the current iteration. */
   async pause(): Promise<void> {
-    await this.run?.pause();
+    await Promise.all([this.run?.pause(), this.raceRun?.pause()]);
   }
 
   /** Back to the starting checkpoint and iteration 0 (a run that never loaded starts over). */
@@ -237,8 +247,9 @@ export class ScopeTrainer extends LitElement {
       await this.drop();
       return;
     }
-    await run.reset();
+    await Promise.all([run.reset(), this.raceRun?.reset()]);
     await this.pruneStorage(run);
+    if (this.raceRun) await this.pruneStorage(this.raceRun, '~race');
   }
 
   // -----------------------------------------------------------------------------------------------
@@ -246,15 +257,23 @@ export class ScopeTrainer extends LitElement {
 
   private ensureRun(spec: WidgetSpec): RunModel {
     if (this.run) return this.run;
-    const options = sessionOptions(spec, ScopeTrainer.moduleBase, null);
-    const run = new RunModel((opts) => this.createSession(run, opts), options, ALGO_LABEL[spec.config.algo]);
-    run.addEventListener('change', this.onRunChange);
-    run.addEventListener('iteration', this.onRunIteration);
-    run.addEventListener('done', this.onRunDone);
-    run.addEventListener('error', this.onRunError);
-    this.run = run;
+    const model = (config: WidgetSpec['config'], suffix: string) => {
+      const options = sessionOptions(spec, ScopeTrainer.moduleBase, null, config);
+      const run = new RunModel(
+        (opts) => this.createSession(run, opts, suffix),
+        options,
+        ALGO_LABEL[config.algo],
+      );
+      run.addEventListener('change', this.onRunChange);
+      run.addEventListener('iteration', this.onRunIteration);
+      run.addEventListener('done', this.onRunDone);
+      run.addEventListener('error', this.onRunError);
+      return run;
+    };
+    this.run = model(spec.config, '');
+    this.raceRun = spec.race ? model(spec.race, '~race') : null;
     this.requestUpdate();
-    return run;
+    return this.run;
   }
 
   /**
@@ -262,8 +281,8 @@ export class ScopeTrainer extends LitElement {
    * then start the workers. Storage may be unavailable (private browsing, blocked third-party
    * storage): the widget then trains without saving, and says so.
    */
-  private async createSession(run: RunModel, opts: SessionOptions): Promise<Session> {
-    const namespace = this.claimNamespace();
+  private async createSession(run: RunModel, opts: SessionOptions, suffix = ''): Promise<Session> {
+    const namespace = this.claimNamespace() + suffix;
     let resumeRunId: string | undefined;
     let persistIn: string | null = namespace;
     try {
@@ -296,10 +315,10 @@ export class ScopeTrainer extends LitElement {
   }
 
   /** After a reset the old run is of no use: keep only the new one. */
-  private async pruneStorage(run: RunModel): Promise<void> {
+  private async pruneStorage(run: RunModel, suffix = ''): Promise<void> {
     if (!this.namespace || !run.runId) return;
     try {
-      const store = await openWidgetStore(this.namespace);
+      const store = await openWidgetStore(this.namespace + suffix);
       try {
         await keepOnlyRun(store, run.runId);
       } finally {
@@ -312,18 +331,20 @@ export class ScopeTrainer extends LitElement {
 
   /** End the current run (if any) and forget it. */
   private async drop(): Promise<void> {
-    const run = this.run;
+    const runs = [this.run, this.raceRun].filter((r): r is RunModel => r !== null);
     this.run = null;
+    this.raceRun = null;
     this.notice = null;
     if (this.namespace) namespacesInUse.delete(this.namespace);
     this.namespace = null;
     this.requestUpdate();
-    if (!run) return;
-    run.removeEventListener('change', this.onRunChange);
-    run.removeEventListener('iteration', this.onRunIteration);
-    run.removeEventListener('done', this.onRunDone);
-    run.removeEventListener('error', this.onRunError);
-    await run.dispose();
+    for (const run of runs) {
+      run.removeEventListener('change', this.onRunChange);
+      run.removeEventListener('iteration', this.onRunIteration);
+      run.removeEventListener('done', this.onRunDone);
+      run.removeEventListener('error', this.onRunError);
+    }
+    await Promise.all(runs.map((r) => r.dispose()));
   }
 
   private emit<K extends keyof ScopeTrainerEventMap>(
@@ -340,25 +361,29 @@ export class ScopeTrainer extends LitElement {
     const spec = this.spec;
     const run = this.run;
     const full = spec?.view === 'full';
-    const runs = run ? [run.history] : [];
+    const race = this.raceRun;
+    const models = [run, race].filter((r): r is RunModel => r !== null);
+    const runs = models.map((r) => r.history);
     const title = spec
-      ? html`${ALGO_LABEL[spec.config.algo]} <span class="muted">on ${spec.config.task}</span>`
+      ? html`${ALGO_LABEL[spec.config.algo]}${spec.race ? ` vs ${ALGO_LABEL[spec.race.algo]}` : ''}
+          <span class="muted">on ${spec.config.task}${spec.scenario !== 'sharpen' ? ` (${spec.scenario})` : ''}</span>`
       : 'scope-trainer';
+    const phase = combinedPhase(models.map((r) => r.phase));
     return html`<div class="frame">
       <h2 class="title">${title}</h2>
       <sl-run-buttons
         compact
-        .phase=${run?.phase ?? 'idle'}
-        .iter=${run?.iter ?? 0}
+        .phase=${phase}
+        .iter=${models.length ? Math.min(...models.map((r) => r.iter)) : 0}
         .iters=${spec?.config.iters ?? 0}
         .blocked=${this.problem ?? ''}
-        .pausing=${run?.pausing ?? false}
+        .pausing=${models.some((r) => r.pausing)}
         .activity=${
-          run?.evaluating
-            ? run.evaluating.background
+          models.some((r) => r.evaluating && !r.evaluating.background)
+            ? 'evaluating held-out accuracy…'
+            : models.some((r) => r.evaluating)
               ? 'evaluating the starting model (in parallel with training)…'
-              : 'evaluating held-out accuracy…'
-            : ''
+              : ''
         }
         @train=${() => this.start().catch(() => {})}
         @pause=${() => this.pause()}
@@ -367,12 +392,15 @@ export class ScopeTrainer extends LitElement {
       ${
         full
           ? html`<sl-charts .runs=${runs} .charts=${FULL_CHARTS}></sl-charts>`
-          : html`<sl-chart .chart=${COMPACT_CHART} .runs=${runs}></sl-chart>`
+          : html`<sl-chart .chart=${spec?.chart ?? COMPACT_CHART} .runs=${runs}></sl-chart>`
       }
       ${this.notice ? html`<p class="msg muted">${this.notice}</p>` : nothing}
       ${
         full
-          ? html`<sl-status .runs=${run ? [run] : []}></sl-status>
+          ? html`<details class="telemetry" ?open=${models.some((r) => r.error)}>
+                <summary>Machine details and messages</summary>
+                <sl-status .runs=${models}></sl-status>
+              </details>
             <sl-inspector
               .result=${run?.latest ?? null}
               .task=${spec.config.task}
@@ -382,8 +410,10 @@ export class ScopeTrainer extends LitElement {
               .emptyText=${"Press Train: after the first iteration, each prompt's group of rollouts appears here."}
               @color-by-change=${(e: CustomEvent<{ colorBy: ColorBy }>) => (this.colorBy = e.detail.colorBy)}
             ></sl-inspector>`
-          : run?.error
-            ? html`<p class="msg error" role="alert">${run.error}</p>`
+          : models.some((r) => r.error)
+            ? models.map((r) =>
+                r.error ? html`<p class="msg error" role="alert">${r.label}: ${r.error}</p>` : nothing,
+              )
             : nothing
       }
     </div>`;
