@@ -86,9 +86,14 @@ export class SlControls extends LitElement {
         font-size: 13.4px;
         color: var(--sl-muted);
       }
+      /* Inactive knobs: muted colour and a dashed border (no opacity: the text keeps a 4.5:1 contrast). */
       .field.inactive label,
       .field.inactive input {
-        opacity: 0.6;
+        color: var(--sl-muted);
+      }
+      .field.inactive input {
+        border-style: dashed;
+        background: var(--sl-panel);
       }
       .field .error {
         font-size: 13.4px;

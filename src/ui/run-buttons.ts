@@ -87,6 +87,7 @@ export class SlRunButtons extends LitElement {
       <button
         type="button"
         class="primary"
+        part="train-button"
         id="train"
         aria-busy=${running && this.pausing ? 'true' : nothing}
         ?disabled=${!running && !loading && cannotStart}
@@ -116,12 +117,13 @@ export class SlRunButtons extends LitElement {
       <button
         type="button"
         id="reset"
+        part="reset-button"
         ?disabled=${this.phase === 'loading' || this.phase === 'idle'}
         @click=${() => emit(this, 'reset')}
       >
         Reset
       </button>
-      <div class="progress">
+      <div class="progress" part="progress">
         <span id="progress-text"
           >Iteration ${this.iter} / ${this.iters} · ${phaseText}${this.activity ? html` · <span id="activity">${this.activity}</span>` : nothing}</span
         >

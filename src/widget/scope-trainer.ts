@@ -369,9 +369,11 @@ export class ScopeTrainer extends LitElement {
           <span class="muted">on ${spec.config.task}${spec.scenario !== 'sharpen' ? ` (${spec.scenario})` : ''}</span>`
       : 'scope-trainer';
     const phase = combinedPhase(models.map((r) => r.phase));
-    return html`<div class="frame">
-      <h2 class="title">${title}</h2>
+    return html`<div class="frame" part="frame">
+      <h2 class="title" part="title">${title}</h2>
       <sl-run-buttons
+        part="controls"
+        exportparts="train-button, reset-button, progress"
         compact
         .phase=${phase}
         .iter=${models.length ? Math.min(...models.map((r) => r.iter)) : 0}
@@ -391,17 +393,18 @@ export class ScopeTrainer extends LitElement {
       ></sl-run-buttons>
       ${
         full
-          ? html`<sl-charts .runs=${runs} .charts=${FULL_CHARTS}></sl-charts>`
-          : html`<sl-chart .chart=${spec?.chart ?? COMPACT_CHART} .runs=${runs}></sl-chart>`
+          ? html`<sl-charts part="charts" .runs=${runs} .charts=${FULL_CHARTS}></sl-charts>`
+          : html`<sl-chart part="chart" .chart=${spec?.chart ?? COMPACT_CHART} .runs=${runs}></sl-chart>`
       }
-      ${this.notice ? html`<p class="msg muted">${this.notice}</p>` : nothing}
+      ${this.notice ? html`<p class="msg muted" part="message">${this.notice}</p>` : nothing}
       ${
         full
-          ? html`<details class="telemetry" ?open=${models.some((r) => r.error)}>
+          ? html`<details class="telemetry" part="status" ?open=${models.some((r) => r.error)}>
                 <summary>Machine details and messages</summary>
                 <sl-status .runs=${models}></sl-status>
               </details>
             <sl-inspector
+              part="inspector"
               .result=${run?.latest ?? null}
               .task=${spec.config.task}
               .tau=${spec.config.tau}
