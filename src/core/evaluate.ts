@@ -193,18 +193,25 @@ export function formatEdge(e: EdgeEval): string[] {
       .map((k) => `${k === '0' ? 'none (cut off)' : `step ${k}`}: ${h[k]} (${pct(h[k] / total)})`)
       .join(', ');
   };
+  const row = (label: string, value: string) => `  ${label.padEnd(33)}${value}`;
   return [
     `edge evaluation: ${e.n} held-out carry-chain problems (edge-test), ${e.samples} samples each; edge-ood greedy on ${e.n}`,
-    `  greedy accuracy                  ${pct(e.testAcc)}`,
-    `  sampled accuracy (pass@1)        ${pct(e.passAtK['1'])} +- ${pct(e.passAt1Ci95)} (95% CI)`,
-    `  pass@k                           ${Object.entries(e.passAtK)
-      .map(([k, v]) => `@${k} ${pct(v)}`)
-      .join('  ')}`,
-    `  all-wrong ${EDGE_GROUP}-sample groups         ${pct(e.allWrongGroups)} (all-equal: ${pct(e.zeroSignalGroups)})`,
-    `  diversity (${EDGE_GROUP}-sample groups)       ${e.diversity.toFixed(3)}`,
-    `  edge-ood greedy accuracy         ${pct(e.oodAcc)}`,
-    `  first error, greedy failures     ${hist(e.greedyFirstError)}`,
-    `  first error, sampled failures    ${hist(e.sampledFirstError)}`,
+    row('greedy accuracy', pct(e.testAcc)),
+    row('sampled accuracy (pass@1)', `${pct(e.passAtK['1'])} +- ${pct(e.passAt1Ci95)} (95% CI)`),
+    row(
+      'pass@k',
+      Object.entries(e.passAtK)
+        .map(([k, v]) => `@${k} ${pct(v)}`)
+        .join('  '),
+    ),
+    row(
+      `all-wrong ${EDGE_GROUP}-sample groups`,
+      `${pct(e.allWrongGroups)} (all-equal: ${pct(e.zeroSignalGroups)})`,
+    ),
+    row(`diversity (${EDGE_GROUP}-sample groups)`, e.diversity.toFixed(3)),
+    row('edge-ood greedy accuracy', pct(e.oodAcc)),
+    row('first error, greedy failures', hist(e.greedyFirstError)),
+    row('first error, sampled failures', hist(e.sampledFirstError)),
   ];
 }
 
