@@ -115,7 +115,7 @@ async function runCells(
         await job.done;
         const r = readCell(cellDir(out, cell), cell, identity);
         log(
-          `cell ${cellId(cell)} done in ${((Date.now() - t0) / 1000).toFixed(0)}s: test ${r?.summary.end.testAcc.toFixed(3)} sampled ${r?.summary.end.testAccSampled.toFixed(3)}`,
+          `cell ${cellId(cell)} done in ${((Date.now() - t0) / 1000).toFixed(0)}s: test ${r?.summary.end.testAcc.toFixed(3)} sampled ${r?.summary.end.testAccSampled.toFixed(3)}${typeof r?.summary.end.edgePassAt1 === 'number' ? ` edge pass@1 ${r.summary.end.edgePassAt1.toFixed(3)}` : ''}`,
         );
       } catch (e) {
         failures.push((e as Error).message);
@@ -140,7 +140,7 @@ async function runCells(
 function printSummary(out: string, rows: ReturnType<typeof writeOutputs>['rows']): void {
   for (const r of rows)
     log(
-      `${r.algo.padEnd(12)} sampled ${fmtStat(r.end.testAccSampled)}  test ${fmtStat(r.end.testAcc)}  ood ${fmtStat(r.end.oodAcc)}  (${r.seeds.length} seeds)`,
+      `${r.algo.padEnd(12)} sampled ${fmtStat(r.end.testAccSampled)}  test ${fmtStat(r.end.testAcc)}  ood ${fmtStat(r.end.oodAcc)}${r.edgeEnd.edgePassAt1.n ? `  edge pass@1 ${fmtStat(r.edgeEnd.edgePassAt1)}  forgetting ${fmtStat(r.forgetting)}` : ''}  (${r.seeds.length} seeds)`,
     );
   log(`wrote ${path.join(out, 'table.md')}, table.json and curves/`);
 }
