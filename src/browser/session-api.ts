@@ -85,4 +85,15 @@ export interface Session {
   reset(): Promise<void>;
   /** Terminate the workers and release everything. */
   dispose(): Promise<void>;
+  /**
+   * The policy's greedy answer to one prompt, now, and the PRM's step scores of it (null when the
+   * run has no PRM). Not while training (pause first); changes nothing (greedy decoding draws no
+   * random numbers). Optional: test doubles may leave it out.
+   */
+  probe?(prompt: string): Promise<ProbeAnswer>;
+}
+
+export interface ProbeAnswer {
+  completion: string;
+  prmScores: number[] | null;
 }

@@ -32,6 +32,7 @@ import type { Store } from '../storage';
 import { fetchCheckpoint } from './assets';
 import type {
   BackendInfo,
+  ProbeAnswer,
   Session,
   SessionEventMap,
   SessionListener,
@@ -422,6 +423,22 @@ export class TrainingSession implements Session {
     } finally {
       this.stepping = false;
     }
+  }
+
+  async probe(prompt: string): Promise<ProbeAnswer> {
+    if (this.running || this.stepping) throw new Error('the run is training: pause it to try a problem');
+    this.assertUsable(false);
+    const c = this.config;
+    const gen = await this.policy!.inner.generate([{ prompt }], {
+      temperature: c.temperature,
+      topP: c.topP,
+      greedy: true,
+    });
+    const completion = gen.texts[0] ?? '';
+    const prmScores = this.prm
+      ? ((await this.prm.inner.scoreSteps([{ prompt, completion }]))[0] ?? null)
+      : null;
+    return { completion, prmScores };
   }
 
   async reset(): Promise<void> {

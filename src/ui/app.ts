@@ -14,6 +14,7 @@ import './how-it-works';
 import type { SlHowItWorks } from './how-it-works';
 import { iterationSummary } from './iteration-summary';
 import { ALGO_LABEL } from './knobs';
+import './problem-box';
 import './rollout-inspector';
 import './run-buttons';
 import { combinedPhase, RunModel, type SessionFactory } from './run-model';
@@ -440,6 +441,14 @@ export class ScopeLabApp extends LitElement {
               @color-by-change=${(e: CustomEvent<{ colorBy: ColorBy }>) =>
                 this.apply({ ...this.state, colorBy: e.detail.colorBy })}
             ></sl-inspector>
+          </section>
+          <section class="panel" aria-label="Try a problem">
+            <sl-problem-box
+              .run=${inspectedRun}
+              .provide=${() => this.ensureRuns()[Math.min(this.inspected, this.runs.length - 1)]}
+              .task=${this.state.task}
+              .tau=${this.state.tau}
+            ></sl-problem-box>
           </section>
           ${
             this.storageNamespace

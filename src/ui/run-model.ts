@@ -6,6 +6,7 @@
  */
 import type {
   BackendInfo,
+  ProbeAnswer,
   Session,
   SessionEventMap,
   SessionOptions,
@@ -223,6 +224,13 @@ export class RunModel extends EventTarget {
 
   step(): Promise<IterationResult | null> {
     return this.guard((s) => s.stepOnce());
+  }
+
+  /** The policy's greedy answer to `prompt` and the PRM's scores (loads the models if needed). */
+  async probe(prompt: string): Promise<ProbeAnswer> {
+    const s = await this.load();
+    if (!s.probe) throw new Error('this session cannot try problems');
+    return s.probe(prompt);
   }
 
   /** Back to the starting checkpoint: the history goes too. */

@@ -24,6 +24,7 @@ import type { IterationMetrics, IterationResult } from '../core/rl/trainer';
 import { ALGO_LABEL } from '../ui/knobs';
 import '../ui/charts-panel';
 import '../ui/metric-chart';
+import '../ui/problem-box';
 import '../ui/rollout-inspector';
 import '../ui/run-buttons';
 import { combinedPhase, errorMessage, RunModel, type RunPhase } from '../ui/run-model';
@@ -412,7 +413,15 @@ export class ScopeTrainer extends LitElement {
               .level=${3}
               .emptyText=${"Press Train: after the first iteration, each prompt's group of rollouts appears here."}
               @color-by-change=${(e: CustomEvent<{ colorBy: ColorBy }>) => (this.colorBy = e.detail.colorBy)}
-            ></sl-inspector>`
+            ></sl-inspector>
+            <sl-problem-box
+              part="problem"
+              .run=${run}
+              .provide=${() => this.ensureRun(spec)}
+              .task=${spec.config.task}
+              .tau=${spec.config.tau}
+              .level=${3}
+            ></sl-problem-box>`
           : models.some((r) => r.error)
             ? models.map((r) =>
                 r.error ? html`<p class="msg error" role="alert">${r.label}: ${r.error}</p>` : nothing,
