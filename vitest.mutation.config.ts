@@ -1,6 +1,6 @@
 /**
- * The tests StrykerJS runs against each mutant (`npm run mutation`, stryker.config.mjs): the fast
- * unit tests of the RL core and the task oracles. The slow ones (the replay of recorded runs, the
+ * The tests StrykerJS runs against each mutant of the RL core (`npm run mutation`,
+ * stryker.config.mjs): its fast unit tests. The slow ones (the replay of recorded runs, the
  * CLI, the browser) stay in `npm test`; a mutant they alone would kill shows up as a survivor here.
  */
 import { defineConfig } from 'vitest/config';
@@ -12,9 +12,6 @@ export default defineConfig({
       'tests/rl.test.ts',
       'tests/rl-trainer-*.test.ts',
       'tests/scope-sft-control.test.ts',
-      'tests/tasks.test.ts',
-      'tests/tasks-oracle*.test.ts',
-      'tests/edge.test.ts',
       'tests/faults.test.ts',
     ],
     testTimeout: 120_000,
