@@ -303,6 +303,14 @@ test('a paused widget resumes its run after a reload (autostart), from its own n
   expect(page.workers().length).toBe(1);
   await widget.evaluate((el) => el.remove());
   await expect.poll(() => page.workers().length).toBe(0);
+
+  // The finished run survives a reload: shown done, every point on its chart, no model loaded.
+  await page.goto(`${pageServer.origin}/resume.html`);
+  await expect(widget.locator('#progress-text')).toContainText(
+    `Iteration ${RESUME_ITERS} / ${RESUME_ITERS} · done`,
+  );
+  await expect(widget.locator('sl-chart .latest')).toHaveAttribute('data-points', String(RESUME_ITERS));
+  expect(page.workers().length).toBe(0);
 });
 
 test('a run that cannot load its checkpoints says why and fires error', async ({ page }) => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseRlConfig, type RlConfig } from '../src/core/rl/config';
 import type { IterationMetrics } from '../src/core/rl/trainer';
 import { openStore, type Store } from '../src/storage';
-import { keepOnlyRun, prepareWidgetStore, sameConfig } from '../src/widget/persistence';
+import { finishedRun, keepOnlyRun, prepareWidgetStore, sameConfig } from '../src/widget/persistence';
 
 const CONFIG = parseRlConfig({ task: 'add', algo: 'scope', iters: 40, seed: 1 });
 const OTHER = parseRlConfig({ task: 'add', algo: 'grpo', iters: 40, seed: 1 });
@@ -76,6 +76,21 @@ describe('widget storage: one run per widget', () => {
     await keepOnlyRun(store, fresh);
     expect((await store.listRuns()).map((r) => r.id)).toEqual([fresh]);
     expect(await store.getMetrics(old)).toEqual([]);
+    store.close();
+  });
+});
+
+describe('widget storage: a finished run survives a reload (issue 20 item 7)', () => {
+  it("shows the latest finished run of the widget's config, not another config's or an unfinished one", async () => {
+    const store = await freshStore();
+    expect(await finishedRun(store, CONFIG)).toBeNull();
+    await run(store, CONFIG, 3, 'paused');
+    await run(store, OTHER, 40, 'done');
+    expect(await finishedRun(store, CONFIG)).toBeNull();
+    await run(store, CONFIG, 40, 'done', 4);
+    expect((await finishedRun(store, CONFIG))?.map((m) => m.iter)).toEqual([1, 2, 3, 4]);
+    // Reading it deletes nothing (the next start does, as before).
+    expect((await store.listRuns()).length).toBe(3);
     store.close();
   });
 });

@@ -67,3 +67,19 @@ async function deleteUnlessBusy(store: WidgetStore, id: string): Promise<void> {
     if (!(e instanceof StorageError && e.code === 'busy')) throw e;
   }
 }
+
+/**
+ * The metrics of this widget's finished run of `config`, if its namespace holds one (shown after a
+ * reload without loading any model; the next start replaces it). Null: none.
+ */
+export async function finishedRun(
+  store: Pick<Store, 'listRuns' | 'getMetrics'>,
+  config: RlConfig,
+): Promise<IterationMetrics[] | null> {
+  const done = (await store.listRuns())
+    .filter((r) => r.status === 'done' && sameConfig(r.config, config))
+    .sort((a, b) => b.updatedAt - a.updatedAt)[0];
+  if (!done) return null;
+  const metrics = await store.getMetrics(done.id);
+  return metrics.length ? metrics : null;
+}

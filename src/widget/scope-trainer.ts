@@ -40,7 +40,7 @@ import {
   WidgetAttributeError,
   type WidgetSpec,
 } from './attributes';
-import { keepOnlyRun, prepareWidgetStore } from './persistence';
+import { finishedRun, keepOnlyRun, prepareWidgetStore } from './persistence';
 
 /** Attributes whose change means a different run (the others only change the presentation). */
 const RUN_ATTRIBUTES: ReadonlySet<string> = new Set<WidgetAttribute>([
@@ -171,6 +171,41 @@ export class ScopeTrainer extends LitElement {
     if (!this.ordinal) this.ordinal = ++widgetsSeen;
     this.validate();
     if (this.spec?.autostart && !this.run) this.start().catch(() => {});
+    else void this.showFinished();
+  }
+
+  /**
+   * After a reload: a finished run of these settings, stored in this widget's namespace, is shown
+   * (its charts and final state) without loading any model. Train after Reset starts a new one.
+   */
+  private async showFinished(): Promise<void> {
+    const spec = this.spec;
+    if (!spec || this.run) return;
+    const key = storageNamespace(this.getAttribute('id'), this.getAttribute('name'), this.ordinal);
+    const read = async (namespace: string, config: WidgetSpec['config']) => {
+      try {
+        const store = await openWidgetStore(namespace);
+        try {
+          return await finishedRun(store, config);
+        } finally {
+          store.close();
+        }
+      } catch {
+        return null; // no storage: nothing to show
+      }
+    };
+    const main = await read(key, spec.config);
+    const race = spec.race ? await read(`${key}~race`, spec.race) : null;
+    if (!main || this.run || this.spec !== spec || (spec.race && !race)) return;
+    this.ensureRun(spec);
+    const shown = [this.run, this.raceRun] as (RunModel | null)[];
+    [main, race].forEach((metrics, i) => {
+      const r = shown[i];
+      if (!r || !metrics) return;
+      r.preload(metrics);
+      r.phase = 'done';
+    });
+    this.requestUpdate();
   }
 
   override disconnectedCallback(): void {
