@@ -28,7 +28,7 @@ test('page: invalid input gets a clear message; a problem gets steps, PRM scores
   // SCOPE runs the learned PRM: every step carries its score.
   await expect(steps.first()).toContainText(/PRM \d\.\d\d/);
   await expect(page.locator('#probe-correction')).toContainText(
-    /First error at step \d+: .*teacher's step|No step is wrong/,
+    /First error at step \d+:[\s\S]*teacher's step|No step is wrong/,
   );
   const verdicts = await steps.evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.verdict));
   expect(verdicts.filter((v) => v === 'first-error').length).toBeLessThanOrEqual(1);
