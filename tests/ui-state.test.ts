@@ -54,6 +54,7 @@ describe('hash round trip', () => {
 
   const stateArb: fc.Arbitrary<UiState> = fc
     .record({
+      scenario: fc.constantFrom('sharpen' as const, 'edge' as const),
       task: fc.constantFrom('add', 'arith'),
       algo: fc.constantFrom(...ALGOS),
       iters: fc.integer({ min: 1, max: 100_000 }),
@@ -73,7 +74,7 @@ describe('hash round trip', () => {
       compare: fc.option(fc.constantFrom(...ALGOS), { nil: null }),
       colorBy: fc.constantFrom('prm' as const, 'advantage' as const),
     })
-    .filter((s) => s.compare !== s.algo);
+    .filter((s) => s.compare !== s.algo && (s.scenario === 'sharpen' || s.task === 'add'));
 
   it('parse(serialise(state)) === state for any valid state', () => {
     fc.assert(
@@ -136,5 +137,31 @@ describe('resuming a stored run', () => {
     expect(s).toMatchObject({ task: 'arith', algo: 'rrpo', groupSize: 6, lr: 1e-5, iters: 50 });
     expect(s).toMatchObject({ compare: null, colorBy: 'advantage', backend: 'cpu' });
     expect(toRlConfig(s)).toMatchObject({ task: 'arith', algo: 'rrpo', groupSize: 6, lr: 1e-5, iters: 50 });
+  });
+});
+
+describe('scenario (the page lesson)', () => {
+  it("choosing a scenario takes its knobs; its hidden ones reach the config; the page's edge evaluation is small", async () => {
+    const { withScenario, scenarioOf } = await import('../src/ui/state');
+    const edge = withScenario({ ...DEFAULT_STATE, iters: 30 }, 'edge');
+    expect(edge).toMatchObject({
+      scenario: 'edge',
+      task: 'add',
+      lr: 3e-5,
+      promptsPerIter: 16,
+      iters: 30,
+      evalEvery: 10,
+    });
+    const c = toRlConfig(edge);
+    expect(c).toMatchObject({
+      trainSplit: 'edge-train',
+      trainMix: 0.5,
+      outputGainLr: 3e-5,
+      edgeEvalN: edge.evalN,
+    });
+    expect(scenarioOf(c)).toBe('edge');
+    const back = withScenario(edge, 'sharpen');
+    expect(toRlConfig(back)).toMatchObject({ trainSplit: 'train', edgeEvalN: 0, lr: DEFAULT_STATE.lr });
+    expect(parseHash('#scenario=hard').notices[0]).toMatch(/scenario='hard'/);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { css, html, LitElement, nothing, type TemplateResult } from 'lit';
 import { ALGOS, type Algo } from '../core/rl/config';
+import { SCENARIO_NAMES, SCENARIOS } from '../core/scenarios';
 import { TASK_NAMES } from '../core/tasks/types';
 import { ALGO_LABEL, KNOB_INFO, knobApplies, knobRange, type UiKnob } from './knobs';
 import {
@@ -17,6 +18,7 @@ import {
   stateIssues,
   type UiState,
   withField,
+  withScenario,
 } from './state';
 import { base, define, emit } from './styles';
 
@@ -126,7 +128,11 @@ export class SlControls extends LitElement {
     }
     const { [key]: _dropped, ...rest } = this.errors;
     this.errors = rest;
-    emit(this, 'state-change', { state: withField(this.state, key, res.value), key });
+    const state =
+      key === 'scenario'
+        ? withScenario(this.state, res.value as UiState['scenario'])
+        : withField(this.state, key, res.value);
+    emit(this, 'state-change', { state, key });
   }
 
   private onChange(key: StateKey) {
@@ -138,7 +144,7 @@ export class SlControls extends LitElement {
   }
 
   private select(
-    key: 'task' | 'algo' | 'compare' | 'backend',
+    key: 'scenario' | 'task' | 'algo' | 'compare' | 'backend',
     label: string,
     options: { value: string; text: string }[],
     help: TemplateResult | string,
@@ -204,6 +210,13 @@ export class SlControls extends LitElement {
     return html`<form @submit=${(e: Event) => e.preventDefault()} aria-label="Training settings">
       <fieldset ?disabled=${this.locked}>
         <legend>Task and algorithm</legend>
+        ${this.select(
+          'scenario',
+          'Scenario',
+          SCENARIO_NAMES.map((n) => ({ value: n, text: SCENARIOS[n].title })),
+          html`<span id="scenario-expect">What to expect: ${SCENARIOS[s.scenario].whatToExpect}</span>`,
+          issues,
+        )}
         ${this.select(
           'task',
           'Task',

@@ -5,6 +5,7 @@
  */
 import { BACKEND_CHOICES, type BackendChoice } from '../browser/session-api';
 import { ALGOS, type Algo, DEFAULT_RL, type RlConfig, rlConfigSchema } from '../core/rl/config';
+import { SCENARIO_NAMES, SCENARIOS, type ScenarioName } from '../core/scenarios';
 import { TASK_NAMES, type TaskName } from '../core/tasks/types';
 import { UI_KNOBS, type UiKnob } from './knobs';
 
@@ -15,6 +16,8 @@ export const COLOR_BY = ['prm', 'advantage'] as const;
 export type ColorBy = (typeof COLOR_BY)[number];
 
 export interface UiState extends Pick<RlConfig, 'task' | 'algo' | UiKnob> {
+  /** The lesson's scenario (src/core/scenarios.ts): its hidden knobs (training split, ...) apply. */
+  scenario: ScenarioName;
   backend: BackendChoice;
   /** A second algorithm trained side by side from the same checkpoint and seed; null = off. */
   compare: Algo | null;
@@ -22,7 +25,7 @@ export interface UiState extends Pick<RlConfig, 'task' | 'algo' | UiKnob> {
 }
 
 /** The order of the keys in the URL hash. */
-export const STATE_KEYS = ['task', 'algo', ...UI_KNOBS, 'backend', 'compare', 'colorBy'] as const;
+export const STATE_KEYS = ['scenario', 'task', 'algo', ...UI_KNOBS, 'backend', 'compare', 'colorBy'] as const;
 export type StateKey = (typeof STATE_KEYS)[number];
 
 /**
@@ -38,6 +41,7 @@ function pick<T extends object, K extends keyof T>(obj: T, keys: readonly K[]): 
 export const DEFAULT_STATE: UiState = Object.freeze({
   ...pick(DEFAULT_RL, ['task', 'algo', ...UI_KNOBS]),
   ...PAGE_OVERRIDES,
+  scenario: 'sharpen',
   backend: 'auto',
   compare: null,
   colorBy: 'prm',
@@ -65,6 +69,8 @@ export function parseField<K extends StateKey>(key: K, raw: string): FieldParse<
       return oneOf(BACKENDS, text, 'backend') as FieldParse<K>;
     case 'colorBy':
       return oneOf(COLOR_BY, text, 'colour mode') as FieldParse<K>;
+    case 'scenario':
+      return oneOf(SCENARIO_NAMES, text, 'scenario') as FieldParse<K>;
     case 'compare':
       if (text === '' || text === 'none') return { ok: true, value: null as UiState[K] };
       return oneOf(ALGOS, text, 'compare') as FieldParse<K>;
@@ -87,7 +93,27 @@ export function fieldText(key: StateKey, state: UiState): string {
 
 /** The RlConfig a session runs (the algorithm overridable for the compare run). */
 export function toRlConfig(state: UiState, algo: Algo = state.algo): RlConfig {
-  return { ...DEFAULT_RL, ...pick(state, ['task', ...UI_KNOBS]), algo };
+  const scenario = SCENARIOS[state.scenario].overrides;
+  const c: RlConfig = { ...DEFAULT_RL, ...scenario, ...pick(state, ['task', ...UI_KNOBS]), algo };
+  // A scenario's edge evaluation (start and end) is as large as the page's others: its 1,100-problem,
+  // 64-sample size is for `npm run compare`, minutes of a class's time here.
+  return c.edgeEvalN > 0 ? { ...c, edgeEvalN: c.evalN } : c;
+}
+
+/**
+ * The state with another scenario: its knobs (those the page shows) replace the current ones, with
+ * the page's own overrides (evaluation every 10 iterations) on top.
+ */
+export function withScenario(state: UiState, scenario: ScenarioName): UiState {
+  const sc = SCENARIOS[scenario];
+  const knobs = pick({ ...DEFAULT_RL, ...sc.overrides, ...PAGE_OVERRIDES } as RlConfig, UI_KNOBS);
+  const task = (sc.tasks as readonly string[]).includes(state.task) ? state.task : sc.task;
+  return { ...state, ...knobs, iters: state.iters, seed: state.seed, scenario, task };
+}
+
+/** The scenario a stored run's config was made with (its training split tells). */
+export function scenarioOf(config: RlConfig): ScenarioName {
+  return config.trainSplit === 'edge-train' ? 'edge' : 'sharpen';
 }
 
 export interface StateIssue {
@@ -152,7 +178,12 @@ export function serialiseHash(state: UiState): string {
 
 /** The state of a stored run's config (resuming it): its task, algorithm and knobs; compare off. */
 export function stateFromConfig(state: UiState, config: RlConfig): UiState {
-  return { ...state, ...pick(config, ['task', 'algo', ...UI_KNOBS]), compare: null };
+  return {
+    ...state,
+    ...pick(config, ['task', 'algo', ...UI_KNOBS]),
+    scenario: scenarioOf(config),
+    compare: null,
+  };
 }
 
 /** A copy of the state with one field changed (validated by the caller with parseField). */
