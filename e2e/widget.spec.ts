@@ -17,13 +17,14 @@ const WIDGET_DIR = join(DIST, 'widget');
 /**
  * A stylesheet that hides everything it can reach and restyles every button and text. (It leaves
  * the root's font-size alone: `rem` inside a shadow root follows the page's <html>, a known limit
- * reported to the UI components.)
+ * reported to the UI components.) The page's own landmark (<main>) stays shown: the widget inside it is
+ * what is under attack.
  */
 const HOSTILE_CSS = `
   * { display: none !important; color: transparent !important; pointer-events: none !important;
       visibility: hidden !important; }
   body, body * { font-size: 3px !important; line-height: 0 !important; font-family: fantasy !important; }
-  html, body { display: block !important; visibility: visible !important; pointer-events: auto !important; }
+  html, body, main { display: block !important; visibility: visible !important; pointer-events: auto !important; }
   button { display: none !important; opacity: 0 !important; width: 0 !important; height: 0 !important;
            padding: 0 !important; border: 0 !important; }
   canvas, svg, div, p { display: none !important; }
