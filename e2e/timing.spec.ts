@@ -100,6 +100,8 @@ test('compare mode: time per iteration against a single run (recorded)', async (
   await page.goto(base);
   await page.locator('#train').click();
   const single = await secondsPerIter(page, 3, 9);
+  const phase = () => page.locator("sl-chart[data-chart='time'] .latest").innerText();
+  const singlePhases = await phase();
   await page.locator('#train').click();
   await expect(progress(page)).toContainText('paused', { timeout: 60_000 });
 
@@ -107,9 +109,13 @@ test('compare mode: time per iteration against a single run (recorded)', async (
   await page.reload();
   await page.locator('#train').click();
   const compare = await secondsPerIter(page, 3, 9);
+  // Each run's phase times of its latest iteration (where the time goes).
   record(testInfo, 'compare-per-iteration', {
     singleScopeSecondsPerIter: single,
     compareScopeVsGrpoSecondsPerIter: compare,
     ratio: compare / single,
+    singlePhases,
+    comparePhases: await phase(),
+    loadAverage: (await import('node:os')).loadavg(),
   });
 });
