@@ -78,6 +78,15 @@ function missingAssetsPage(): string {
     <body><scope-trainer id="lost" task="add" algo="grpo" assets="/no-such-models/"></scope-trainer></body></html>`;
 }
 
+/** A SCOPE widget racing GRPO, 2 iterations, and a compact widget showing the accuracy chart. */
+function racePage(): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>race</title>
+    <script type="module" src="${widgetServer.origin}/scope-trainer.js"></script></head>
+    <body><main><h1>Race</h1>
+    <scope-trainer id="race" algo="scope" race="grpo" iters="2" eval-n="10" tau="0.4" group-size="6" view="full"></scope-trainer>
+    <scope-trainer id="acc" algo="grpo" chart="accuracy"></scope-trainer></main></body></html>`;
+}
+
 function badTaskPage(): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>bad task</title>
     <script type="module" src="${widgetServer.origin}/scope-trainer.js"></script></head>
@@ -99,6 +108,7 @@ test.beforeAll(async () => {
       '/bad-task.html': badTaskPage,
       '/resume.html': resumePage,
       '/missing-assets.html': missingAssetsPage,
+      '/race.html': racePage,
     },
   });
 });
@@ -333,4 +343,28 @@ test('the built widget JS is at most 1 MB gzipped', () => {
   expect(size.files.some((f) => f.file === 'scope-trainer.js')).toBe(true);
   expect(size.files.filter((f) => f.kind === 'wasm').length).toBeGreaterThan(0);
   expect(size.js.gzip).toBeLessThanOrEqual(WIDGET_JS_GZIP_BUDGET);
+});
+
+test('attributes: race trains a second algorithm beside the first on shared axes; chart picks the compact chart', async ({
+  page,
+}) => {
+  await instrument(page);
+  await page.goto(`${pageServer.origin}/race.html`);
+  await expect(page.locator('#acc sl-chart h3')).toHaveText('Held-out accuracy');
+  const race = page.locator('#race');
+  await expect(race.locator('h2.title')).toContainText('SCOPE vs GRPO');
+  await race.getByRole('button', { name: 'Train' }).click();
+  await expect
+    .poll(async () => (await events(page)).filter((e) => e.type === 'done').length, { timeout: 150_000 })
+    .toBe(2);
+  const done = (await events(page))
+    .filter((e) => e.type === 'done')
+    .map((e) => e.detail as { algo: string; config: { tau: number; groupSize: number } });
+  expect(done.map((d) => d.algo).sort()).toEqual(['grpo', 'scope']);
+  for (const d of done) expect(d.config).toMatchObject({ tau: 0.4, groupSize: 6 });
+  // One reward chart, both runs on it.
+  const labels = race.locator("sl-chart[data-chart='reward'] .u-legend .u-label");
+  await expect(labels).toContainText(["SCOPE · policy's own samples: reward"]);
+  await expect(labels).toContainText(["GRPO · policy's own samples: reward"]);
+  await expect(race.locator('#progress-text')).toContainText('Iteration 2 / 2 · done');
 });
