@@ -9,6 +9,7 @@ import { Rng } from '../src/core/rng';
 import { sampleBatch } from '../src/core/sampling';
 import { addTask } from '../src/core/tasks';
 import * as tf from '../src/core/tf';
+import { sftLoss } from '../src/core/train';
 import { useBackend } from '../src/node/backend';
 import { readCheckpoint } from '../src/node/files';
 
@@ -135,5 +136,51 @@ describe('model presets', () => {
       },
     };
     expect(formatReport(r)).toMatch(/ours\/peer with KV cache 0\.50x/);
+  });
+});
+
+describe('data-parallel SFT gradient (bench/dp)', () => {
+  it('two half-batch gradients, each scaled by its share of the tokens, sum to the full batch gradient (wasm vs cpu)', async () => {
+    const B = 8;
+    const T = 12;
+    const rng = new Rng('dp-test');
+    const policy0 = PolicyModel.create(addTask, 2);
+    const ids = Int32Array.from({ length: B * T }, () => rng.int(1, policy0.cfg.vocabSize - 1));
+    const mask = new Float32Array(B * (T - 1)).fill(1);
+    const half = (i: number) => ids.slice((i * B * T) / 2, ((i + 1) * B * T) / 2);
+    const grad = async (p: PolicyModel, rows: Int32Array, n: number, scale: number) => {
+      const names = [...p.params.keys()];
+      const { value, grads } = tf.variableGrads(
+        () => tf.mul(sftLoss(p.cfg, p.params, { ids: rows, B: n, T }, mask.slice(0, n * (T - 1))), scale),
+        names.map((k) => p.params.get(k)!),
+      );
+      const flat = p.opt.flatten(new Map(names.map((k) => [k, grads[p.params.get(k)!.name]])));
+      const out = (await flat.data()) as Float32Array;
+      tf.dispose([value, flat, ...Object.values(grads)]);
+      return out;
+    };
+    const onWasm = async () => {
+      const a = await grad(policy0, half(0), B / 2, 0.5);
+      const b = await grad(policy0, half(1), B / 2, 0.5);
+      return a.map((x, k) => x + b[k]);
+    };
+    const dp = await onWasm();
+    await useBackend('cpu');
+    const ck = await policy0.toCheckpoint({});
+    const ref = PolicyModel.fromCheckpoint(addTask, ck.manifestJson, ck.blob);
+    const full = await grad(ref, ids, B, 1);
+    ref.dispose();
+    await useBackend('wasm');
+    policy0.dispose();
+    let diff = 0;
+    let scale = 0;
+    for (let k = 0; k < full.length; k++) {
+      diff = Math.max(diff, Math.abs(dp[k] - full[k]));
+      scale = Math.max(scale, Math.abs(full[k]));
+    }
+    expect(scale).toBeGreaterThan(0);
+    expect(diff / scale).toBeLessThan(1e-5);
+    // A wrong share (no 1/2 scaling) is far outside the tolerance: the check can fail.
+    expect(Math.max(...dp.map((x, k) => Math.abs(2 * x - full[k])))).toBeGreaterThan(1e-3 * scale);
   });
 });
