@@ -71,3 +71,24 @@ test('auto measures both backends on SwiftShader when asked, takes the faster, c
   expect(other.policy.measurement).toBeUndefined();
   expect(other.policy.note).toMatch(/software WebGPU adapter/);
 });
+
+test('the teaching page with ?remeasure=1 measures (the default probe, SwiftShader) and shows why in the status bar', async ({
+  page,
+}) => {
+  test.setTimeout(600_000);
+  await page.goto(
+    '/?remeasure=1#task=add&algo=grpo&iters=2&promptsPerIter=2&groupSize=4&evalN=4&backend=auto',
+  );
+  await page.locator('#step').click();
+  await expect(page.locator('sl-status')).toContainText(
+    /auto chose wasm by measurement: webgpu .* vs wasm .* wasm [0-9.]+x faster/,
+    {
+      timeout: 480_000,
+    },
+  );
+  await expect(page.locator('sl-status')).toContainText(/probe: update step 64x32 \+ decode 64x16 tokens/);
+  await expect(page.locator('[data-status=backend]')).toContainText('wasm');
+  const m = await page.evaluate(() => window.scopeLabSession!.backendInfo?.measurement);
+  expect(m?.cached).toBe(false);
+  expect(m?.wasm.ok && m.webgpu.ok).toBe(true);
+});
