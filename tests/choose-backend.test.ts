@@ -349,3 +349,18 @@ describe('asking for a re-measurement', () => {
     expect(() => parseRunnerParams('task=add&algo=scope&probe=nope')).toThrow(/probe must be JSON/);
   });
 });
+
+describe('the probe model is released', () => {
+  it('a policy loaded from a checkpoint and disposed leaves only the optimizer init tensors behind', async () => {
+    const ck = readCheckpoint('public/checkpoints/add', 'policy');
+    const before = tf.memory().numTensors;
+    const bytesBefore = tf.memory().numBytes;
+    const r = policyProbe(addTask, ck, { ...DEFAULT_PROBE, batch: 2, seqLen: 8, newTokens: 2 });
+    await r.step();
+    r.dispose();
+    // Adam's moment vectors (src/core/train.ts) still leave their initial and loaded values (4 tensors,
+    // 4 x 105,280 floats); the 30 parameters leave nothing.
+    expect(tf.memory().numTensors - before).toBeLessThanOrEqual(4);
+    expect(tf.memory().numBytes - bytesBefore).toBeLessThanOrEqual(4 * 105_280 * 4);
+  });
+});

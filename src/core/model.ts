@@ -47,7 +47,11 @@ export function createParams(cfg: ModelConfig, values: Map<string, Float32Array>
     if (!v) throw new Error(`missing parameter '${name}'`);
     if (v.length !== shape.reduce((a, b) => a * b, 1))
       throw new Error(`parameter '${name}' has ${v.length} values, expected shape [${shape}]`);
-    params.set(name, tf.variable(tf.tensor(v, shape, 'float32'), true, `${cfg.kind}/${name}/${uniqueId()}`));
+    // The variable holds its own reference to the data: the initial tensor is released (not
+    // disposing it kept a second reference alive, so the weights outlived dispose()).
+    const initial = tf.tensor(v, shape, 'float32');
+    params.set(name, tf.variable(initial, true, `${cfg.kind}/${name}/${uniqueId()}`));
+    initial.dispose();
   }
   return params;
 }
@@ -67,7 +71,9 @@ export function assignParamValues(params: Params, values: Map<string, Float32Arr
   for (const [name, v] of params) {
     const data = values.get(name);
     if (!data) throw new Error(`missing parameter '${name}'`);
-    v.assign(tf.tensor(data, v.shape, 'float32'));
+    const value = tf.tensor(data, v.shape, 'float32');
+    v.assign(value); // (takes its own reference)
+    value.dispose();
   }
 }
 
