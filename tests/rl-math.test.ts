@@ -152,3 +152,47 @@ describe('prmDenseReward', () => {
     expect(prmDenseReward(1, [], 0.5)).toBe(1); // mean of no scores = 0
   });
 });
+
+describe('boundaries the training code relies on (mutants of the first mutation run)', () => {
+  it('group sizes must be non-negative integers that add up', () => {
+    expect(() => groupAdvantages([1, 0], [3, -1], 'group')).toThrow(/do not partition/);
+    expect(() => groupAdvantages([1, 0], [0.5, 1.5], 'group')).toThrow(/do not partition/);
+    expect(() => resetGroupAdvantages([1, 0, 1], [2, 2])).toThrow(/do not partition/);
+    expect(groupAdvantages([1, 0], [0, 2], 'none')).toEqual([0.5, -0.5]); // an empty group is fine
+  });
+
+  it('resets: a std of exactly 1e-8 is normalised (only std < 1e-8 gives zeros)', () => {
+    // [0, 2e-8]: mean 1e-8, population std exactly 1e-8.
+    close(resetGroupAdvantages([0, 2e-8], [2]), [-1, 1], 12);
+  });
+
+  it('Dr. GRPO weights are 0, not Infinity, when no sequence has a token', () => {
+    expect(aggregationWeights([0, 0], 'seq-mean-token-sum-norm')).toEqual([0, 0]);
+  });
+
+  it('a PRM score equal to tau is not an error', () => {
+    expect(firstErrorFromPrm([0.9, 0.5, 0.1], 0.5)).toBe(3);
+  });
+
+  it('rectification ties go to the smaller index whatever the input order', () => {
+    expect(
+      selectRectifications(
+        [
+          { index: 3, k: 3 },
+          { index: 1, k: 3 },
+          { index: 2, k: 3 },
+        ],
+        3,
+      ),
+    ).toEqual([1, 2, 3]);
+  });
+
+  it('selfLocalise: strictly below pMin; a doubtful first step is step 1; the first step can be the lowest mean', () => {
+    // Step 1 has a token at exactly pMin (not doubtful); step 2 one below it.
+    expect(selfLocalise([[Math.log(0.5), 0], [Math.log(0.4)]], 0.5)).toBe(2);
+    // Step 1 doubtful, step 2 lower still: the first doubtful step wins.
+    expect(selfLocalise([[Math.log(0.1)], [Math.log(0.05)]], 0.2)).toBe(1);
+    // Nothing doubtful, step 1 has the lowest mean.
+    expect(selfLocalise([[Math.log(0.6)], [Math.log(0.9)]], 0.2)).toBe(1);
+  });
+});
