@@ -25,7 +25,8 @@ export interface StoredCheckpoint {
   blob: Uint8Array;
 }
 
-function writeSynced(file: string, data: string | Uint8Array): void {
+/** Write `data` to `file` and fsync it (the durable half of every write-then-rename here). */
+export function writeDurable(file: string, data: string | Uint8Array): void {
   const fd = openSync(file, 'w');
   try {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
@@ -41,8 +42,8 @@ export function writeCheckpoint(dir: string, name: string, ck: StoredCheckpoint)
   mkdirSync(dir, { recursive: true });
   const json = path.join(dir, `${name}.json`);
   const bin = path.join(dir, `${name}.bin`);
-  writeSynced(`${bin}.tmp`, ck.blob);
-  writeSynced(`${json}.tmp`, ck.manifestJson);
+  writeDurable(`${bin}.tmp`, ck.blob);
+  writeDurable(`${json}.tmp`, ck.manifestJson);
   renameSync(`${bin}.tmp`, bin);
   renameSync(`${json}.tmp`, json);
 }

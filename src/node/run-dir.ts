@@ -26,7 +26,6 @@ import {
   realpathSync,
   renameSync,
   rmSync,
-  writeSync,
 } from 'node:fs';
 import path from 'node:path';
 import { verifyCheckpoint } from '../core/checkpoint';
@@ -35,7 +34,7 @@ import { parseRlConfig, type RlConfig } from '../core/rl/config';
 import type { RunLoopMark } from '../core/rl/run';
 import type { StoredCheckpoint } from '../core/rl/services';
 import { z } from '../core/zod';
-import { readCheckpoint } from './files';
+import { readCheckpoint, writeDurable } from './files';
 
 export const RUN_JSON = 'run.json';
 export const METRICS = 'metrics.jsonl';
@@ -88,19 +87,6 @@ const pointerSchema = z.object({
 
 // ---------------------------------------------------------------------------------------------
 // Durable writes
-
-/** Write `data` to `file` and fsync it. */
-function writeDurable(file: string, data: string | Uint8Array): void {
-  const fd = openSync(file, 'w');
-  try {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** fsync a directory, so a rename or a new entry in it survives a power cut. */
 function fsyncDir(dir: string): void {
