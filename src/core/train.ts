@@ -40,8 +40,11 @@ export class Adam {
     this.names = [...params.keys()];
     this.sizes = this.names.map((n) => params.get(n)!.size);
     const total = this.sizes.reduce((a, b) => a + b, 0);
-    this.mFlat = tf.variable(tf.zeros([total]), false);
-    this.vFlat = tf.variable(tf.zeros([total]), false);
+    // (In tidy: the zeros a variable starts from would otherwise outlive it, holding its memory.)
+    [this.mFlat, this.vFlat] = tf.tidy(() => [
+      tf.variable(tf.zeros([total]), false),
+      tf.variable(tf.zeros([total]), false),
+    ]);
     this.decayMask = new Float32Array(total);
     let off = 0;
     for (const [i, n] of this.names.entries()) {
@@ -146,7 +149,7 @@ export class Adam {
         host.set(saved.data, off);
         off += this.sizes[i];
       }
-      flat.assign(tf.tensor1d(host));
+      tf.tidy(() => flat.assign(tf.tensor1d(host)));
     }
     this.iterations = iterations;
   }
@@ -154,7 +157,9 @@ export class Adam {
   /** Forget all moments (a new optimisation problem starts: RL after SFT), optionally with new hyper-parameters. */
   reset(hyper: Partial<AdamHyper> = {}): void {
     this.hyper = { ...this.hyper, ...hyper };
-    for (const t of [this.mFlat, this.vFlat]) t.assign(tf.zerosLike(t));
+    tf.tidy(() => {
+      for (const t of [this.mFlat, this.vFlat]) t.assign(tf.zerosLike(t));
+    });
     this.iterations = 0;
   }
 
