@@ -140,4 +140,9 @@ describe('arith oracle', () => {
       parts.some((m) => (m[1] !== '7' || m[2] !== '8') && Number(m[1]) * Number(m[2]) === Number(m[3])),
     ).toBe(true);
   });
+  it('corruptions: an illegal order into a parenthesis, and wrong results of 0 and 99 (the ends of the range)', () => {
+    expect(corruptions(arithTask, p('2*(3+4)'), [])).toContain('2*3=6');
+    expect(corruptions(arithTask, p('1+2'), [])).toContain('1+2=0');
+    expect(corruptions(arithTask, p('8*12'), [])).toContain('8*12=99');
+  });
 });
