@@ -11,7 +11,7 @@ import { score } from './format';
 import { VERDICT_LABEL } from './inspect';
 import { explainProbe, PROBLEM_EXAMPLE, type ProbeExplanation, parseProblem } from './problem';
 import { errorMessage, type RunModel } from './run-model';
-import { base, define } from './styles';
+import { base, corrections, define } from './styles';
 
 export class SlProblemBox extends LitElement {
   static override properties = {
@@ -37,6 +37,7 @@ export class SlProblemBox extends LitElement {
 
   static override styles = [
     base,
+    corrections,
     css`
       :host {
         display: block;
@@ -81,14 +82,6 @@ export class SlProblemBox extends LitElement {
       }
       .bad {
         color: var(--sl-danger);
-      }
-      del {
-        color: var(--sl-danger);
-      }
-      ins {
-        color: var(--sl-ok);
-        text-decoration: none;
-        font-weight: 600;
       }
     `,
   ];

@@ -21,7 +21,7 @@ import {
   VERDICT_LABEL,
 } from './inspect';
 import type { ColorBy } from './state';
-import { base, define, emit } from './styles';
+import { base, corrections, define, emit } from './styles';
 
 const ORIGIN_LABEL: Record<Rollout['origin'], string> = {
   sample: 'sampled',
@@ -64,6 +64,7 @@ export class SlInspector extends LitElement {
 
   static override styles = [
     base,
+    corrections,
     css`
       :host {
         display: block;
@@ -266,14 +267,6 @@ export class SlInspector extends LitElement {
         border-radius: var(--sl-radius);
         padding: 6.4px 8px;
         margin-bottom: 8px;
-      }
-      del {
-        color: var(--sl-danger);
-      }
-      ins {
-        color: var(--sl-ok);
-        text-decoration: none;
-        font-weight: 600;
       }
     `,
   ];

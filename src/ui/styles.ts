@@ -127,6 +127,18 @@ export const base = css`
   }
 `;
 
+/** A teacher's correction of a policy step, as <del>policy</del> <ins>teacher</ins> (inspector, problem box). */
+export const corrections = css`
+  del {
+    color: var(--sl-danger);
+  }
+  ins {
+    color: var(--sl-ok);
+    text-decoration: none;
+    font-weight: 600;
+  }
+`;
+
 /** Register a custom element once (a page may load two copies of the bundle). */
 export function define(name: string, element: CustomElementConstructor): void {
   if (!customElements.get(name)) customElements.define(name, element);
