@@ -1,17 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PolicyModel } from '../src/core/agents';
-import type { EvalResult } from '../src/core/evaluate';
 import { parseCompletion, renderCompletion, stepPrefix } from '../src/core/format';
 import { tokenLogProbs } from '../src/core/model';
 import { OUTPUT_GAIN_PARAM, parseRlConfig, type RlConfig } from '../src/core/rl/config';
 import { ROLE, rlLoss, type UpdateBatch } from '../src/core/rl/loss';
-import {
-  type GenerateRequest,
-  LocalPolicyService,
-  type PolicyService,
-  type PrmService,
-  type UpdateOptions,
-} from '../src/core/rl/services';
+import { LocalPolicyService, type UpdateOptions } from '../src/core/rl/services';
 import { Trainer } from '../src/core/rl/trainer';
 import { Rng } from '../src/core/rng';
 import { addTask } from '../src/core/tasks';
@@ -19,6 +12,7 @@ import type { Problem } from '../src/core/tasks/types';
 import * as tf from '../src/core/tf';
 import { useBackend } from '../src/node/backend';
 import { clippedSurrogate, shapedTokenLoss } from './support/loss-reference';
+import { ScriptedPolicy, ScriptedPrm } from './support/scripted-services';
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -69,40 +63,6 @@ describe('rlLoss (tensors) matches the pure per-token maths', () => {
     expect([...expectedGrad].some((g, i) => roles[i] === ROLE.on && g === 0 && weights[i] > 0)).toBe(true);
   });
 });
-
-/**
- * A policy service whose generations follow a script, so the coordinator's bookkeeping can be
- * checked by hand. Updates are recorded, not applied.
- */
-class ScriptedPolicy implements PolicyService {
-  updates: UpdateBatch[] = [];
-  options: UpdateOptions[] = [];
-  requests: GenerateRequest[][] = [];
-  constructor(private readonly script: (req: GenerateRequest, i: number) => string) {}
-  async describe() {
-    return { backend: 'scripted', task: 'add', params: 0, step: 0 };
-  }
-  async generate(reqs: GenerateRequest[]) {
-    this.requests.push(reqs);
-    const texts = reqs.map((r, i) => this.script(r, i));
-    return { texts, logps: texts.map((t) => Float32Array.from(t, (_, j) => -0.01 * (j + 1))) };
-  }
-  async update(batch: UpdateBatch, o: UpdateOptions) {
-    this.updates.push(batch);
-    this.options.push(o);
-    return { loss: 0, gradNorm: 0, clipFraction: 0, kl: 0, entropy: 0, skipped: 0 };
-  }
-  async evaluate(): Promise<EvalResult> {
-    throw new Error('not used');
-  }
-  async checkpoint() {
-    return { manifestJson: '{}', blob: new Uint8Array() };
-  }
-  async load() {}
-  async numTensors() {
-    return 0;
-  }
-}
 
 const solution = (p: Problem) => addTask.solve(p);
 /** A completion whose step `k` (1-based) is corrupted, the rest teacher steps from the valid prefix. */
@@ -306,14 +266,6 @@ describe('RRPO / SRPO resets', () => {
     }
   });
 });
-
-/** A PRM whose step scores follow a script (to make it wrong on purpose). */
-class ScriptedPrm implements PrmService {
-  constructor(private readonly script: (completion: string) => number[]) {}
-  async scoreSteps(items: { prompt: string; completion: string }[]) {
-    return items.map((it) => this.script(it.completion));
-  }
-}
 
 describe('issue 15: rewardMean is the outcome of the policy own samples', () => {
   it('a SCOPE rectification that the teacher step makes correct does not raise rewardMean', async () => {

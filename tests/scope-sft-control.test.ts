@@ -3,43 +3,19 @@
  * updates on exactly the teacher steps SCOPE inserts, on the same prefixes, and on nothing else.
  */
 import { describe, expect, it } from 'vitest';
-import type { EvalResult } from '../src/core/evaluate';
 import { ANSWER_MARK, isAnswerStep, renderCompletion } from '../src/core/format';
 import { ROLE, type UpdateBatch } from '../src/core/rl/batch';
 import { ALGOS, parseRlConfig } from '../src/core/rl/config';
-import type { GenerateRequest, PolicyService } from '../src/core/rl/services';
+import type { GenerateRequest } from '../src/core/rl/services';
 import { Trainer } from '../src/core/rl/trainer';
 import { Rng } from '../src/core/rng';
 import { addTask } from '../src/core/tasks';
 import type { Problem } from '../src/core/tasks/types';
 import { tokenizerFor } from '../src/core/tokenizer';
+import { type LogpScript, ScriptedPolicy } from './support/scripted-services';
 
-/** Scripted generations; updates recorded, not applied. */
-class Scripted implements PolicyService {
-  updates: UpdateBatch[] = [];
-  constructor(private readonly script: (req: GenerateRequest) => string) {}
-  async describe() {
-    return { backend: 'scripted', task: 'add', params: 0, step: 0 };
-  }
-  async generate(reqs: GenerateRequest[]) {
-    const texts = reqs.map((r) => this.script(r));
-    return { texts, logps: texts.map((t) => Float32Array.from(t, () => -0.1)) };
-  }
-  async update(batch: UpdateBatch) {
-    this.updates.push(batch);
-    return { loss: 0, gradNorm: 0, clipFraction: 0, kl: 0, entropy: 0, skipped: 0 };
-  }
-  async evaluate(): Promise<EvalResult> {
-    throw new Error('not used');
-  }
-  async checkpoint() {
-    return { manifestJson: '{}', blob: new Uint8Array() };
-  }
-  async load() {}
-  async numTensors() {
-    return 0;
-  }
-}
+/** Behaviour log-probs of -0.1 for every character. */
+const constantLogps: LogpScript = (text) => Array.from(text, () => -0.1);
 
 const problemOf = (prompt: string): Problem => ({
   prompt,
@@ -79,7 +55,7 @@ function tokensWithRole(b: UpdateBatch, role: number): string[] {
 
 async function step(algo: string) {
   const cfg = parseRlConfig({ algo, prmMode: 'oracle', promptsPerIter: 3, groupSize: 4, seed: 7 });
-  const policy = new Scripted(script);
+  const policy = new ScriptedPolicy(script, constantLogps);
   const t = new Trainer(addTask, cfg, policy, null, new Rng('same-problems'));
   const res = await t.step();
   return { res, batch: policy.updates[0] };
@@ -129,7 +105,7 @@ describe('scope-sft-control', () => {
       promptsPerIter: 2,
       groupSize: 2,
     });
-    const right = new Scripted((req) => renderCompletion(addTask.solve(problemOf(req.prompt))));
+    const right = new ScriptedPolicy((req) => renderCompletion(addTask.solve(problemOf(req.prompt))));
     const res = await new Trainer(addTask, cfg, right, null).step();
     expect(res.metrics.rectifications).toBe(0);
     expect(res.metrics.rewardMean).toBe(1);
