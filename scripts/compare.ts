@@ -5,7 +5,7 @@
  * Every (algo, seed) cell is a run of scripts/train.ts from the shipped checkpoint (or --checkpoint),
  * J at a time.
  */
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,6 +33,7 @@ import {
   REPO_ROOT,
   readCell,
   readManifest,
+  sharedStartEval,
   startCell,
   writeManifest,
   writeOutputs,
@@ -52,7 +53,7 @@ const DEFAULT_COMPARE_ITERS = 150;
 
 const HELP = `usage: npm run compare -- --task <add|arith> [--algos ${ALGOS.join(',')}] [--seeds S]
          [--scenario ${SCENARIO_NAMES.join('|')}] [--iters N] [--jobs J] [--shard i/n] [--set key=value ...]
-         [--checkpoint DIR] [--out DIR]
+         [--checkpoint DIR] [--out DIR] [--start-eval FILE]
        npm run compare -- --merge DIR... --out DIR
 Runs every (algo, seed) cell, seeds 1..S (default 5), for N iterations (default ${DEFAULT_COMPARE_ITERS}) from the
 shipped checkpoint (public/checkpoints/<task>, or --checkpoint DIR holding policy.* and prm.*), J cells at a time (default: the number of cores), each as a scripts/train.ts child
@@ -62,7 +63,10 @@ of the sorted cell list; --merge combines shard directories into one. Writes DIR
 curves.json and curves/<metric>.svg. --set overrides a config knob for every cell (see docs/algorithms.md).
 --scenario presets the task and knobs of every cell (src/core/scenarios.ts; --task may be left out;
 default DIR results/<scenario>); the edge scenario adds the edge evaluation (pass@k), forgetting and
-its pre-registered hypotheses as paired per-seed differences.`;
+its pre-registered hypotheses as paired per-seed differences.
+Every cell starts from the same checkpoint, so the starting evaluation is done once: the first cells
+evaluate it, later ones reuse it (DIR/start-eval.json); --start-eval FILE hands another shard's to
+every cell (train --start-eval refuses one from a different checkpoint or evaluation options).`;
 
 const log = (msg: string) => {
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K'); // clear a progress bar first
@@ -83,7 +87,14 @@ async function runCells(
   cells: Cell[],
   jobs: number,
   identity: CompareIdentity,
-  opts: { task: string; iters: number; sets: string[]; checkpoint: string; scenario?: string },
+  opts: {
+    task: string;
+    iters: number;
+    sets: string[];
+    checkpoint: string;
+    scenario?: string;
+    startEval?: string;
+  },
 ): Promise<string[]> {
   const bar = new Progress('compare', Math.max(1, cells.length * opts.iters), process.stderr, 15_000);
   const queue = [...cells];
@@ -109,7 +120,8 @@ async function runCells(
   const worker = async () => {
     for (let cell = queue.shift(); cell; cell = queue.shift()) {
       const t0 = Date.now();
-      const job = startCell(out, cell, opts);
+      // The first cells evaluate the start themselves; later ones reuse the first such evaluation.
+      const job = startCell(out, cell, { ...opts, startEval: opts.startEval ?? sharedStartEval(out) });
       running.set(cellId(cell), job);
       try {
         await job.done;
@@ -186,6 +198,9 @@ async function compareMain(values: Record<string, string | string[] | boolean | 
     checkpointSha256: checkpointSha256(checkpoint),
   };
   const out = (values.out as string | undefined) ?? path.join('results', scenario?.name ?? task.name);
+  const startEval = values['start-eval'] as string | undefined;
+  if (startEval !== undefined && !existsSync(startEval))
+    throw new Error(`--start-eval: no file '${startEval}'`);
   checkSameIdentity(out, identity);
   const manifest: CompareManifest = {
     kind: 'scope-lab/compare',
@@ -214,6 +229,7 @@ async function compareMain(values: Record<string, string | string[] | boolean | 
         sets,
         checkpoint,
         ...(scenario ? { scenario: scenario.name } : {}),
+        ...(startEval ? { startEval } : {}),
       })
     : [];
   if (failures.length)
@@ -297,6 +313,7 @@ await cliMain(HELP, async () => {
       set: { type: 'string', multiple: true, default: [] },
       out: { type: 'string' },
       merge: { type: 'boolean', default: false },
+      'start-eval': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -304,9 +321,17 @@ await cliMain(HELP, async () => {
   });
   if (values.help) return console.log(HELP);
   if (values.merge) {
-    const extra = ['task', 'algos', 'seeds', 'iters', 'jobs', 'shard', 'checkpoint', 'scenario'].filter(
-      (k) => values[k as 'task'],
-    );
+    const extra = [
+      'task',
+      'algos',
+      'seeds',
+      'iters',
+      'jobs',
+      'shard',
+      'checkpoint',
+      'scenario',
+      'start-eval',
+    ].filter((k) => values[k as 'task']);
     if (extra.length || values.set.length)
       throw new Error(`--merge takes only directories and --out (got --${extra[0] ?? 'set'})`);
     return mergeMain(positionals, values.out);

@@ -1,11 +1,11 @@
 /**
  * npm run train -- --task <add|arith> --algo <grpo|prm-dense|luffy|scope|rrpo|srpo|sft-control>
  *   [--iters N] [--seed S] [--runtime node|browser] [--backend ...] [--out DIR] [--force] [--json]
- *   [--set key=value ...]
+ *   [--set key=value ...] [--start-eval FILE]
  * npm run train -- --resume DIR [--json]
  * RL from the shipped checkpoints; writes the run directory of src/node/run-dir.ts: DIR/run.json,
  * DIR/metrics.jsonl, DIR/summary.json and the latest policy checkpoint as one unit
- * (DIR/checkpoint.json -> DIR/ckpt-NNNNNN/policy.{json,bin}).
+ * (DIR/checkpoint.json -> DIR/ckpt-NNNNNN/policy.{json,bin}); node runs also DIR/start-eval.json.
  */
 import { appendFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -33,12 +33,14 @@ import {
   METRICS,
   prepareRunDir,
   readRunRecord,
+  START_EVAL,
   SUMMARY,
   saveRunCheckpoint,
   truncateMetrics,
   writeFileAtomic,
   writeRunRecord,
 } from '../src/node/run-dir';
+import { readStartEval, startEvalKey, writeStartEval } from '../src/node/start-eval';
 
 const crcOf = (ck: StoredCheckpoint) => crc32(ck.blob).toString(16).padStart(8, '0');
 
@@ -98,6 +100,12 @@ await cliMain(TRAIN_HELP, async () => {
       );
   }
 
+  // The starting evaluation: reused from another run's start-eval.json (checked before anything is
+  // written), and kept in this run's directory for others.
+  const startKey = start ? startEvalKey(cfg, crcOf(start.policy)) : null;
+  const reusedStart =
+    'startEval' in args && args.startEval && startKey ? readStartEval(args.startEval, startKey) : null;
+
   const metricsPath = path.join(out, METRICS);
   let keptRows: object[] = [];
   if (resuming) keptRows = truncateMetrics(out, resumeFrom?.state.iter ?? 0);
@@ -131,8 +139,9 @@ await cliMain(TRAIN_HELP, async () => {
   const onEval = (iter: number, e: EvalResult) => {
     if (iter === 0) {
       startEval = e;
+      if (startKey) writeStartEval(path.join(out, START_EVAL), startKey, e);
       log(
-        `start: test ${e.testAcc.toFixed(3)} sampled ${e.testAccSampled.toFixed(3)} ood ${e.oodAcc.toFixed(3)}`,
+        `start: test ${e.testAcc.toFixed(3)} sampled ${e.testAccSampled.toFixed(3)} ood ${e.oodAcc.toFixed(3)}${reusedStart && 'startEval' in args ? ` (reused from ${args.startEval})` : ''}`,
       );
     }
   };
@@ -163,15 +172,17 @@ await cliMain(TRAIN_HELP, async () => {
       onEval,
       onCheckpoint: (iter, ck) => saveRunCheckpoint(out, ck, { iter, mark: loop.mark(), start: startEval }),
     });
-    const restoredStart = startEval;
-    if (resumeFrom && restoredStart) {
-      loop.rewind(trainer, resumeFrom.state.mark);
-      // The loop begins with the run's own starting evaluation, restored from the checkpoint,
-      // instead of evaluating the resumed policy: its summary is then the uninterrupted run's.
+    if (resumeFrom && startEval) loop.rewind(trainer, resumeFrom.state.mark);
+    // A resumed run begins with its own starting evaluation, restored from the checkpoint, instead
+    // of evaluating the resumed policy (its summary is then the uninterrupted run's); a new run may
+    // reuse another's (--start-eval). The evaluation reads the policy only, with its own RNG, so
+    // skipping it leaves every later number as it was.
+    const knownStart = resumeFrom ? startEval : reusedStart;
+    if (knownStart) {
       const evaluate = trainer.evaluate.bind(trainer);
       trainer.evaluate = async () => {
         trainer.evaluate = evaluate;
-        return restoredStart;
+        return knownStart;
       };
     }
     await loop.begin();

@@ -482,6 +482,50 @@ describe('run directories: atomic checkpoints, --force, --resume after SIGKILL',
     expectCleanFailure(runWith(['--resume', killed]), /is finished/);
   });
 
+  it("--start-eval: another run's starting evaluation (other algorithm and seed) changes no number; a mismatched one is refused", () => {
+    const donor = path.join(tempDir(), 'donor');
+    expect(runWith([...SMALL, '--out', donor]).code).toBe(0);
+    const file = path.join(donor, 'start-eval.json');
+    expect(JSON.parse(readFileSync(file, 'utf8')).key).toMatchObject({ task: 'add', evalN: 4, edgeEvalN: 0 });
+    // grpo seed 5: its own evaluation, then the same run reusing scope seed 3's.
+    const other = SMALL.map((a, i) =>
+      SMALL[i - 1] === '--algo' ? 'grpo' : SMALL[i - 1] === '--seed' ? '5' : a,
+    );
+    const own = path.join(tempDir(), 'own');
+    const reused = path.join(tempDir(), 'reused');
+    expect(runWith([...other, '--out', own]).code).toBe(0);
+    const r = runWith([...other, '--out', reused, '--start-eval', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/start: .* \(reused from .*donor\/start-eval\.json\)/);
+    // The evaluation depends on neither the algorithm nor the seed ...
+    expect(JSON.parse(readFileSync(path.join(own, 'start-eval.json'), 'utf8'))).toEqual(
+      JSON.parse(readFileSync(file, 'utf8')),
+    );
+    // ... and skipping it leaves every number of the run as it was.
+    expect(rows(reused)).toEqual(rows(own));
+    const summary = (dir: string) =>
+      timeless(JSON.parse(readFileSync(path.join(dir, 'summary.json'), 'utf8')));
+    expect(summary(reused)).toEqual(summary(own));
+    const [a, b] = [finalCheckpoint(own), finalCheckpoint(reused)];
+    expect(b.json).toBe(a.json);
+    expect(b.bin.equals(a.bin)).toBe(true);
+    // Other evaluation options, or no such file: refused before anything is written.
+    const refused = path.join(tempDir(), 'refused');
+    expectCleanFailure(
+      runWith([...other, '--set', 'evalN=5', '--out', refused, '--start-eval', file]),
+      /--start-eval: '.*' was evaluated with evalN 4, this run has 5/,
+    );
+    expectCleanFailure(
+      runWith([...other, '--out', refused, '--start-eval', path.join(donor, 'nope.json')]),
+      /--start-eval: no file/,
+    );
+    expectCleanFailure(
+      runWith([...other, '--out', refused, '--start-eval', path.join(donor, 'run.json')]),
+      /is not a starting evaluation/,
+    );
+    expect(existsSync(refused)).toBe(false);
+  });
+
   it('--force killed before its first checkpoint never leaves a mix of the old and the new run', () => {
     const out = path.join(tempDir(), 'run');
     const old = [...SMALL.slice(0, 5), '2', ...SMALL.slice(6)];

@@ -471,6 +471,15 @@ describe('compare CLI', () => {
     for (const m of ['testAccSampled', 'rewardMean', 'salvageRate'])
       expect(readFileSync(path.join(full, 'curves', `${m}.svg`), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\n$/);
     expect(readFileSync(path.join(full, 'table.md'), 'utf8')).toMatch(/\| scope \| 2 \|/);
+    // The first two cells evaluated the start; the next two reused it (numbers unchanged: see the
+    // shard test below, whose cells reuse in another pattern, and tests/cli.test.ts).
+    expect(existsSync(path.join(full, 'start-eval.json'))).toBe(true);
+    const reused = ['grpo-s1', 'grpo-s2', 'scope-s1', 'scope-s2'].filter((c) =>
+      /\(reused from .*start-eval\.json\)/.test(
+        readFileSync(path.join(full, 'cells', c, 'train.log'), 'utf8'),
+      ),
+    );
+    expect(reused).toEqual(['scope-s1', 'scope-s2']);
   });
 
   it('a restart skips finished cells and reruns an unfinished one from scratch', () => {

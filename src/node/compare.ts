@@ -4,7 +4,16 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +32,7 @@ import {
 } from '../core/compare/report';
 import type { RunSummary } from '../core/rl/run';
 import type { IterationMetrics } from '../core/rl/trainer';
+import { START_EVAL, writeFileAtomic } from './run-dir';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TRAIN_SCRIPT = path.join(REPO_ROOT, 'scripts', 'train.ts');
@@ -150,7 +160,15 @@ export interface CellJob {
 export function startCell(
   out: string,
   cell: Cell,
-  opts: { task: string; iters: number; sets: string[]; checkpoint: string; scenario?: string },
+  opts: {
+    task: string;
+    iters: number;
+    sets: string[];
+    checkpoint: string;
+    scenario?: string;
+    /** A starting evaluation to reuse (`train --start-eval`). */
+    startEval?: string | null;
+  },
 ): CellJob {
   const dir = cellDir(out, cell);
   rmSync(dir, { recursive: true, force: true });
@@ -163,6 +181,7 @@ export function startCell(
     ...(opts.scenario ? ['--scenario', opts.scenario] : []),
     ...opts.sets.flatMap((s) => ['--set', s]),
     ...['--checkpoint', opts.checkpoint, '--json', '--out', dir],
+    ...(opts.startEval ? ['--start-eval', path.resolve(opts.startEval)] : []),
   ];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', log, log] });
   const done = new Promise<void>((resolve, reject) => {
@@ -178,6 +197,26 @@ export function startCell(
     });
   });
   return { cell, child, done };
+}
+
+/**
+ * The starting evaluation the cells of `out` share: `out/start-eval.json`, or else a copy of the
+ * first one a cell has written (every cell starts from the same checkpoint with the same evaluation
+ * options: the identity says so). null until a cell has evaluated its start.
+ */
+export function sharedStartEval(out: string): string | null {
+  const shared = path.join(out, START_EVAL);
+  if (existsSync(shared)) return shared;
+  const cells = path.join(out, 'cells');
+  if (!existsSync(cells)) return null;
+  for (const name of readdirSync(cells).sort()) {
+    const own = path.join(cells, name, START_EVAL);
+    if (existsSync(own)) {
+      writeFileAtomic(shared, readFileSync(own));
+      return shared;
+    }
+  }
+  return null;
 }
 
 /** table.json, curves.json, table.md and curves/<metric>.svg for the given cells. */

@@ -99,6 +99,7 @@ const OWN_OPTIONS = ['task', 'algo', 'iters', 'seed'] as const;
 export const TRAIN_HELP = `usage: npm run train -- --task <add|arith> --algo <${ALGOS.join('|')}> [--iters N] [--seed S]
          [--scenario ${SCENARIO_NAMES.join('|')}] [--runtime node|browser] [--backend wasm|cpu (node) | auto|webgpu|wasm|cpu (browser)]
          [--checkpoint DIR] [--out DIR] [--force] [--json] [--set key=value ...] [--remeasure-backend]
+         [--start-eval FILE]
        npm run train -- --resume DIR [--backend wasm|cpu] [--json]
 --iters defaults to ${DEFAULT_RL.iters}, --seed to ${DEFAULT_RL.seed}, --out to runs/<task>-<algo>-s<seed>.
 Starts from the shipped checkpoints (public/checkpoints/<task>, or --checkpoint DIR) and writes
@@ -117,6 +118,9 @@ state, RNGs and loop counters; the PRM and the KL reference are the start checkp
 their CRC-32. Its metrics equal an uninterrupted run's. The run's options come from DIR/run.json.
 --inject-faults JSON is a test hook (node runtime): e.g. '{"nonFiniteLossAt":[3]}' makes iteration
 3's update non-finite, which the run skips and counts (see src/core/rl/faults.ts).
+--start-eval FILE (node runtime) reuses the starting evaluation another run from the same checkpoint
+wrote to its DIR/start-eval.json (every node run writes one) instead of evaluating again; it is
+refused when its checkpoint or evaluation options differ. The run's numbers are the same either way.
 
 ${setKeysHelp()}`;
 
@@ -130,6 +134,8 @@ export type TrainArgs =
       force: boolean;
       json: boolean;
       faults: FaultInjection | null;
+      /** A starting evaluation to reuse (src/node/start-eval.ts) instead of evaluating. */
+      startEval: string | null;
     }
   | {
       config: RlConfig;
@@ -165,6 +171,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | TrainResumeArgs | nu
     json: { type: 'boolean', default: false },
     set: { type: 'string', multiple: true, default: [] },
     'inject-faults': { type: 'string' },
+    'start-eval': { type: 'string' },
     resume: { type: 'string' },
     'remeasure-backend': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
@@ -183,6 +190,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | TrainResumeArgs | nu
       'out',
       'set',
       'inject-faults',
+      'start-eval',
       'force',
     ];
     const given = runOptions.find((k) => argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)));
@@ -226,6 +234,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | TrainResumeArgs | nu
       checkpointDir:
         v.checkpoint ?? path.join('public', scenario?.checkpoint ?? path.join('checkpoints', task.name)),
       faults: v['inject-faults'] === undefined ? null : parseFaultsJson(v['inject-faults']),
+      startEval: v['start-eval'] ?? null,
     };
   }
   if (v.runtime === 'browser') {
@@ -235,6 +244,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs | TrainResumeArgs | nu
     if (v.checkpoint !== undefined || scenario?.checkpoint !== undefined)
       throw new Error('--checkpoint works with --runtime node only (the browser loads public/checkpoints)');
     if (v['inject-faults'] !== undefined) throw new Error('--inject-faults works with --runtime node only');
+    if (v['start-eval'] !== undefined) throw new Error('--start-eval works with --runtime node only');
     return { ...common, runtime: 'browser', backend, remeasureBackend: v['remeasure-backend'] };
   }
   throw new Error(`unknown runtime '${v.runtime}' (expected node or browser)`);

@@ -40,6 +40,8 @@ export const RUN_JSON = 'run.json';
 export const METRICS = 'metrics.jsonl';
 export const SUMMARY = 'summary.json';
 export const POINTER = 'checkpoint.json';
+/** The run's starting evaluation, for other runs to reuse (src/node/start-eval.ts). */
+export const START_EVAL = 'start-eval.json';
 const CKPT_PREFIX = 'ckpt-';
 
 /**
@@ -132,7 +134,9 @@ export function holdsRun(dir: string): boolean {
 /** Entries a run directory may hold; `--force` refuses to delete a directory with anything else. */
 function isRunEntry(name: string): boolean {
   return (
-    [RUN_JSON, METRICS, SUMMARY, POINTER, 'policy.json', 'policy.bin', 'train.log'].includes(name) ||
+    [RUN_JSON, METRICS, SUMMARY, POINTER, START_EVAL, 'policy.json', 'policy.bin', 'train.log'].includes(
+      name,
+    ) ||
     name.startsWith(CKPT_PREFIX) ||
     /\.tmp-\d+$/.test(name)
   );
