@@ -54,12 +54,13 @@ const DEFAULT_COMPARE_ITERS = 150;
 const HELP = `usage: npm run compare -- --task <add|arith> [--algos ${ALGOS.join(',')}] [--seeds S]
          [--scenario ${SCENARIO_NAMES.join('|')}] [--iters N] [--jobs J] [--shard i/n] [--set key=value ...]
          [--checkpoint DIR] [--out DIR] [--start-eval FILE]
-       npm run compare -- --merge DIR... --out DIR
+       npm run compare -- --merge DIR... --out DIR [--algos a,b,...]
 Runs every (algo, seed) cell, seeds 1..S (default 5), for N iterations (default ${DEFAULT_COMPARE_ITERS}) from the
 shipped checkpoint (public/checkpoints/<task>, or --checkpoint DIR holding policy.* and prm.*), J cells at a time (default: the number of cores), each as a scripts/train.ts child
 in DIR/cells/<algo>-s<seed> (default DIR: results/<task>). A restart skips finished cells (those with a
 summary.json) and reruns the others from scratch. --shard i/n runs the cells at positions p % n == i-1
-of the sorted cell list; --merge combines shard directories into one. Writes DIR/table.json, table.md,
+of the sorted cell list; --merge combines shard directories into one (--algos: only those methods,
+every seed of each still required). Writes DIR/table.json, table.md,
 curves.json and curves/<metric>.svg. --set overrides a config knob for every cell (see docs/algorithms.md).
 --scenario presets the task and knobs of every cell (src/core/scenarios.ts; --task may be left out;
 default DIR results/<scenario>); the edge scenario adds the edge evaluation (pass@k), forgetting and
@@ -240,7 +241,7 @@ async function compareMain(values: Record<string, string | string[] | boolean | 
   printSummary(out, table.rows);
 }
 
-async function mergeMain(dirs: string[], out: string | undefined): Promise<void> {
+async function mergeMain(dirs: string[], out: string | undefined, only: string | undefined): Promise<void> {
   if (dirs.length === 0) throw new Error('--merge needs the directories to merge');
   if (!out) throw new Error('missing --out for --merge');
   const manifests = dirs.map((d) => {
@@ -254,7 +255,14 @@ async function mergeMain(dirs: string[], out: string | undefined): Promise<void>
     if (diff) throw new Error(`--merge: '${dirs[i]}' differs from '${dirs[0]}' in ${diff}`);
   });
   checkSameIdentity(out, identity);
-  const algos = [...new Set(manifests.flatMap((m) => m.algos))];
+  const all = [...new Set(manifests.flatMap((m) => m.algos))];
+  // --algos: tabulate these methods only (e.g. the ones whose shards have all finished).
+  const algos = only === undefined ? all : parseAlgos(only);
+  const absent = algos.find((a) => !all.includes(a));
+  if (absent)
+    throw new Error(
+      `--merge --algos: '${absent}' is in none of the merged directories (they hold ${all.join(', ')})`,
+    );
   const seeds = [...new Set(manifests.flatMap((m) => m.seeds))].sort((a, b) => a - b);
   const wanted = algos.flatMap((algo) => seeds.map((seed) => ({ algo, seed })));
   const cells: CellResult[] = [];
@@ -321,20 +329,12 @@ await cliMain(HELP, async () => {
   });
   if (values.help) return console.log(HELP);
   if (values.merge) {
-    const extra = [
-      'task',
-      'algos',
-      'seeds',
-      'iters',
-      'jobs',
-      'shard',
-      'checkpoint',
-      'scenario',
-      'start-eval',
-    ].filter((k) => values[k as 'task']);
+    const extra = ['task', 'seeds', 'iters', 'jobs', 'shard', 'checkpoint', 'scenario', 'start-eval'].filter(
+      (k) => values[k as 'task'],
+    );
     if (extra.length || values.set.length)
       throw new Error(`--merge takes only directories and --out (got --${extra[0] ?? 'set'})`);
-    return mergeMain(positionals, values.out);
+    return mergeMain(positionals, values.out, values.algos);
   }
   if (positionals.length) throw new Error(`unexpected argument '${positionals[0]}'`);
   await compareMain(values);

@@ -519,6 +519,16 @@ describe('compare CLI', () => {
     expect(half.code).toBe(2);
     expect(half.stderr).toMatch(/2 cell\(s\) missing/);
 
+    // One method whose cells are all there merges on its own (--algos); an unknown one is refused.
+    const scopeOnly = path.join(root, 'scope-only');
+    const one = compare(['--merge', ...shards, '--algos', 'scope', '--out', scopeOnly]);
+    expect(one.code, one.stderr).toBe(0);
+    expect((readJson(path.join(scopeOnly, 'table.json')) as Table).algos).toEqual(['scope']);
+    expect(numbers(scopeOnly)).toEqual(numbers(full).filter((r) => r.algo === 'scope'));
+    const unknown = compare(['--merge', ...shards, '--algos', 'luffy', '--out', path.join(root, 'u')]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/'luffy' is in none of the merged directories \(they hold grpo, scope\)/);
+
     const merged = path.join(root, 'merged');
     const r = compare(['--merge', ...shards, '--out', merged]);
     expect(r.code, r.stderr).toBe(0);
