@@ -2,6 +2,7 @@
  * The edge-of-competence scenario (issue 17): add's carry-chain splits, the scenario presets and the
  * trainer's problem stream (trainSplit / trainMix).
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RL, parseRlConfig } from '../src/core/rl/config';
@@ -105,6 +106,30 @@ describe('scenarios', () => {
       expect(SCENARIOS[n].name).toBe(n);
       expect(SCENARIOS[n].whatToExpect.length).toBeGreaterThan(40);
     }
+  });
+
+  it("edge's what-to-expect quotes the recorded results (start and the pre-registered runs' end)", () => {
+    // The page shows this text; every number in it must be one the recorded table says.
+    const table = JSON.parse(readFileSync('results/edge-part1/table.json', 'utf8')) as {
+      rows: {
+        algo: string;
+        edgeStart: Record<string, { mean: number }>;
+        edgeEnd: Record<string, { mean: number }>;
+      }[];
+    };
+    const row = (algo: string) => table.rows.find((r) => r.algo === algo)!;
+    const pct = (x: number, digits: number) => `${(100 * x).toFixed(digits)}%`;
+    const text = SCENARIOS.edge.whatToExpect;
+    const start = row('grpo').edgeStart;
+    for (const quoted of [
+      `${pct(start.edgeTestAcc.mean, 1)} greedy`,
+      `${pct(start.edgePassAt1.mean, 1)} sampled`,
+      `pass@16 ${pct(start.edgePassAt16.mean, 0)}`,
+      `${pct(start.edgeAllWrongGroups.mean, 0)} of 8-sample groups are all wrong`,
+      `to ${pct(row('grpo').edgeEnd.edgePassAt1.mean, 1).slice(0, -1)}% and ${pct(row('scope').edgeEnd.edgePassAt1.mean, 1)}`,
+      `pass@16 to ${pct(row('grpo').edgeEnd.edgePassAt16.mean, 0)} and ${pct(row('scope').edgeEnd.edgePassAt16.mean, 0)}`,
+    ])
+      expect(text).toContain(quoted);
   });
 
   it('sharpen is exactly the shipped defaults', () => {
