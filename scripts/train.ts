@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { BackendInfo } from '../src/browser/session-api';
 import { PolicyModel } from '../src/core/agents';
 import { crc32 } from '../src/core/checkpoint';
-import type { EvalResult } from '../src/core/evaluate';
+import type { EdgeEval, EvalResult } from '../src/core/evaluate';
 import type { RlConfig } from '../src/core/rl/config';
 import { resumedTrainerRng, withTrainerRng } from '../src/core/rl/resume';
 import { RunLoop, type RunSummary } from '../src/core/rl/run';
@@ -41,6 +41,12 @@ import {
   writeRunRecord,
 } from '../src/node/run-dir';
 import { readStartEval, startEvalKey, writeStartEval } from '../src/node/start-eval';
+
+/** The edge evaluation's headline numbers (held-out carry chains), for the start and end lines. */
+const edgeLine = (e: EdgeEval | undefined) =>
+  e
+    ? ` | edge (n=${e.n}): greedy ${e.testAcc.toFixed(3)} pass@1 ${e.passAtK['1'].toFixed(3)} pass@16 ${e.passAtK['16'].toFixed(3)} pass@64 ${e.passAtK['64'].toFixed(3)}`
+    : '';
 
 const crcOf = (ck: StoredCheckpoint) => crc32(ck.blob).toString(16).padStart(8, '0');
 
@@ -141,7 +147,7 @@ await cliMain(TRAIN_HELP, async () => {
       startEval = e;
       if (startKey) writeStartEval(path.join(out, START_EVAL), startKey, e);
       log(
-        `start: test ${e.testAcc.toFixed(3)} sampled ${e.testAccSampled.toFixed(3)} ood ${e.oodAcc.toFixed(3)}${reusedStart && 'startEval' in args ? ` (reused from ${args.startEval})` : ''}`,
+        `start: test ${e.testAcc.toFixed(3)} sampled ${e.testAccSampled.toFixed(3)} ood ${e.oodAcc.toFixed(3)}${edgeLine(e.edge)}${reusedStart && 'startEval' in args ? ` (reused from ${args.startEval})` : ''}`,
       );
     }
   };
@@ -222,7 +228,7 @@ await cliMain(TRAIN_HELP, async () => {
   }
   writeFileAtomic(path.join(out, SUMMARY), `${JSON.stringify(summary, null, 2)}\n`);
   log(
-    `end: test ${summary.end.testAcc.toFixed(3)} sampled ${summary.end.testAccSampled.toFixed(3)} (start ${summary.start.testAccSampled.toFixed(3)}) ood ${summary.end.oodAcc.toFixed(3)} in ${summary.wallSeconds.toFixed(0)}s`,
+    `end: test ${summary.end.testAcc.toFixed(3)} sampled ${summary.end.testAccSampled.toFixed(3)} (start ${summary.start.testAccSampled.toFixed(3)}) ood ${summary.end.oodAcc.toFixed(3)}${edgeLine(summary.edge?.end)}${summary.edge ? `; forgetting ${summary.forgetting >= 0 ? '+' : ''}${summary.forgetting.toFixed(3)}` : ''} in ${summary.wallSeconds.toFixed(0)}s`,
   );
   if (summary.skippedUpdates > 0)
     log(

@@ -410,6 +410,24 @@ describe('non-finite checkpoints are refused by the CLI load paths', () => {
   });
 });
 
+describe('train --scenario edge prints the edge evaluation', () => {
+  it('start and end lines carry edge greedy and pass@1/16/64, the end line the forgetting', () => {
+    const out = path.join(tempDir(), 'edge');
+    const r = run('train', [
+      ...['--scenario', 'edge', '--algo', 'grpo', '--iters', '1', '--out', out],
+      ...['--set', 'edgeEvalN=4', '--set', 'evalN=4', '--set', 'promptsPerIter=2', '--set', 'groupSize=2'],
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const num = String.raw`\d\.\d{3}`;
+    const edge = String.raw`\| edge \(n=4\): greedy ${num} pass@1 ${num} pass@16 ${num} pass@64 ${num}`;
+    expect(r.stdout).toMatch(new RegExp(`^start: test ${num} sampled ${num} ood ${num} ${edge}$`, 'm'));
+    expect(r.stdout).toMatch(new RegExp(String.raw`^end: .* ${edge}; forgetting [+-]${num} in \d+s$`, 'm'));
+    // The printed numbers are the summary's.
+    const summary = JSON.parse(readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    expect(r.stdout).toContain(`pass@1 ${summary.edge.end.passAtK['1'].toFixed(3)}`);
+  });
+});
+
 describe('run directories: atomic checkpoints, --force, --resume after SIGKILL', () => {
   // Small and quick, but with groups of 4, two prompts and evaluations, so a resume that lost any
   // RNG, Adam state or counter would show in the metrics.
