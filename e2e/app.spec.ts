@@ -103,8 +103,16 @@ test('Pause stops within one iteration; Reset clears charts and inspector', asyn
   await page.goto('/#task=add&algo=grpo&iters=40&evalN=20&backend=wasm');
   await page.locator('#train').click();
   await expect.poll(() => shownIter(page), { timeout: 150_000 }).toBeGreaterThanOrEqual(2);
-  const atClick = await shownIter(page);
-  await page.locator('#train').click(); // the same button reads Pause while training
+  // Read the shown iteration and press Pause (the same button, while training) in one task of the
+  // page, so no iteration can finish between the two: a separate read and Playwright click leave
+  // the click's actionability checks in between, long enough for an iteration to end.
+  const progressText = await progress(page).elementHandle();
+  const atClick = await page.locator('#train').evaluate((button, text) => {
+    const m = /Iteration (\d+) \//.exec(text?.textContent ?? '');
+    (button as HTMLButtonElement).click();
+    return m ? Number(m[1]) : Number.NaN;
+  }, progressText);
+  expect(atClick).toBeGreaterThanOrEqual(2);
   await expect(progress(page)).toContainText('paused', { timeout: 60_000 });
   const stopped = await shownIter(page);
   expect(stopped - atClick).toBeLessThanOrEqual(1);
