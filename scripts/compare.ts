@@ -25,6 +25,7 @@ import { getTask } from '../src/core/tasks';
 import { cliMain, intOption } from '../src/node/cli';
 import {
   type CellJob,
+  type CellOptions,
   cellDir,
   checkpointSha256,
   checkSameIdentity,
@@ -88,14 +89,7 @@ async function runCells(
   cells: Cell[],
   jobs: number,
   identity: CompareIdentity,
-  opts: {
-    task: string;
-    iters: number;
-    sets: string[];
-    checkpoint: string;
-    scenario?: string;
-    startEval?: string;
-  },
+  opts: CellOptions,
 ): Promise<string[]> {
   const bar = new Progress('compare', Math.max(1, cells.length * opts.iters), process.stderr, 15_000);
   const queue = [...cells];

@@ -126,7 +126,7 @@ describe('scenarios', () => {
       `${pct(start.edgePassAt1.mean, 1)} sampled`,
       `pass@16 ${pct(start.edgePassAt16.mean, 0)}`,
       `${pct(start.edgeAllWrongGroups.mean, 0)} of 8-sample groups are all wrong`,
-      `to ${pct(row('grpo').edgeEnd.edgePassAt1.mean, 1).slice(0, -1)}% and ${pct(row('scope').edgeEnd.edgePassAt1.mean, 1)}`,
+      `to ${pct(row('grpo').edgeEnd.edgePassAt1.mean, 1)} and ${pct(row('scope').edgeEnd.edgePassAt1.mean, 1)}`,
       `pass@16 to ${pct(row('grpo').edgeEnd.edgePassAt16.mean, 0)} and ${pct(row('scope').edgeEnd.edgePassAt16.mean, 0)}`,
     ])
       expect(text).toContain(quoted);

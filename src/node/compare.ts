@@ -153,23 +153,22 @@ export interface CellJob {
   done: Promise<void>;
 }
 
+/** What every cell of a comparison is run with (the options of scripts/train.ts it gets). */
+export interface CellOptions {
+  task: string;
+  iters: number;
+  sets: string[];
+  checkpoint: string;
+  scenario?: string;
+  /** A starting evaluation to reuse (`train --start-eval`). */
+  startEval?: string | null;
+}
+
 /**
  * Run one cell as a child process of scripts/train.ts, in a cleared directory (a partial run from a
  * crash is thrown away). Its output goes to <cell>/train.log; `done` rejects on a non-zero exit.
  */
-export function startCell(
-  out: string,
-  cell: Cell,
-  opts: {
-    task: string;
-    iters: number;
-    sets: string[];
-    checkpoint: string;
-    scenario?: string;
-    /** A starting evaluation to reuse (`train --start-eval`). */
-    startEval?: string | null;
-  },
-): CellJob {
+export function startCell(out: string, cell: Cell, opts: CellOptions): CellJob {
   const dir = cellDir(out, cell);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
