@@ -39,7 +39,7 @@ function runPeer(log: (m: string) => void, model: ModelPreset): PeerResult | nul
     log('peer: skipped (no python3-torch: apt-get install -y python3-torch libopenblas0-pthread)');
     return null;
   }
-  log('peer: PyTorch (best of 1 and 2 threads)');
+  log('peer: PyTorch (each measurement at its best of 1 and 2 threads)');
   const m = MODEL_PRESETS[model];
   const arch = `${m.nLayer},${m.nHead},${m.dModel},${m.dMlp},${m.blockSize}`;
   const r = spawnSync(PYTHON, ['bench/peer/peer.py', '--json', '--arch', arch], {

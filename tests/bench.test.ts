@@ -133,9 +133,10 @@ describe('model presets', () => {
         torch: '1.13',
         blas: 'openblas',
         decodeTokensPerSec: { kvCache: 40_000, noCache: 1 },
+        decodeThreads: 2,
       },
     };
-    expect(formatReport(r)).toMatch(/ours\/peer with KV cache 0\.50x/);
+    expect(formatReport(r)).toMatch(/peer decode \(best at 2 thread\(s\)\): KV cache 40000 tok\/s.*ours\/peer with KV cache 0\.50x/);
   });
 });
 

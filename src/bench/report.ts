@@ -7,7 +7,9 @@ export interface PeerResult {
   threads: number;
   torch: string;
   blas: string;
+  /** The peer's best KV-cache decode (its own best thread count, `decodeThreads`, not the SFT step's). */
   decodeTokensPerSec?: { kvCache: number; noCache: number | null };
+  decodeThreads?: number;
   [k: string]: unknown;
 }
 
@@ -76,7 +78,7 @@ export function formatReport(
     );
     if (r.peer.decodeTokensPerSec)
       lines.push(
-        `peer decode: KV cache ${r.peer.decodeTokensPerSec.kvCache} tok/s, no cache ${r.peer.decodeTokensPerSec.noCache} tok/s` +
+        `peer decode${r.peer.decodeThreads ? ` (best at ${r.peer.decodeThreads} thread(s))` : ''}: KV cache ${r.peer.decodeTokensPerSec.kvCache} tok/s, no cache ${r.peer.decodeTokensPerSec.noCache} tok/s` +
           (r.decodeTokensPerSec
             ? ` -> ours/peer with KV cache ${(r.decodeTokensPerSec.kvCache / r.peer.decodeTokensPerSec.kvCache).toFixed(2)}x`
             : ''),
