@@ -101,13 +101,10 @@ describe('policy sampling', () => {
         const out = decodeStep(
           cfg,
           params,
-          tf.tensor1d(next, 'int32'),
-          tf.tensor1d(
-            prefixLens.map((n) => n + step),
-            'int32',
-          ),
+          next,
+          prefixLens.map((n) => n + step),
           cache,
-          tf.tensor2d([...validRows[0], ...validRows[1]], [2, validRows[0].length]),
+          [...validRows[0], ...validRows[1]],
         );
         logits = out.logits;
         cache = out.cache;

@@ -193,11 +193,16 @@ const dense = customOp(([x, w, b], save) => {
 
 const LN_EPS = 1e-5;
 
-/** Layer norm over the last axis of x [N, d] with gain g and bias b. */
-const layerNorm = customOp(([x, g, b], save) => {
+/** x [N, d] normalised over its last axis (xhat), and the reciprocal standard deviation per row. */
+function normalise(x: tf.Tensor): { xhat: tf.Tensor; rstd: tf.Tensor } {
   const xc = tf.sub(x, tf.mean(x, -1, true));
   const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), LN_EPS));
-  const xhat = tf.mul(xc, rstd);
+  return { xhat: tf.mul(xc, rstd), rstd };
+}
+
+/** Layer norm over the last axis of x [N, d] with gain g and bias b. */
+const layerNorm = customOp(([x, g, b], save) => {
+  const { xhat, rstd } = normalise(x);
   save([xhat, rstd]);
   return {
     value: tf.add(tf.mul(xhat, g), b),
@@ -213,8 +218,18 @@ const layerNorm = customOp(([x, g, b], save) => {
   };
 }) as (x: tf.Tensor, g: tf.Variable, b: tf.Variable) => tf.Tensor2D;
 
+/** The same layer norm without a gradient (decoding): the same kernels, no custom-gradient bookkeeping. */
+function layerNormValue(x: tf.Tensor, g: tf.Variable, b: tf.Variable): tf.Tensor2D {
+  return tf.add(tf.mul(normalise(x).xhat, g), b) as tf.Tensor2D;
+}
+
 const GELU_K = 0.044715;
 const GELU_2C = 2 * Math.sqrt(2 / Math.PI);
+
+/** sigmoid(z), z = 2c x (1 + k x^2): GELU(x) = x * geluGate(x) (see `gelu`). */
+function geluGate(x: tf.Tensor): tf.Tensor {
+  return tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_K), 1)), GELU_2C));
+}
 
 /**
  * GELU, tanh approximation (as GPT-2): 0.5 x (1 + tanh(c (x + k x^3))) written as x * sigmoid(z) with
@@ -222,7 +237,7 @@ const GELU_2C = 2 * Math.sqrt(2 / Math.PI);
  * libm loop, several times slower than its vectorised sigmoid; values agree to float rounding.
  */
 const gelu = customOp(([x], save) => {
-  const s = tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_K), 1)), GELU_2C));
+  const s = geluGate(x);
   save([x, s]);
   return {
     value: tf.mul(x, s),
@@ -448,33 +463,43 @@ export function prmTokenLogits(cfg: ModelConfig, p: Params, ids: tf.Tensor2D): t
 }
 
 /**
- * One decode step with the KV cache. ids [B] at positions posIds [B]; keyValid [B, t+1] covers the
- * cache plus the new token. Returns logits [B, V] and the grown cache (old cache tensors are disposed
- * by the caller).
+ * One decode step with the KV cache. ids [B] at positions posIds [B]; keyValid [B * (t+1)] (row-major
+ * [B, t+1], 1 for a real key, 0 for padding) covers the cache plus the new token. Host arrays: the
+ * one-hots and the key bias are built here, one upload each instead of several kernels. Returns logits
+ * [B, V] and the grown cache (old cache tensors are disposed by the caller). Forward only: the layers
+ * run without their custom gradients (the same kernels in the same order as the full forward pass).
  */
 export function decodeStep(
   cfg: ModelConfig,
   p: Params,
-  ids: tf.Tensor1D,
-  posIds: tf.Tensor1D,
+  ids: ArrayLike<number>,
+  posIds: ArrayLike<number>,
   cache: KvCache,
-  keyValid: tf.Tensor2D,
+  keyValid: ArrayLike<number>,
 ): { logits: tf.Tensor2D; cache: KvCache } {
-  const B = ids.shape[0];
+  const B = ids.length;
   const d = cfg.dModel;
   const H = cfg.nHead;
   const dh = d / H;
   const scale = 1 / Math.sqrt(dh);
+  const t = keyValid.length / B;
   // One-hot x matmul (as in forwardHidden) is exact and much faster than gather on wasm.
-  const tok = tf.matMul(tf.cast(tf.oneHot(ids, cfg.vocabSize), 'float32'), params1(p, 'wte'));
-  const pos = tf.matMul(tf.cast(tf.oneHot(posIds, cfg.blockSize), 'float32'), params1(p, 'wpe'));
+  const tokOneHot = new Float32Array(B * cfg.vocabSize);
+  const posOneHot = new Float32Array(B * cfg.blockSize);
+  const keyBias = new Float32Array(B * t);
+  for (let b = 0; b < B; b++) {
+    tokOneHot[b * cfg.vocabSize + ids[b]] = 1;
+    posOneHot[b * cfg.blockSize + posIds[b]] = 1;
+  }
+  for (let i = 0; i < keyBias.length; i++) keyBias[i] = (1 - keyValid[i]) * NEG;
+  const tok = tf.matMul(tf.tensor2d(tokOneHot, [B, cfg.vocabSize]), params1(p, 'wte'));
+  const pos = tf.matMul(tf.tensor2d(posOneHot, [B, cfg.blockSize]), params1(p, 'wpe'));
   let x = tf.add(tok, pos) as tf.Tensor2D;
-  const t = keyValid.shape[1];
-  const bias = tf.reshape(tf.mul(tf.sub(1, keyValid), NEG), [B, 1, 1, t]);
+  const bias = tf.tensor4d(keyBias, [B, 1, 1, t]);
   const next: KvCache = { k: [], v: [] };
   for (let l = 0; l < cfg.nLayer; l++) {
     const h = `h${l}.`;
-    const a = layerNorm(x, params1(p, h + 'ln1.g'), params1(p, h + 'ln1.b'));
+    const a = layerNormValue(x, params1(p, h + 'ln1.g'), params1(p, h + 'ln1.b'));
     const qkv = tf.add(tf.matMul(a, params1(p, h + 'attn.wqkv')), params1(p, h + 'attn.bqkv')) as tf.Tensor2D;
     // [B, 3d] -> [3, B, d]: q, k and v as contiguous row blocks (one cheap split, no column slices).
     const [q, kNew, vNew] = splitRows(tf.transpose(tf.reshape(qkv, [B, 3, d]), [1, 0, 2]), [1, 1, 1]).map(
@@ -485,15 +510,17 @@ export function decodeStep(
     next.k.push(k);
     next.v.push(v);
     // Batched matmuls take tfjs-wasm's generic loop either way; with transposeB its inner loop reads
-    // both operands contiguously, and the sums run in the same order as q @ kT.
+    // both operands contiguously, and the sums run in the same order as q @ kT. (Other layouts and
+    // kernels for these per-head products were measured slower: docs/performance.md, session 7.)
     const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), scale), bias));
     const y = tf.reshape(tf.matMul(att, v), [B, d]);
     x = tf.add(x, tf.add(tf.matMul(y, params1(p, h + 'attn.wo')), params1(p, h + 'attn.bo'))) as tf.Tensor2D;
-    const m = layerNorm(x, params1(p, h + 'ln2.g'), params1(p, h + 'ln2.b'));
-    const hid = gelu(tf.add(tf.matMul(m, params1(p, h + 'mlp.w1')), params1(p, h + 'mlp.b1')));
+    const m = layerNormValue(x, params1(p, h + 'ln2.g'), params1(p, h + 'ln2.b'));
+    const pre = tf.add(tf.matMul(m, params1(p, h + 'mlp.w1')), params1(p, h + 'mlp.b1'));
+    const hid = tf.mul(pre, geluGate(pre));
     x = tf.add(x, tf.add(tf.matMul(hid, params1(p, h + 'mlp.w2')), params1(p, h + 'mlp.b2'))) as tf.Tensor2D;
   }
-  const hidden = layerNorm(x, params1(p, 'lnf.g'), params1(p, 'lnf.b'));
+  const hidden = layerNormValue(x, params1(p, 'lnf.g'), params1(p, 'lnf.b'));
   return { logits: tf.matMul(hidden, params1(p, 'wte'), false, true), cache: next };
 }
 

@@ -33,6 +33,9 @@ export interface SampleResult {
   finished: boolean[];
 }
 
+/** chooseToken's working buffers, reused across calls (it is synchronous, so never shared). */
+let scratch = { probs: new Float64Array(0), order: new Int32Array(0) };
+
 /** Choose a token from one row of logits; returns [id, logp]. Pure host code. */
 export function chooseToken(
   logits: Float32Array,
@@ -43,7 +46,8 @@ export function chooseToken(
   const t = opts.temperature > 0 ? opts.temperature : 1;
   let max = -Infinity;
   for (let i = 0; i < V; i++) if (i !== opts.padId && logits[i] / t > max) max = logits[i] / t;
-  const probs = new Float64Array(V);
+  if (scratch.probs.length < V) scratch = { probs: new Float64Array(V), order: new Int32Array(V) };
+  const probs = scratch.probs;
   let z = 0;
   for (let i = 0; i < V; i++) {
     probs[i] = i === opts.padId ? 0 : Math.exp(logits[i] / t - max);
@@ -55,7 +59,17 @@ export function chooseToken(
     for (let i = 1; i < V; i++) if (probs[i] > probs[choice]) choice = i;
   } else {
     // Nucleus: the smallest set of most likely tokens whose mass reaches topP.
-    const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
+    // Token ids by probability, largest first, ties by id: an insertion sort into a reused buffer
+    // (V is the vocabulary; this runs once per sequence per decoded token).
+    const order = scratch.order;
+    for (let i = 0; i < V; i++) {
+      let j = i;
+      while (j > 0 && probs[order[j - 1]] < probs[i]) {
+        order[j] = order[j - 1];
+        j--;
+      }
+      order[j] = i;
+    }
     let keep = V;
     if (opts.topP < 1) {
       let mass = 0;
@@ -215,9 +229,7 @@ export async function sampleBatch(
       const prev = cache;
       const next = unpack(
         tf.tidy(() => {
-          const ids1 = tf.tensor1d(nextIds, 'int32');
-          const pos1 = tf.tensor1d(posNow, 'int32');
-          const out = decodeStep(cfg, params, ids1, pos1, prev, tf.tensor2d(flatValid, [B, t]));
+          const out = decodeStep(cfg, params, nextIds, posNow, prev, flatValid);
           return pack(out.logits, out.cache);
         }),
       );

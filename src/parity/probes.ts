@@ -157,16 +157,7 @@ export async function runProbes(ctx: ProbeContext): Promise<Map<string, Output>>
       const pos = Int32Array.from(fx.promptLens, (n) => n + step);
       for (const row of valid) row.push(1);
       const prev = cache;
-      ({ logits, cache } = tidyStep(pc.nLayer, () =>
-        decodeStep(
-          pc,
-          pp,
-          tf.tensor1d(next, 'int32'),
-          tf.tensor1d(pos, 'int32'),
-          prev,
-          tf.tensor2d(valid.flat(), [lp.B, valid[0].length]),
-        ),
-      ));
+      ({ logits, cache } = tidyStep(pc.nLayer, () => decodeStep(pc, pp, next, pos, prev, valid.flat())));
       tf.dispose([...prev.k, ...prev.v]);
       const host = await read(logits);
       if (host.length !== lp.B * V) throw new Error(`decode step ${step}: logits of size ${host.length}`);
