@@ -136,7 +136,9 @@ describe('model presets', () => {
         decodeThreads: 2,
       },
     };
-    expect(formatReport(r)).toMatch(/peer decode \(best at 2 thread\(s\)\): KV cache 40000 tok\/s.*ours\/peer with KV cache 0\.50x/);
+    expect(formatReport(r)).toMatch(
+      /peer decode \(best at 2 thread\(s\)\): KV cache 40000 tok\/s.*ours\/peer with KV cache 0\.50x/,
+    );
   });
 });
 
