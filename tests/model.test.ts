@@ -153,20 +153,18 @@ describe('policy sampling', () => {
 
   it('chooseToken: the nucleus ranks tokens by probability, ties by id, and walks them in that order', () => {
     const rng = new Rng(5);
-    // Tokens 1-4 tie at the top (0.2 each), 5 and 6 share the rest; PAD (0) is excluded.
+    // Tokens 1-4 tie at the top (0.21 each), 5 and 6 share the rest; PAD (0) is excluded.
     const logits = Float32Array.from([9, 2, 2, 2, 2, 1, 1]);
-    const p = (l: number[]) => l.map((x) => Math.exp(x));
-    const z = p([2, 2, 2, 2, 1, 1]).reduce((a, b) => a + b, 0);
-    const top = Math.exp(2) / z; // each of tokens 1-4
+    const top = Math.exp(2) / (4 * Math.exp(2) + 2 * Math.exp(1)); // each of tokens 1-4
     const seen = new Set<number>();
     for (let i = 0; i < 400; i++)
       seen.add(chooseToken(logits, { temperature: 1, topP: 2 * top - 1e-6, padId: 0 }, rng)[0]);
     expect([...seen].sort()).toEqual([1, 2]); // of four tied tokens, the two lowest ids form the nucleus
-    // Walking the ranked tokens: u just below p(1) picks token 1, just above it token 2.
+    // Walking the ranked tokens (their mass is 1 with topP = 1): u just below p(1) picks token 1, just
+    // above it token 2.
     const fixed = (u: number) => ({ float: () => u }) as unknown as Rng;
-    const all = 4 * top + 2 * (Math.exp(1) / z);
-    expect(chooseToken(logits, { temperature: 1, topP: 1, padId: 0 }, fixed((top - 1e-6) / all))[0]).toBe(1);
-    expect(chooseToken(logits, { temperature: 1, topP: 1, padId: 0 }, fixed((top + 1e-6) / all))[0]).toBe(2);
+    expect(chooseToken(logits, { temperature: 1, topP: 1, padId: 0 }, fixed(top - 1e-6))[0]).toBe(1);
+    expect(chooseToken(logits, { temperature: 1, topP: 1, padId: 0 }, fixed(top + 1e-6))[0]).toBe(2);
     expect(chooseToken(logits, { temperature: 1, topP: 1, padId: 0 }, fixed(0.999999))[0]).toBe(6);
   });
 });

@@ -231,6 +231,11 @@ function geluGate(x: tf.Tensor): tf.Tensor {
   return tf.sigmoid(tf.mul(tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_K), 1)), GELU_2C));
 }
 
+/** GELU without a gradient (decoding): the same kernels as `gelu`'s forward. */
+function geluValue(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, geluGate(x));
+}
+
 /**
  * GELU, tanh approximation (as GPT-2): 0.5 x (1 + tanh(c (x + k x^3))) written as x * sigmoid(z) with
  * z = 2c x (1 + k x^2) (the same function: 1 + tanh(u) = 2 sigmoid(2u)). tfjs-wasm's tanh is a scalar
@@ -516,8 +521,7 @@ export function decodeStep(
     const y = tf.reshape(tf.matMul(att, v), [B, d]);
     x = tf.add(x, tf.add(tf.matMul(y, params1(p, h + 'attn.wo')), params1(p, h + 'attn.bo'))) as tf.Tensor2D;
     const m = layerNormValue(x, params1(p, h + 'ln2.g'), params1(p, h + 'ln2.b'));
-    const pre = tf.add(tf.matMul(m, params1(p, h + 'mlp.w1')), params1(p, h + 'mlp.b1'));
-    const hid = tf.mul(pre, geluGate(pre));
+    const hid = geluValue(tf.add(tf.matMul(m, params1(p, h + 'mlp.w1')), params1(p, h + 'mlp.b1')));
     x = tf.add(x, tf.add(tf.matMul(hid, params1(p, h + 'mlp.w2')), params1(p, h + 'mlp.b2'))) as tf.Tensor2D;
   }
   const hidden = layerNormValue(x, params1(p, 'lnf.g'), params1(p, 'lnf.b'));
