@@ -1,4 +1,5 @@
 /** The benchmark's knobs (type imports only: the page loads this without tfjs). */
+import type { GemmMode } from '../core/gemm';
 import type { ModelPreset } from '../core/model-shape';
 
 /** Every knob of a benchmark run, defaulted here. */
@@ -33,6 +34,8 @@ export interface BenchOptions {
    * RL iteration runs from random weights (a random policy: other completion lengths and rewards).
    */
   model: ModelPreset;
+  /** wasm's 2-D matMul (src/core/gemm.ts): our kernel `exact` (the default) or `fma`, or tfjs's `off`. */
+  gemm: GemmMode;
 }
 
 /** Few runs, for backends where one step takes seconds (webgpu on SwiftShader, cpu). */
@@ -63,4 +66,5 @@ export const DEFAULT_BENCH: BenchOptions = {
   parts: BENCH_PARTS,
   profile: false,
   model: 'default',
+  gemm: 'exact',
 };

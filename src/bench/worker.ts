@@ -23,6 +23,7 @@ import {
   policyProbe,
 } from '../../workers/measure-backend';
 import { PolicyModel } from '../core/agents';
+import { installGemm } from '../core/gemm';
 import { MODEL_PRESETS } from '../core/model-shape';
 import { addTask } from '../core/tasks';
 import * as tf from '../core/tf';
@@ -122,6 +123,7 @@ async function run(req: BenchRequest): Promise<void> {
 
 /** The wasm binaries next to this bundle, and `--threads` (read when the backend initialises). */
 function setWasm(req: BenchRequest): void {
+  installGemm(); // tfjs's own kernel with --gemm off, or on the threaded build (shared memory)
   setWasmPaths({
     'tfjs-backend-wasm.wasm': wasmPlain,
     'tfjs-backend-wasm-simd.wasm': wasmSimd,
