@@ -1,19 +1,22 @@
 /*
- * C[M,N] = A[M,K] @ B[K,N] for tfjs-wasm's 2-D float32 matMul (src/core/gemm.ts installs it).
+ * Two kernels for tfjs-wasm (src/core/gemm.ts installs them over tfjs's own):
+ * - gemm: C[M,N] = A[M,K] @ B[K,N], the 2-D float32 matMul;
+ * - group_contract: attention's per-group products, which the model runs as a depthwise convolution.
  *
- * Why: tfjs-wasm 4.22 runs these products through XNNPACK at ~15-30 GFLOP/s on this model's small
- * shapes (d = 64), repacking the right operand on every call. This kernel reads B in place and keeps
- * a 4 x 8 block of C in eight 128-bit accumulators while it walks k, so every loaded B vector is
- * used four times.
+ * Why: tfjs-wasm 4.22 runs these through XNNPACK at ~15-30 GFLOP/s on this model's small shapes
+ * (d = 64), repacking the right operand of every product. These read B in place and keep a 4 x 8
+ * block of C in eight 128-bit accumulators while they walk k, so every loaded B vector is used four
+ * times.
  *
  * Each output is accumulated over k in order, c = c + a[k] * b[k], starting from 0: the same sum in
  * the same order as XNNPACK's kernels, so with MADD a separate multiply and add (the `exact` build)
- * results are bit-identical to tfjs's own matMul (tests/gemm.test.ts checks it). The `fma` build
- * fuses the two with relaxed SIMD (one rounding instead of two: within float tolerance, not
- * bit-identical; it needs relaxed-SIMD support, which Chromium ships and Node 20 has behind a flag).
+ * results are bit-identical to tfjs's own (tests/gemm.test.ts checks it). The `fma` build fuses the
+ * two with relaxed SIMD (one rounding instead of two: within float tolerance, not bit-identical; it
+ * needs relaxed-SIMD support, which Chromium ships and Node 20 has behind a flag).
  *
  * Built by scripts/build-kernels.sh (clang, wasm32, no libc); the module imports tfjs-wasm's memory
- * and must have no data segment and no stack use, so it never writes outside C.
+ * and must have no data segment and no stack use, so it writes only to the outputs and the scratch
+ * it is given.
  */
 #include <wasm_simd128.h>
 
@@ -26,14 +29,18 @@ typedef float f32;
 #endif
 
 /* Rows k0..k1-1 of B: C = (k0 == 0 ? 0 : C) + A[:, k0:k1] @ B[k0:k1, :]. Reloading C between
- * k-chunks continues the same sum in the same order, so chunking changes no bit. */
-static void chunk(const f32* A, const f32* B, f32* C, int M, int K, int N, int k0, int k1) {
+ * k-chunks continues the same sum in the same order, so chunking changes no bit.
+ * Strides (in floats): A[i, k] at A + i * sai + k * sak, B[k, j] at B + k * N, C[i, j] at C + i * N;
+ * here N is the row stride of B and C, and n <= N the columns computed. Inlined with sak = 1 for
+ * plain products, with the layouts below for the per-group ones. */
+static inline __attribute__((always_inline)) void chunk(const f32* A, const f32* B, f32* C, int M, int n,
+                                                        int N, int sai, int sak, int k0, int k1) {
   const int first = k0 == 0;
   int i = 0;
   for (; i + 4 <= M; i += 4) {
-    const f32 *a0 = A + i * K, *a1 = a0 + K, *a2 = a1 + K, *a3 = a2 + K;
+    const f32 *a0 = A + i * sai, *a1 = a0 + sai, *a2 = a1 + sai, *a3 = a2 + sai;
     int j = 0;
-    for (; j + 8 <= N; j += 8) { /* 4 rows x 8 columns */
+    for (; j + 8 <= n; j += 8) { /* 4 rows x 8 columns */
       f32* c = C + i * N + j;
       v128_t c00, c01, c10, c11, c20, c21, c30, c31;
       if (first) {
@@ -47,16 +54,16 @@ static void chunk(const f32* A, const f32* B, f32* C, int M, int K, int N, int k
       const f32* b = B + k0 * N + j;
       for (int k = k0; k < k1; k++, b += N) {
         v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
-        v128_t x = wasm_v128_load32_splat(a0 + k);
+        v128_t x = wasm_v128_load32_splat(a0 + k * sak);
         c00 = MADD(x, b0, c00);
         c01 = MADD(x, b1, c01);
-        x = wasm_v128_load32_splat(a1 + k);
+        x = wasm_v128_load32_splat(a1 + k * sak);
         c10 = MADD(x, b0, c10);
         c11 = MADD(x, b1, c11);
-        x = wasm_v128_load32_splat(a2 + k);
+        x = wasm_v128_load32_splat(a2 + k * sak);
         c20 = MADD(x, b0, c20);
         c21 = MADD(x, b1, c21);
-        x = wasm_v128_load32_splat(a3 + k);
+        x = wasm_v128_load32_splat(a3 + k * sak);
         c30 = MADD(x, b0, c30);
         c31 = MADD(x, b1, c31);
       }
@@ -69,7 +76,7 @@ static void chunk(const f32* A, const f32* B, f32* C, int M, int K, int N, int k
       wasm_v128_store(c + 3 * N, c30);
       wasm_v128_store(c + 3 * N + 4, c31);
     }
-    for (; j + 4 <= N; j += 4) { /* 4 rows x 4 columns */
+    for (; j + 4 <= n; j += 4) { /* 4 rows x 4 columns */
       f32* c = C + i * N + j;
       v128_t c0, c1, c2, c3;
       if (first) {
@@ -81,37 +88,38 @@ static void chunk(const f32* A, const f32* B, f32* C, int M, int K, int N, int k
       const f32* b = B + k0 * N + j;
       for (int k = k0; k < k1; k++, b += N) {
         v128_t b0 = wasm_v128_load(b);
-        c0 = MADD(wasm_v128_load32_splat(a0 + k), b0, c0);
-        c1 = MADD(wasm_v128_load32_splat(a1 + k), b0, c1);
-        c2 = MADD(wasm_v128_load32_splat(a2 + k), b0, c2);
-        c3 = MADD(wasm_v128_load32_splat(a3 + k), b0, c3);
+        c0 = MADD(wasm_v128_load32_splat(a0 + k * sak), b0, c0);
+        c1 = MADD(wasm_v128_load32_splat(a1 + k * sak), b0, c1);
+        c2 = MADD(wasm_v128_load32_splat(a2 + k * sak), b0, c2);
+        c3 = MADD(wasm_v128_load32_splat(a3 + k * sak), b0, c3);
       }
       wasm_v128_store(c, c0);
       wasm_v128_store(c + N, c1);
       wasm_v128_store(c + 2 * N, c2);
       wasm_v128_store(c + 3 * N, c3);
     }
-    for (; j < N; j++) /* the last N % 4 columns */
+    for (; j < n; j++) /* the last n % 4 columns */
       for (int r = 0; r < 4; r++) {
-        const f32* a = A + (i + r) * K;
+        const f32* a = A + (i + r) * sai;
         f32 s = first ? 0.0f : C[(i + r) * N + j];
-        for (int k = k0; k < k1; k++) s += a[k] * B[k * N + j];
+        for (int k = k0; k < k1; k++) s += a[k * sak] * B[k * N + j];
         C[(i + r) * N + j] = s;
       }
   }
   for (; i < M; i++) { /* the last M % 4 rows, one at a time */
-    const f32* a = A + i * K;
+    const f32* a = A + i * sai;
     f32* c = C + i * N;
     int j = 0;
-    for (; j + 4 <= N; j += 4) {
+    for (; j + 4 <= n; j += 4) {
       v128_t c0 = first ? wasm_f32x4_splat(0.0f) : wasm_v128_load(c + j);
       const f32* b = B + k0 * N + j;
-      for (int k = k0; k < k1; k++, b += N) c0 = MADD(wasm_v128_load32_splat(a + k), wasm_v128_load(b), c0);
+      for (int k = k0; k < k1; k++, b += N)
+        c0 = MADD(wasm_v128_load32_splat(a + k * sak), wasm_v128_load(b), c0);
       wasm_v128_store(c + j, c0);
     }
-    for (; j < N; j++) {
+    for (; j < n; j++) {
       f32 s = first ? 0.0f : c[j];
-      for (int k = k0; k < k1; k++) s += a[k] * B[k * N + j];
+      for (int k = k0; k < k1; k++) s += a[k * sak] * B[k * N + j];
       c[j] = s;
     }
   }
@@ -124,5 +132,31 @@ static void chunk(const f32* A, const f32* B, f32* C, int M, int K, int N, int k
 
 __attribute__((export_name("gemm")))
 void gemm(const f32* A, const f32* B, f32* C, int M, int K, int N) {
-  for (int k0 = 0; k0 < K; k0 += KC) chunk(A, B, C, M, K, N, k0, k0 + KC < K ? k0 + KC : K);
+  for (int k0 = 0; k0 < K; k0 += KC) chunk(A, B, C, M, N, N, K, 1, k0, k0 + KC < K ? k0 + KC : K);
+}
+
+/* Groups per packing pass: 16 floats of a group-minor row are one 64-byte cache line. */
+#define GB 16
+
+/* Per-group products in the model's group-minor layout (src/core/model.ts groupContract):
+ * a [I, K, G], b [K, G, J] -> out [I, G, J], out[i, g, j] = sum_k a[i, k, g] b[k, g, j]; i.e. XNNPACK's
+ * depthwise convolution with input [I, 1, K, G] and filter [1, K, G, J]. Group g is the product
+ * A_g @ B_g with A_g[i, k] = a[i, k, g], B_g[k, j] = b[k, g, j] and out_g[i, j] = out[i, g, j] (B_g
+ * and out_g both with row stride G J). Each sums over k in order from 0, as the convolution sums its
+ * taps. A_g is first packed into `scratch` (GB groups at a time, GB * I * K floats): read in place,
+ * its column stride G (1 KB at G = 256) maps every element to the same few cache sets, and the
+ * products ran slower than tfjs's convolution. K here is a sequence length or a head width (<= 64):
+ * one chunk. */
+__attribute__((export_name("group_contract")))
+void group_contract(const f32* a, const f32* b, f32* out, int I, int K, int G, int J, f32* scratch) {
+  for (int g0 = 0; g0 < G; g0 += GB) {
+    const int gb = G - g0 < GB ? G - g0 : GB;
+    for (int i = 0; i < I; i++)
+      for (int k = 0; k < K; k++) {
+        const f32* src = a + (i * K + k) * G + g0;
+        for (int g = 0; g < gb; g++) scratch[(g * I + i) * K + k] = src[g];
+      }
+    for (int g = 0; g < gb; g++)
+      chunk(scratch + g * I * K, b + (g0 + g) * J, out + (g0 + g) * J, I, J, G * J, K, 1, 0, K);
+  }
 }

@@ -136,11 +136,77 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
     }
   });
 
+  it("takes attention's per-group convolutions, bit-identical to tfjs's depthwise convolution", () => {
+    // [I, K, G, J]: the model's four kinds (K a head width or a sequence length; G = sequences x
+    // heads), G not a multiple of the 16 groups packed per pass, and odd sizes everywhere.
+    const shapes: [number, number, number, number][] = [
+      [32, 16, 128, 32],
+      [32, 32, 128, 16],
+      [49, 49, 256, 16],
+      [9, 16, 20, 9],
+      [3, 5, 7, 9],
+      [1, 1, 1, 1],
+      [5, 64, 17, 3],
+    ];
+    for (const [I, K, G, J] of shapes) {
+      const av = values(rng, I * K * G);
+      const bv = values(rng, K * G * J);
+      const x = tf.tensor4d(av, [I, 1, K, G]);
+      const f = tf.tensor4d(bv, [1, K, G, J]);
+      const conv = (mode: Mode) => {
+        setGemmMode(mode);
+        const out = tf.depthwiseConv2d(x, f, 1, 'valid');
+        expect(out.shape).toEqual([I, 1, 1, G * J]);
+        const data = out.dataSync() as Float32Array;
+        out.dispose();
+        return new Uint32Array(data.buffer);
+      };
+      gemmCalls.ours = 0;
+      gemmCalls.tfjs = 0;
+      const ours = conv('exact');
+      const theirs = conv('off');
+      expect(gemmCalls).toEqual({ ours: 1, tfjs: 1 });
+      expect(
+        ours.findIndex((v, i) => v !== theirs[i]),
+        `[${I},${K},${G},${J}]`,
+      ).toBe(-1);
+      // And it is the per-group product, against float64: out[i, g, j] = sum_k a[i, k, g] b[k, g, j].
+      const out = new Float32Array(ours.buffer);
+      let worst = 0;
+      for (let i = 0; i < I; i++)
+        for (let g = 0; g < G; g++)
+          for (let j = 0; j < J; j++) {
+            let sum = 0;
+            for (let k = 0; k < K; k++) sum += av[(i * K + k) * G + g] * bv[(k * G + g) * J + j];
+            worst = Math.max(worst, Math.abs(out[(i * G + g) * J + j] - sum) / (1 + Math.abs(sum)));
+          }
+      expect(worst).toBeLessThan(1e-5);
+      tf.dispose([x, f]);
+    }
+    setGemmMode('exact');
+  });
+
+  it('leaves every other convolution to tfjs', () => {
+    const x = tf.tensor4d(values(rng, 2 * 3 * 6 * 4), [2, 3, 6, 4]);
+    const cases: [tf.Tensor4D, tf.Tensor4D, number, 'valid' | 'same'][] = [
+      [x, tf.tensor4d(values(rng, 2 * 6 * 4 * 2), [2, 6, 4, 2]), 1, 'valid'], // filter height 2
+      [x.slice([0, 0, 0, 0], [2, 1, 6, 4]), tf.tensor4d(values(rng, 3 * 4 * 2), [1, 3, 4, 2]), 1, 'valid'], // narrower filter
+      [x.slice([0, 0, 0, 0], [2, 1, 6, 4]), tf.tensor4d(values(rng, 6 * 4 * 2), [1, 6, 4, 2]), 1, 'same'],
+      [x.slice([0, 0, 0, 0], [2, 1, 6, 4]), tf.tensor4d(values(rng, 6 * 4 * 2), [1, 6, 4, 2]), 2, 'valid'],
+    ];
+    for (const [input, filter, stride, pad] of cases) {
+      gemmCalls.ours = 0;
+      gemmCalls.tfjs = 0;
+      tf.depthwiseConv2d(input, filter, stride, pad).dispose();
+      expect(gemmCalls).toEqual({ ours: 0, tfjs: 1 });
+    }
+  });
+
   it('refuses an unknown mode in one line', () => {
     expect(() => setGemmMode('fast' as Mode)).toThrow("unknown gemm mode 'fast' (expected exact, fma, off)");
   });
 
-  it('ships modules that only import memory and export gemm, with no data to write', () => {
+  it('ships modules that only import memory and export the two kernels, with no data to write', () => {
     for (const b64 of [GEMM_EXACT_WASM, GEMM_FMA_WASM]) {
       const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
       const sections: number[] = [];
@@ -158,7 +224,10 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
       if (!WebAssembly.validate(bytes)) continue; // fma without relaxed SIMD: checked by the build
       const mod = new WebAssembly.Module(bytes);
       expect(WebAssembly.Module.imports(mod)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
-      expect(WebAssembly.Module.exports(mod)).toEqual([{ name: 'gemm', kind: 'function' }]);
+      expect(WebAssembly.Module.exports(mod)).toEqual([
+        { name: 'gemm', kind: 'function' },
+        { name: 'group_contract', kind: 'function' },
+      ]);
     }
   });
 

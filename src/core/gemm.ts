@@ -1,8 +1,11 @@
 /**
- * tfjs-wasm's 2-D matMul through our own kernel (kernels/gemm.c), installed over the wasm backend's
- * `BatchMatMul`: plain [M, K] @ [K, N] float32 products go to the kernel, everything else (transpose
- * flags, batch dimensions, other dtypes) to tfjs's own, unchanged. (tfjs's transposed path sums in
- * another order, so taking a transposed [K, 1] as the row it is would not be bit-identical.)
+ * Our own kernels for tfjs-wasm (kernels/gemm.c), installed in front of two of the wasm backend's:
+ * - `BatchMatMul`: plain [M, K] @ [K, N] float32 products; everything else (transpose flags, batch
+ *   dimensions, other dtypes) goes to tfjs's own, unchanged. (tfjs's transposed path sums in another
+ *   order, so taking a transposed [K, 1] as the row it is would not be bit-identical.)
+ * - `DepthwiseConv2dNative`: the one convolution the model runs, attention's per-group products
+ *   (model.ts `groupContract`: input [I, 1, K, G], filter [1, K, G, J], stride 1, valid); any other
+ *   convolution goes to tfjs.
  *
  * Modes: `exact` (the default) multiplies and adds separately in XNNPACK's order, so every result is
  * bit-identical to tfjs's kernel (tests/gemm.test.ts), only faster; `fma` fuses them with relaxed
@@ -20,24 +23,50 @@ import * as tf from './tf';
 export const GEMM_MODES = ['exact', 'fma', 'off'] as const;
 export type GemmMode = (typeof GEMM_MODES)[number];
 
-type GemmFn = (a: number, b: number, c: number, M: number, K: number, N: number) => void;
+/** The module's exports; arguments are byte offsets into the backend's memory and sizes. */
+interface Kernels {
+  gemm(a: number, b: number, c: number, M: number, K: number, N: number): void;
+  group_contract(
+    a: number,
+    b: number,
+    out: number,
+    I: number,
+    K: number,
+    G: number,
+    J: number,
+    scratch: number,
+  ): void;
+}
+
+/** Groups the per-group kernel packs at a time (GB in kernels/gemm.c): its scratch is GB * I * K floats. */
+const GROUPS_PER_PASS = 16;
 
 const BYTES = { exact: GEMM_EXACT_WASM, fma: GEMM_FMA_WASM };
 let mode: GemmMode = 'exact';
-let tfjsKernel: tf.KernelConfig | null = null;
-/** Per backend instance and mode: the kernel bound to its memory, or null where it cannot run. */
-const bound = new WeakMap<object, Partial<Record<'exact' | 'fma', GemmFn | null>>>();
+/** tfjs's own kernels, which ours fall back to. */
+let tfjsMatMul: tf.KernelConfig | null = null;
+let tfjsConv: tf.KernelConfig | null = null;
+/** Per backend instance and mode: the kernels bound to its memory, or null where they cannot run. */
+const bound = new WeakMap<object, Partial<Record<'exact' | 'fma', Kernels | null>>>();
 const modules: Partial<Record<'exact' | 'fma', WebAssembly.Module | null>> = {};
 
 function decode(base64: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 }
 
-/** The compiled module of a build, or null where the runtime cannot validate it (no relaxed SIMD). */
+/**
+ * The compiled module of a build, or null where the runtime cannot validate it (no relaxed SIMD) or
+ * will not compile it synchronously (Chromium's main thread refuses modules over 4 KB): tfjs's
+ * kernels run there.
+ */
 function moduleFor(m: 'exact' | 'fma'): WebAssembly.Module | null {
   if (!(m in modules)) {
     const bytes = decode(BYTES[m]);
-    modules[m] = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+    try {
+      modules[m] = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+    } catch {
+      modules[m] = null;
+    }
   }
   return modules[m] ?? null;
 }
@@ -60,35 +89,38 @@ export function gemmMode(): GemmMode {
   return mode;
 }
 
-/** How many 2-D products each kernel computed since the last reset (the bench reports the split). */
+/** How many calls each implementation served since the last reset (the bench reports the split). */
 export const gemmCalls = { ours: 0, tfjs: 0 };
 
-function kernelFor(backend: BackendWasm, m: 'exact' | 'fma'): GemmFn | null {
+function kernelsFor(backend: BackendWasm): Kernels | null {
+  if (mode === 'off') return null;
   const perMode = bound.get(backend) ?? {};
   bound.set(backend, perMode);
-  if (!(m in perMode)) {
+  if (!(mode in perMode)) {
     const memory = (backend.wasm as unknown as { asm?: { memory?: unknown } }).asm?.memory;
-    const mod = moduleFor(m);
+    const mod = moduleFor(mode);
     const usable =
       mod !== null &&
       memory instanceof WebAssembly.Memory &&
       !(typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer);
-    perMode[m] = usable ? (new WebAssembly.Instance(mod, { env: { memory } }).exports.gemm as GemmFn) : null;
+    perMode[mode] = usable
+      ? (new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as Kernels)
+      : null;
   }
-  return perMode[m] ?? null;
+  return perMode[mode] ?? null;
 }
 
-function batchMatMul(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-}): tf.TensorInfo {
-  const tfjs = tfjsKernel!;
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+/** Where tfjs keeps a tensor's data in the backend's memory (bytes). */
+const offsetOf = (backend: BackendWasm, t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+
+function batchMatMul(args: KernelArgs): tf.TensorInfo {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const attrs = args.attrs ?? {};
   const [M, K] = a.shape;
+  const N = b.shape[1];
   const plain =
-    mode !== 'off' &&
     !attrs.transposeA &&
     !attrs.transposeB &&
     a.shape.length === 2 &&
@@ -96,33 +128,86 @@ function batchMatMul(args: {
     a.dtype === 'float32' &&
     b.dtype === 'float32' &&
     K === b.shape[0] &&
-    M * K * b.shape[1] > 0;
+    M * K * N > 0;
   const backend = args.backend as BackendWasm;
-  const gemm = plain ? kernelFor(backend, mode as 'exact' | 'fma') : null;
-  if (!gemm) {
+  const ours = plain ? kernelsFor(backend) : null;
+  if (!ours) {
     gemmCalls.tfjs++;
-    return tfjs.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+    return tfjsMatMul!.kernelFunc(args) as tf.TensorInfo;
   }
   gemmCalls.ours++;
-  const N = b.shape[1];
   const out = backend.makeOutput([M, N], 'float32');
-  const at = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
-  gemm(at(a), at(b), at(out), M, K, N);
+  ours.gemm(offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), M, K, N);
   return out;
 }
 
-/**
- * Put the kernel in front of tfjs-wasm's `BatchMatMul` (once; later calls do nothing). Call it after
- * '@tensorflow/tfjs-backend-wasm' is imported, before or after the backend starts.
- */
-export function installGemm(): void {
-  if (tfjsKernel) return;
-  const kernel = tf.getKernel(tf.BatchMatMul, 'wasm');
+const ones = (v: unknown) => v == null || v === 1 || (Array.isArray(v) && v.every((x) => x === 1));
+
+function depthwiseConv2d(args: KernelArgs): tf.TensorInfo {
+  const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
+  const attrs = args.attrs ?? {};
+  const [I, H, K, G] = x.shape;
+  const [fh, fk, fg, J] = filter.shape;
+  const groupContract =
+    x.shape.length === 4 &&
+    filter.shape.length === 4 &&
+    x.dtype === 'float32' &&
+    filter.dtype === 'float32' &&
+    H === 1 &&
+    fh === 1 &&
+    fk === K &&
+    fg === G &&
+    attrs.pad === 'valid' &&
+    ones(attrs.strides) &&
+    ones(attrs.dilations) &&
+    (attrs.dataFormat ?? 'NHWC') === 'NHWC' &&
+    I * K * G * J > 0;
+  const backend = args.backend as BackendWasm;
+  const ours = groupContract ? kernelsFor(backend) : null;
+  if (!ours) {
+    gemmCalls.tfjs++;
+    return tfjsConv!.kernelFunc(args) as tf.TensorInfo;
+  }
+  gemmCalls.ours++;
+  const out = backend.makeOutput([I, 1, 1, G * J], 'float32');
+  const wasm = backend.wasm as unknown as { _malloc(bytes: number): number; _free(at: number): void };
+  const scratch = wasm._malloc(4 * GROUPS_PER_PASS * I * K);
+  try {
+    ours.group_contract(
+      offsetOf(backend, x),
+      offsetOf(backend, filter),
+      offsetOf(backend, out),
+      I,
+      K,
+      G,
+      J,
+      scratch,
+    );
+  } finally {
+    wasm._free(scratch);
+  }
+  return out;
+}
+
+/** Swap one of the wasm backend's kernels for ours; returns tfjs's. */
+function replace(name: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo): tf.KernelConfig {
+  const kernel = tf.getKernel(name, 'wasm');
   if (!kernel)
     throw new Error(
       'installGemm: the wasm backend is not registered (import @tensorflow/tfjs-backend-wasm first)',
     );
-  tfjsKernel = kernel;
-  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
-  tf.registerKernel({ ...kernel, kernelFunc: batchMatMul as tf.KernelFunc });
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ ...kernel, kernelFunc: kernelFunc as tf.KernelFunc });
+  return kernel;
+}
+
+/**
+ * Put our kernels in front of tfjs-wasm's `BatchMatMul` and `DepthwiseConv2dNative` (once; later
+ * calls do nothing). Call it after '@tensorflow/tfjs-backend-wasm' is imported, before or after the
+ * backend starts.
+ */
+export function installGemm(): void {
+  if (tfjsMatMul) return;
+  tfjsMatMul = replace(tf.BatchMatMul, batchMatMul);
+  tfjsConv = replace(tf.DepthwiseConv2dNative, depthwiseConv2d);
 }
