@@ -1,16 +1,18 @@
 /*
- * Two kernels for tfjs-wasm (src/core/gemm.ts installs them over tfjs's own):
+ * Three kernels for tfjs-wasm (src/core/gemm.ts installs them over tfjs's own):
  * - gemm: C[M,N] = A[M,K] @ B[K,N], the 2-D float32 matMul;
- * - group_contract: attention's per-group products, which the model runs as a depthwise convolution.
+ * - group_contract: attention's per-group products, which the model runs as a depthwise convolution;
+ * - batch_matmul: every other product (transposed operands, batch dimensions), in tfjs's own order.
  *
  * Why: tfjs-wasm 4.22 runs these through XNNPACK at ~15-30 GFLOP/s on this model's small shapes
  * (d = 64), repacking the right operand of every product. These read B in place and keep a 4 x 8
  * block of C in eight 128-bit accumulators while they walk k, so every loaded B vector is used four
  * times.
  *
- * Each output is accumulated over k in order, c = c + a[k] * b[k], starting from 0: the same sum in
- * the same order as XNNPACK's kernels, so with MADD a separate multiply and add (the `exact` build)
- * results are bit-identical to tfjs's own (tests/gemm.test.ts checks it). The `fma` build fuses the
+ * gemm and group_contract accumulate each output over k in order, c = c + a[k] * b[k], from 0: the
+ * same sum in the same order as XNNPACK's kernels, so with MADD a separate multiply and add (the
+ * `exact` build) results are bit-identical to tfjs's own (tests/gemm.test.ts checks it);
+ * batch_matmul keeps tfjs's blocked order (below) in both builds. The `fma` build fuses the
  * two with relaxed SIMD (one rounding instead of two: within float tolerance, not bit-identical; it
  * needs relaxed-SIMD support, which Chromium ships and Node 20 has behind a flag).
  *
@@ -158,5 +160,68 @@ void group_contract(const f32* a, const f32* b, f32* out, int I, int K, int G, i
       }
     for (int g = 0; g < gb; g++)
       chunk(scratch + g * I * K, b + (g0 + g) * J, out + (g0 + g) * J, I, J, G * J, K, 1, 0, K);
+  }
+}
+
+/* tfjs-wasm's own order for every other product (transposed operands, batch dimensions; its
+ * batch_mat_mul_impl.cc slow path): k in blocks of 48, each block summed from 0 and then added to
+ * the output, which starts at 0. Kept exactly, four output columns at a time, so results stay
+ * bit-identical. a [batch, M, K] (or [batch, K, M] with tA), b [batch, K, N] (or [batch, N, K]
+ * with tB), c [batch, M, N]. The decode's attention products (q k^T and att v, per sequence and
+ * head) come here. */
+#define TFJS_KB 48
+
+static inline __attribute__((always_inline)) void batch_rows(const f32* a, const f32* b, f32* c, int M,
+                                                             int K, int N, int tA, int tB) {
+  const int sai = tA ? 1 : K, sak = tA ? M : 1;
+  for (int i = 0; i < M; i++) {
+    const f32* ai = a + i * sai;
+    f32* ci = c + i * N;
+    int j = 0;
+    for (; j + 4 <= N; j += 4) {
+      v128_t acc = wasm_f32x4_splat(0.0f);
+      for (int k0 = 0; k0 < K; k0 += TFJS_KB) {
+        const int k1 = k0 + TFJS_KB < K ? k0 + TFJS_KB : K;
+        v128_t s = wasm_f32x4_splat(0.0f);
+        if (tB) {
+          const f32 *b0 = b + j * K, *b1 = b0 + K, *b2 = b1 + K, *b3 = b2 + K;
+          for (int k = k0; k < k1; k++)
+            s = wasm_f32x4_add(s, wasm_f32x4_mul(wasm_v128_load32_splat(ai + k * sak),
+                                                 wasm_f32x4_make(b0[k], b1[k], b2[k], b3[k])));
+        } else {
+          for (int k = k0; k < k1; k++)
+            s = wasm_f32x4_add(s, wasm_f32x4_mul(wasm_v128_load32_splat(ai + k * sak),
+                                                 wasm_v128_load(b + k * N + j)));
+        }
+        acc = wasm_f32x4_add(acc, s);
+      }
+      wasm_v128_store(ci + j, acc);
+    }
+    for (; j < N; j++) {
+      f32 acc = 0.0f;
+      for (int k0 = 0; k0 < K; k0 += TFJS_KB) {
+        const int k1 = k0 + TFJS_KB < K ? k0 + TFJS_KB : K;
+        f32 s = 0.0f;
+        for (int k = k0; k < k1; k++) s += ai[k * sak] * (tB ? b[j * K + k] : b[k * N + j]);
+        acc = acc + s;
+      }
+      ci[j] = acc;
+    }
+  }
+}
+
+__attribute__((export_name("batch_matmul")))
+void batch_matmul(const f32* A, const f32* B, f32* C, int batch, int M, int K, int N, int tA, int tB) {
+  for (int p = 0; p < batch; p++) {
+    const f32 *a = A + p * M * K, *b = B + p * K * N;
+    f32* c = C + p * M * N;
+    /* Constant flags, so each combination gets its own inner loops. */
+    if (tB) {
+      if (tA) batch_rows(a, b, c, M, K, N, 1, 1);
+      else batch_rows(a, b, c, M, K, N, 0, 1);
+    } else {
+      if (tA) batch_rows(a, b, c, M, K, N, 1, 0);
+      else batch_rows(a, b, c, M, K, N, 0, 0);
+    }
   }
 }

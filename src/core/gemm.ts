@@ -1,8 +1,8 @@
 /**
  * Our own kernels for tfjs-wasm (kernels/gemm.c), installed in front of two of the wasm backend's:
- * - `BatchMatMul`: plain [M, K] @ [K, N] float32 products; everything else (transpose flags, batch
- *   dimensions, other dtypes) goes to tfjs's own, unchanged. (tfjs's transposed path sums in another
- *   order, so taking a transposed [K, 1] as the row it is would not be bit-identical.)
+ * - `BatchMatMul`: every float32 product without batch broadcasting, in the order tfjs would have
+ *   summed it: plain 2-D products as XNNPACK does (over k in order), transposed or batched ones as
+ *   tfjs's own loop does (k in blocks of 48); other dtypes and broadcasting go to tfjs.
  * - `DepthwiseConv2dNative`: the one convolution the model runs, attention's per-group products
  *   (model.ts `groupContract`: input [I, 1, K, G], filter [1, K, G, J], stride 1, valid); any other
  *   convolution goes to tfjs.
@@ -26,6 +26,17 @@ export type GemmMode = (typeof GEMM_MODES)[number];
 /** The module's exports; arguments are byte offsets into the backend's memory and sizes. */
 interface Kernels {
   gemm(a: number, b: number, c: number, M: number, K: number, N: number): void;
+  batch_matmul(
+    a: number,
+    b: number,
+    c: number,
+    batch: number,
+    M: number,
+    K: number,
+    N: number,
+    tA: number,
+    tB: number,
+  ): void;
   group_contract(
     a: number,
     b: number,
@@ -117,27 +128,34 @@ const offsetOf = (backend: BackendWasm, t: tf.TensorInfo) => backend.dataIdMap.g
 
 function batchMatMul(args: KernelArgs): tf.TensorInfo {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-  const attrs = args.attrs ?? {};
-  const [M, K] = a.shape;
-  const N = b.shape[1];
-  const plain =
-    !attrs.transposeA &&
-    !attrs.transposeB &&
-    a.shape.length === 2 &&
-    b.shape.length === 2 &&
+  const tA = Boolean(args.attrs?.transposeA);
+  const tB = Boolean(args.attrs?.transposeB);
+  const rank = a.shape.length;
+  const outer = a.shape.slice(0, -2);
+  const [M, K] = tA ? [a.shape[rank - 1], a.shape[rank - 2]] : [a.shape[rank - 2], a.shape[rank - 1]];
+  const N = tB ? b.shape[rank - 2] : b.shape[rank - 1];
+  const batch = outer.reduce((n, d) => n * d, 1);
+  const fits =
     a.dtype === 'float32' &&
     b.dtype === 'float32' &&
-    K === b.shape[0] &&
-    M * K * N > 0;
+    rank >= 2 &&
+    b.shape.length === rank &&
+    outer.every((d, i) => d === b.shape[i]) && // no broadcasting
+    K === (tB ? b.shape[rank - 1] : b.shape[rank - 2]) &&
+    batch * M * K * N > 0;
   const backend = args.backend as BackendWasm;
-  const ours = plain ? kernelsFor(backend) : null;
+  const ours = fits ? kernelsFor(backend) : null;
   if (!ours) {
     gemmCalls.tfjs++;
     return tfjsMatMul!.kernelFunc(args) as tf.TensorInfo;
   }
   gemmCalls.ours++;
-  const out = backend.makeOutput([M, N], 'float32');
-  ours.gemm(offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), M, K, N);
+  const out = backend.makeOutput([...outer, M, N], 'float32');
+  const [pa, pb, pc] = [offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out)];
+  // tfjs itself takes plain 2-D products to XNNPACK and everything else to its own loop: each has
+  // its own order of summation, and ours follows the same one.
+  if (rank === 2 && !tA && !tB) ours.gemm(pa, pb, pc, M, K, N);
+  else ours.batch_matmul(pa, pb, pc, batch, M, K, N, tA ? 1 : 0, tB ? 1 : 0);
   return out;
 }
 
