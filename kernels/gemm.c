@@ -225,3 +225,16 @@ void batch_matmul(const f32* A, const f32* B, f32* C, int batch, int M, int K, i
     }
   }
 }
+
+/* Concatenation of two tensors along an inner axis: out[b] = [x[b], y[b]] for each of `batch` outer
+ * rows, nx and ny floats each (the KV cache grows by one position per decoded token this way).
+ * tfjs-wasm does it in JavaScript, one typed-array copy per row and input; this is the same copy
+ * in one call (memory.copy, bulk memory). Moves bytes only, so it is exact. */
+__attribute__((export_name("concat2")))
+void concat2(const f32* x, const f32* y, f32* out, int batch, int nx, int ny) {
+  for (int b = 0; b < batch; b++) {
+    __builtin_memcpy(out, x + b * nx, nx * sizeof(f32));
+    __builtin_memcpy(out + nx, y + b * ny, ny * sizeof(f32));
+    out += nx + ny;
+  }
+}

@@ -11,7 +11,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 build() { # $1 output, rest: extra flags
   local out=$1; shift
-  "$CLANG" --target=wasm32 -O3 -msimd128 "$@" -nostdlib -fno-builtin -fuse-ld=lld \
+  "$CLANG" --target=wasm32 -O3 -msimd128 -mbulk-memory "$@" -nostdlib -fno-builtin -fuse-ld=lld \
     -Wl,--no-entry -Wl,--import-memory -Wl,--strip-all -o "$out" kernels/gemm.c
 }
 build "$tmp/exact.wasm"

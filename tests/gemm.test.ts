@@ -251,11 +251,63 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
     }
   });
 
+  it('concatenates two tensors exactly as tfjs does; three, or an empty one, go to tfjs', () => {
+    const cases: [number[], number[], number, 'float32' | 'int32', number][] = [
+      [[64, 4, 9, 16], [64, 4, 1, 16], 2, 'float32', 1], // the KV cache's append
+      [[3, 5], [2, 5], 0, 'float32', 1],
+      [[3, 5], [3, 7], -1, 'int32', 1],
+      [[2, 3, 4], [2, 0, 4], 1, 'float32', 0], // an empty input
+    ];
+    for (const [xs, ys, axis, dtype, oursCalls] of cases) {
+      const n = (s: number[]) => s.reduce((a, b) => a * b, 1);
+      const x = tf.tensor(
+        Float32Array.from(values(rng, n(xs)), (v) => (dtype === 'int32' ? Math.round(v * 100) : v)),
+        xs,
+        dtype,
+      );
+      const y = tf.tensor(
+        Float32Array.from(values(rng, n(ys)), (v) => (dtype === 'int32' ? Math.round(v * 100) : v)),
+        ys,
+        dtype,
+      );
+      const cat = (mode: Mode) => {
+        setGemmMode(mode);
+        const out = tf.concat([x, y], axis);
+        const r = { shape: out.shape, data: Array.from(out.dataSync()) };
+        out.dispose();
+        return r;
+      };
+      gemmCalls.ours = 0;
+      gemmCalls.tfjs = 0;
+      const ours = cat('exact');
+      expect(gemmCalls.ours).toBe(oursCalls);
+      const theirs = cat('off');
+      expect(ours).toEqual(theirs);
+      // And it is the concatenation: row b of the output is row b of x, then row b of y.
+      const a = axis < 0 ? xs.length + axis : axis;
+      const outer = n(xs.slice(0, a));
+      const [nx, ny] = [n(xs.slice(a)), n(ys.slice(a))];
+      const xd = Array.from(x.dataSync());
+      const yd = Array.from(y.dataSync());
+      const expected = Array.from({ length: outer }, (_, b) => [
+        ...xd.slice(b * nx, (b + 1) * nx),
+        ...yd.slice(b * ny, (b + 1) * ny),
+      ]).flat();
+      expect(ours.data).toEqual(expected);
+      tf.dispose([x, y]);
+    }
+    gemmCalls.ours = 0;
+    gemmCalls.tfjs = 0;
+    setGemmMode('exact');
+    tf.concat([tf.ones([2, 2]), tf.ones([2, 2]), tf.ones([2, 2])], 1).dispose();
+    expect(gemmCalls).toEqual({ ours: 0, tfjs: 1 });
+  });
+
   it('refuses an unknown mode in one line', () => {
     expect(() => setGemmMode('fast' as Mode)).toThrow("unknown gemm mode 'fast' (expected exact, fma, off)");
   });
 
-  it('ships modules that only import memory and export the three kernels, with no data to write', () => {
+  it('ships modules that only import memory and export the four kernels, with no data to write', () => {
     for (const b64 of [GEMM_EXACT_WASM, GEMM_FMA_WASM]) {
       const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
       const sections: number[] = [];
@@ -277,6 +329,7 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
         'function gemm',
         'function group_contract',
         'function batch_matmul',
+        'function concat2',
       ]);
     }
   });

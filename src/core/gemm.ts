@@ -1,11 +1,13 @@
 /**
- * Our own kernels for tfjs-wasm (kernels/gemm.c), installed in front of two of the wasm backend's:
+ * Our own kernels for tfjs-wasm (kernels/gemm.c), installed in front of three of the wasm backend's:
  * - `BatchMatMul`: every float32 product without batch broadcasting, in the order tfjs would have
  *   summed it: plain 2-D products as XNNPACK does (over k in order), transposed or batched ones as
  *   tfjs's own loop does (k in blocks of 48); other dtypes and broadcasting go to tfjs.
  * - `DepthwiseConv2dNative`: the one convolution the model runs, attention's per-group products
  *   (model.ts `groupContract`: input [I, 1, K, G], filter [1, K, G, J], stride 1, valid); any other
  *   convolution goes to tfjs.
+ * - `Concat` of two float32 or int32 tensors (the KV cache's append), which tfjs does in JavaScript
+ *   one row at a time; it moves bytes only, so it is exact.
  *
  * Modes: `exact` (the default) multiplies and adds separately in XNNPACK's order, so every result is
  * bit-identical to tfjs's kernel (tests/gemm.test.ts), only faster; `fma` fuses them with relaxed
@@ -47,6 +49,7 @@ interface Kernels {
     J: number,
     scratch: number,
   ): void;
+  concat2(x: number, y: number, out: number, batch: number, nx: number, ny: number): void;
 }
 
 /** Groups the per-group kernel packs at a time (GB in kernels/gemm.c): its scratch is GB * I * K floats. */
@@ -57,6 +60,7 @@ let mode: GemmMode = 'exact';
 /** tfjs's own kernels, which ours fall back to. */
 let tfjsMatMul: tf.KernelConfig | null = null;
 let tfjsConv: tf.KernelConfig | null = null;
+let tfjsConcat: tf.KernelConfig | null = null;
 /** Per backend instance and mode: the kernels bound to its memory, or null where they cannot run. */
 const bound = new WeakMap<object, Partial<Record<'exact' | 'fma', Kernels | null>>>();
 const modules: Partial<Record<'exact' | 'fma', WebAssembly.Module | null>> = {};
@@ -207,6 +211,36 @@ function depthwiseConv2d(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+function concat(args: KernelArgs): tf.TensorInfo {
+  const inputs = args.inputs as unknown as tf.TensorInfo[];
+  const backend = args.backend as BackendWasm;
+  const [x, y] = inputs;
+  const rank = x?.shape.length ?? 0;
+  const axis = rank > 0 ? tf.util.parseAxisParam(args.attrs?.axis as number, x.shape)[0] : 0;
+  const size = (shape: number[]) => shape.reduce((n, d) => n * d, 1);
+  const fits =
+    inputs.length === 2 &&
+    rank > 0 &&
+    y.shape.length === rank &&
+    x.dtype === y.dtype &&
+    (x.dtype === 'float32' || x.dtype === 'int32') &&
+    x.shape.every((d, i) => i === axis || d === y.shape[i]) &&
+    size(x.shape) > 0 &&
+    size(y.shape) > 0;
+  const ours = fits ? kernelsFor(backend) : null;
+  if (!ours) {
+    gemmCalls.tfjs++;
+    return tfjsConcat!.kernelFunc(args) as tf.TensorInfo;
+  }
+  gemmCalls.ours++;
+  const outShape = x.shape.map((d, i) => (i === axis ? d + y.shape[i] : d));
+  const out = backend.makeOutput(outShape, x.dtype);
+  const batch = size(x.shape.slice(0, axis));
+  const [nx, ny] = [size(x.shape.slice(axis)), size(y.shape.slice(axis))];
+  ours.concat2(offsetOf(backend, x), offsetOf(backend, y), offsetOf(backend, out), batch, nx, ny);
+  return out;
+}
+
 /** Swap one of the wasm backend's kernels for ours; returns tfjs's. */
 function replace(name: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo): tf.KernelConfig {
   const kernel = tf.getKernel(name, 'wasm');
@@ -220,7 +254,7 @@ function replace(name: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo):
 }
 
 /**
- * Put our kernels in front of tfjs-wasm's `BatchMatMul` and `DepthwiseConv2dNative` (once; later
+ * Put our kernels in front of tfjs-wasm's `BatchMatMul`, `DepthwiseConv2dNative` and `Concat` (once; later
  * calls do nothing). Call it after '@tensorflow/tfjs-backend-wasm' is imported, before or after the
  * backend starts.
  */
@@ -228,4 +262,5 @@ export function installGemm(): void {
   if (tfjsMatMul) return;
   tfjsMatMul = replace(tf.BatchMatMul, batchMatMul);
   tfjsConv = replace(tf.DepthwiseConv2dNative, depthwiseConv2d);
+  tfjsConcat = replace(tf.Concat, concat);
 }
