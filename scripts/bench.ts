@@ -1,7 +1,7 @@
 /**
  * npm run bench -- [--runtime node|browser] [--backend auto|webgpu|wasm|cpu] [--threads N] [--json]
  *   [--peer] [--parts decode,sft,rl] [--runs N] [--no-cache-runs N] [--rl-iters N] [--quick] [--profile]
- *   [--model default|large] [--remeasure-backend] [--gemm exact|fma|off]
+ *   [--model default|large] [--remeasure-backend] [--kernels exact|fma|off]
  * Where the time goes for the default model and the default iteration; see docs/performance.md.
  */
 import { spawnSync } from 'node:child_process';
@@ -10,13 +10,13 @@ import { parseArgs } from 'node:util';
 import { BENCH_PARTS, type BenchOptions, type BenchResult, QUICK_BENCH } from '../src/bench/measure';
 import { formatReport, type PeerResult } from '../src/bench/report';
 import { BACKEND_CHOICES } from '../src/browser/session-api';
-import { GEMM_MODES } from '../src/core/gemm';
 import { MODEL_PRESET_NAMES, MODEL_PRESETS, type ModelPreset } from '../src/core/model-shape';
+import { KERNEL_MODES } from '../src/core/wasm-kernels';
 import { choiceOption, cliMain, intOption } from '../src/node/cli';
 
 const HELP = `usage: npm run bench -- [--runtime node|browser] [--backend auto|webgpu|wasm|cpu] [--threads N] [--json]
          [--peer] [--parts ${BENCH_PARTS.join(',')}] [--runs N] [--no-cache-runs N] [--rl-iters N] [--quick] [--profile]
-         [--model ${MODEL_PRESET_NAMES.join('|')}] [--remeasure-backend] [--gemm ${GEMM_MODES.join('|')}]
+         [--model ${MODEL_PRESET_NAMES.join('|')}] [--remeasure-backend] [--kernels ${KERNEL_MODES.join('|')}]
 Times batched decoding (KV cache vs none), one SFT step (32 x 32, Adam) and the default SCOPE iteration
 from the shipped add checkpoints.
 --model large: d=256, 4 layers, 8 heads, MLP 1024 (3.2M parameters; no checkpoint, so its SCOPE
@@ -31,8 +31,9 @@ steps after 20 warm-up steps, as the peer's 30).
 --no-cache-runs 0 skips the (slow) no-cache reference decoder.
 --profile adds kernel time by kernel (tf.profile, median of a few runs) for the SFT step, the decode
 and one RL iteration.
---gemm: wasm's 2-D matMul: our kernel, bit-identical to tfjs's (exact, the default), with fused
-multiply-add (fma: relaxed SIMD, browser only), or tfjs's own (off); src/core/gemm.ts.
+--kernels: on wasm, products, attention's convolution and the KV cache's concat in our kernels,
+bit-identical to tfjs's (exact, the default), with fused multiply-add in the products (fma: relaxed
+SIMD, browser only), or tfjs's own kernels (off); src/core/wasm-kernels.ts.
 --json prints only the JSON object, on the last stdout line.`;
 
 const PYTHON = '/usr/bin/python3';
@@ -70,7 +71,7 @@ await cliMain(HELP, async () => {
       quick: { type: 'boolean', default: false },
       model: { type: 'string', default: 'default' },
       'remeasure-backend': { type: 'boolean', default: false },
-      gemm: { type: 'string', default: 'exact' },
+      kernels: { type: 'string', default: 'exact' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -86,13 +87,15 @@ await cliMain(HELP, async () => {
   const model = choiceOption('model', values.model, MODEL_PRESET_NAMES, {
     expected: MODEL_PRESET_NAMES.join(' or '),
   });
-  const gemm = choiceOption('gemm', values.gemm, GEMM_MODES, { expected: GEMM_MODES.join(', ') });
+  const kernels = choiceOption('kernels', values.kernels, KERNEL_MODES, {
+    expected: KERNEL_MODES.join(', '),
+  });
   const opts: Partial<BenchOptions> = {
     ...(values.quick ? QUICK_BENCH : {}),
     parts,
     profile: values.profile,
     model,
-    gemm,
+    kernels,
   };
   if (values.runs !== undefined) opts.runs = opts.sftRuns = intOption('runs', values.runs, 1, 1000);
   if (values['no-cache-runs'] !== undefined)
@@ -109,8 +112,10 @@ await cliMain(HELP, async () => {
     if (backend === 'webgpu') throw new Error('the node runtime has no webgpu; use --runtime browser');
     if (threads !== undefined && threads !== 1)
       throw new Error('tfjs-wasm in Node runs single-threaded; --threads is for --runtime browser');
-    if (gemm === 'fma')
-      throw new Error('--gemm fma needs relaxed SIMD, which Node 20 lacks by default; use --runtime browser');
+    if (kernels === 'fma')
+      throw new Error(
+        '--kernels fma needs relaxed SIMD, which Node 20 lacks by default; use --runtime browser',
+      );
     const { benchNode } = await import('../src/bench/node');
     result = await benchNode(backend === 'cpu' ? 'cpu' : 'wasm', opts, log);
   } else if (values.runtime === 'browser') {

@@ -10,6 +10,7 @@ import { sampleBatch } from '../src/core/sampling';
 import { addTask } from '../src/core/tasks';
 import * as tf from '../src/core/tf';
 import { sftLoss } from '../src/core/train';
+import { setKernelMode } from '../src/core/wasm-kernels';
 import { useBackend } from '../src/node/backend';
 import { readCheckpoint } from '../src/node/files';
 
@@ -101,6 +102,34 @@ describe('model presets', () => {
     expect(formatReport(r)).toMatch(/model \(large\): 4 layers, d=256/);
     expect(tf.memory().numTensors - before).toBeLessThan(100); // the model is disposed (tf.variable's initial values are not: ~3 per parameter)
   }, 120_000);
+
+  it('runs on the chosen wasm kernels and reports which served the calls', async () => {
+    await useBackend('wasm');
+    const env = {
+      runtime: 'node' as const,
+      backend: 'wasm',
+      threads: 1,
+      policyCk: readCheckpoint('public/checkpoints/add', 'policy'),
+      prmCk: readCheckpoint('public/checkpoints/add', 'prm'),
+      heapMB: () => null,
+      log: () => {},
+      now: () => performance.now(),
+    };
+    const small = { parts: ['sft'] as const, sftRuns: 1, sftWarmup: 0, sftBatch: 2, sftSeqLen: 8 };
+    try {
+      const off = await runBench(env, { ...small, kernels: 'off' });
+      expect(off.kernels).toMatchObject({ mode: 'off', ours: 0 });
+      expect(off.kernels!.tfjs).toBeGreaterThan(10);
+      const ours = await runBench(env, small);
+      expect(ours.kernels!.mode).toBe('exact');
+      // Every product and the attention convolution run on ours; only 3-way concats stay with tfjs.
+      expect(ours.kernels!.ours).toBeGreaterThan(ours.kernels!.tfjs);
+      expect(ours.kernels!.ours + ours.kernels!.tfjs).toBe(off.kernels!.tfjs);
+      expect(formatReport(ours)).toMatch(/wasm kernels: exact \(calls served: ours \d+, tfjs's \d+\)/);
+    } finally {
+      setKernelMode('exact');
+    }
+  }, 60_000);
 
   it('the report gives our decode over the peer', () => {
     const r = {

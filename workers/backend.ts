@@ -21,8 +21,8 @@ import wasmPlainUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.w
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import { type DeviceWatch, GpuDeviceError, watchDevice, withErrorScopes } from '../src/browser/gpu-errors';
 import type { BackendInfo } from '../src/browser/session-api';
-import { installGemm } from '../src/core/gemm';
 import * as tf from '../src/core/tf';
+import { installWasmKernels } from '../src/core/wasm-kernels';
 import { readChoice, storeChoice } from './backend-cache';
 import {
   type BackendDecision,
@@ -68,7 +68,7 @@ class DeviceLost extends Error {
 export function useSingleThreadWasm(): void {
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   locateWasm();
-  installGemm(); // our 2-D matMul kernel, bit-identical to tfjs's (src/core/gemm.ts)
+  installWasmKernels(); // our kernels for products and concat, bit-identical to tfjs's (src/core/wasm-kernels.ts)
 }
 
 /** The binaries are emitted by vite next to this module; resolve them against it, never a CDN. */

@@ -14,7 +14,6 @@
 
 import { PolicyModel, PrmModel } from '../core/agents';
 import { PROMPT_END } from '../core/format';
-import { type GemmMode, gemmCalls, setGemmMode } from '../core/gemm';
 import { forwardHidden, type ModelConfig, type Params } from '../core/model';
 import { MODEL_PRESETS, paramShapes } from '../core/model-shape';
 import { parseRlConfig, type RlConfig } from '../core/rl/config';
@@ -34,6 +33,7 @@ import { addTask } from '../core/tasks';
 import * as tf from '../core/tf';
 import { tokenizerFor } from '../core/tokenizer';
 import { optimiseStep, sftLoss } from '../core/train';
+import { type KernelMode, kernelCalls, setKernelMode } from '../core/wasm-kernels';
 import { type BenchOptions, DEFAULT_BENCH } from './options';
 import { round, roundSpread, type Spread, spreadOf } from './stats';
 
@@ -73,8 +73,8 @@ export interface BenchResult {
   decodeTokensPerSec?: { kvCache: number; noCache: number | null; speedup: number | null };
   decodeMs?: { kvCache: Spread; noCache: Spread | null };
   sftStepMs?: number;
-  /** wasm: the matMul mode, and how many 2-D products our kernel and tfjs's computed (src/core/gemm.ts). */
-  gemm?: { mode: GemmMode; ours: number; tfjs: number };
+  /** wasm: the matMul mode, and how many 2-D products our kernel and tfjs's computed (src/core/wasm-kernels.ts). */
+  kernels?: { mode: KernelMode; ours: number; tfjs: number };
   sftStepMsSpread?: Spread;
   rlIterationMs?: { total: number; generate: number; prm: number; rectify: number; update: number };
   rlIterationMsSpread?: Record<'total' | 'generate' | 'prm' | 'rectify' | 'update', Spread>;
@@ -354,9 +354,9 @@ export async function runBench(env: BenchEnv, opts: Partial<BenchOptions> = {}):
     (n, [, shape]) => n + shape.reduce((a, b) => a * b, 1),
     0,
   );
-  if (env.backend === 'wasm') setGemmMode(o.gemm);
-  gemmCalls.ours = 0;
-  gemmCalls.tfjs = 0;
+  if (env.backend === 'wasm') setKernelMode(o.kernels);
+  kernelCalls.ours = 0;
+  kernelCalls.tfjs = 0;
   const out: BenchResult = {
     runtime: env.runtime,
     backend: env.backend,
@@ -384,7 +384,7 @@ export async function runBench(env: BenchEnv, opts: Partial<BenchOptions> = {}):
   out.peakHeapMB = probe.peakHeapMB === null ? null : round(probe.peakHeapMB, 1);
   out.peakTensorMB = round(probe.peakTensorMB, 1);
   out.peakWasmMemoryMB = probe.peakWasmMemoryMB === null ? null : round(probe.peakWasmMemoryMB, 1);
-  if (env.backend === 'wasm') out.gemm = { mode: o.gemm, ...gemmCalls };
+  if (env.backend === 'wasm') out.kernels = { mode: o.kernels, ...kernelCalls };
   return out;
 }
 

@@ -1,6 +1,7 @@
 /** The benchmark's knobs (type imports only: the page loads this without tfjs). */
-import type { GemmMode } from '../core/gemm';
+
 import type { ModelPreset } from '../core/model-shape';
+import type { KernelMode } from '../core/wasm-kernels';
 
 /** Every knob of a benchmark run, defaulted here. */
 export interface BenchOptions {
@@ -34,8 +35,8 @@ export interface BenchOptions {
    * RL iteration runs from random weights (a random policy: other completion lengths and rewards).
    */
   model: ModelPreset;
-  /** wasm's 2-D matMul (src/core/gemm.ts): our kernel `exact` (the default) or `fma`, or tfjs's `off`. */
-  gemm: GemmMode;
+  /** wasm's kernels (src/core/wasm-kernels.ts): ours, `exact` (the default) or `fma`, or tfjs's own, `off`. */
+  kernels: KernelMode;
 }
 
 /** Few runs, for backends where one step takes seconds (webgpu on SwiftShader, cpu). */
@@ -66,5 +67,5 @@ export const DEFAULT_BENCH: BenchOptions = {
   parts: BENCH_PARTS,
   profile: false,
   model: 'default',
-  gemm: 'exact',
+  kernels: 'exact',
 };

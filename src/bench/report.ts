@@ -63,6 +63,10 @@ export function formatReport(
       lines.push(`  ${k.padEnd(9)} ${spreadText(r.rlIterationMsSpread[k])}`);
     lines.push(`tensors growth per iteration: ${r.tensorsGrowthPerIter} (over ${r.growthIters})`);
   }
+  if (r.kernels)
+    lines.push(
+      `wasm kernels: ${r.kernels.mode} (calls served: ours ${r.kernels.ours}, tfjs's ${r.kernels.tfjs})`,
+    );
   lines.push(
     `peak JS heap: ${r.peakHeapMB ?? 'n/a'} MB, tensors: ${r.peakTensorMB} MB, wasm memory: ${r.peakWasmMemoryMB ?? 'n/a'} MB`,
   );

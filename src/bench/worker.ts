@@ -23,10 +23,10 @@ import {
   policyProbe,
 } from '../../workers/measure-backend';
 import { PolicyModel } from '../core/agents';
-import { installGemm } from '../core/gemm';
 import { MODEL_PRESETS } from '../core/model-shape';
 import { addTask } from '../core/tasks';
 import * as tf from '../core/tf';
+import { installWasmKernels } from '../core/wasm-kernels';
 import { runBench } from './measure';
 import type { BenchMessage, BenchRequest, BrowserBenchResult } from './protocol';
 
@@ -123,7 +123,7 @@ async function run(req: BenchRequest): Promise<void> {
 
 /** The wasm binaries next to this bundle, and `--threads` (read when the backend initialises). */
 function setWasm(req: BenchRequest): void {
-  installGemm(); // tfjs's own kernel with --gemm off, or on the threaded build (shared memory)
+  installWasmKernels(); // tfjs's own kernel with --kernels off, or on the threaded build (shared memory)
   setWasmPaths({
     'tfjs-backend-wasm.wasm': wasmPlain,
     'tfjs-backend-wasm-simd.wasm': wasmSimd,

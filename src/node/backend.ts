@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { installGemm } from '../core/gemm';
+import { installWasmKernels } from '../core/wasm-kernels';
 
 export const NODE_BACKENDS = ['wasm', 'cpu'] as const;
 export type NodeBackend = (typeof NODE_BACKENDS)[number];
@@ -17,7 +17,7 @@ export async function useBackend(name: NodeBackend): Promise<string> {
     const require = createRequire(import.meta.url);
     const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
     setWasmPaths(`${path.join(dir, 'dist')}${path.sep}`);
-    installGemm();
+    installWasmKernels();
     wasmPathsSet = true;
   }
   if (!(await tf.setBackend(name))) throw new Error(`tfjs backend '${name}' failed to initialise`);

@@ -1,12 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { gemmAvailable, gemmCalls, installGemm, setGemmMode } from '../src/core/gemm';
-import { GEMM_EXACT_WASM, GEMM_FMA_WASM } from '../src/core/gemm-wasm';
 import { Rng } from '../src/core/rng';
 import * as tf from '../src/core/tf';
+import {
+  installWasmKernels,
+  kernelCalls,
+  kernelModeAvailable,
+  setKernelMode,
+} from '../src/core/wasm-kernels';
+import { KERNELS_EXACT_WASM, KERNELS_FMA_WASM } from '../src/core/wasm-kernels-binary';
 import { useBackend } from '../src/node/backend';
 
-type Mode = Parameters<typeof setGemmMode>[0];
+type Mode = Parameters<typeof setKernelMode>[0];
 
 /** Seeded normal values, every 37th an exact -0. */
 function values(rng: Rng, n: number): Float32Array {
@@ -45,7 +50,7 @@ function relErr(x: ArrayLike<number>, ref: Float64Array): number {
 }
 
 function product(mode: Mode, a: tf.Tensor, b: tf.Tensor, tA = false, tB = false): Float32Array {
-  setGemmMode(mode);
+  setKernelMode(mode);
   const c = tf.matMul(a, b, tA, tB);
   const out = c.dataSync() as Float32Array;
   c.dispose();
@@ -71,10 +76,10 @@ const SHAPES: [number, number, number][] = [
   [64, 3072, 256],
 ];
 
-describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
+describe('our wasm kernels for tfjs (src/core/wasm-kernels.ts)', async () => {
   await useBackend('wasm'); // installs the kernel
-  installGemm(); // a second install changes nothing
-  const rng = new Rng('gemm-test');
+  installWasmKernels(); // a second install changes nothing
+  const rng = new Rng('wasm-kernels-test');
 
   it('exact mode is bit-identical to tfjs-wasm on every path, and right against float64', () => {
     for (const [M, K, N] of SHAPES) {
@@ -82,12 +87,12 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
       const bv = values(rng, K * N);
       const a = tf.tensor2d(av, [M, K]);
       const b = tf.tensor2d(bv, [K, N]);
-      gemmCalls.ours = 0;
-      gemmCalls.tfjs = 0;
+      kernelCalls.ours = 0;
+      kernelCalls.tfjs = 0;
       const ours = product('exact', a, b);
-      expect(gemmCalls).toEqual({ ours: 1, tfjs: 0 });
+      expect(kernelCalls).toEqual({ ours: 1, tfjs: 0 });
       const theirs = product('off', a, b);
-      expect(gemmCalls).toEqual({ ours: 1, tfjs: 1 });
+      expect(kernelCalls).toEqual({ ours: 1, tfjs: 1 });
       // Bit patterns: a -0 against a 0 counts as a difference too.
       const x = new Uint32Array(ours.buffer);
       const y = new Uint32Array(theirs.buffer);
@@ -99,12 +104,12 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
       expect(relErr(ours, reference(av, bv, M, K, N))).toBeLessThan(1e-5);
       tf.dispose([a, b]);
     }
-    setGemmMode('exact');
+    setKernelMode('exact');
   });
 
   it('fma mode (where the runtime has relaxed SIMD) is within float tolerance', () => {
-    if (!gemmAvailable('fma')) {
-      expect(() => setGemmMode('fma')).toThrow(/relaxed SIMD/);
+    if (!kernelModeAvailable('fma')) {
+      expect(() => setKernelMode('fma')).toThrow(/relaxed SIMD/);
       return;
     }
     for (const [M, K, N] of SHAPES) {
@@ -113,7 +118,7 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
       const out = product('fma', tf.tensor2d(av, [M, K]), tf.tensor2d(bv, [K, N]));
       expect(relErr(out, reference(av, bv, M, K, N))).toBeLessThan(1e-5);
     }
-    setGemmMode('exact');
+    setKernelMode('exact');
   });
 
   it("takes transposed and batched products in tfjs's own order (k in blocks of 48), bit-identical", () => {
@@ -139,11 +144,11 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
       const bv = values(rng, batch * K * N);
       const a = tf.tensor(av, as);
       const b = tf.tensor(bv, bs);
-      gemmCalls.ours = 0;
-      gemmCalls.tfjs = 0;
+      kernelCalls.ours = 0;
+      kernelCalls.tfjs = 0;
       const ours = product('exact', a, b, tA, tB);
       const theirs = product('off', a, b, tA, tB);
-      expect(gemmCalls).toEqual({ ours: 1, tfjs: 1 });
+      expect(kernelCalls).toEqual({ ours: 1, tfjs: 1 });
       const x = new Uint32Array(ours.buffer);
       const y = new Uint32Array(theirs.buffer);
       expect(x.length).toBe(batch * M * N);
@@ -165,7 +170,7 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
       }
       tf.dispose([a, b]);
     }
-    setGemmMode('exact');
+    setKernelMode('exact');
   });
 
   it('leaves broadcast batches and other dtypes to tfjs', () => {
@@ -174,14 +179,14 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
       [tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32'), tf.tensor2d([5, 6, 7, 8], [2, 2], 'int32')],
     ];
     for (const [a, b] of cases) {
-      gemmCalls.tfjs = 0;
-      gemmCalls.ours = 0;
+      kernelCalls.tfjs = 0;
+      kernelCalls.ours = 0;
       try {
         tf.matMul(a, b).dispose();
       } catch {
         // tfjs-wasm refuses int32 products itself: what matters is that ours did not take it
       }
-      expect(gemmCalls).toEqual({ ours: 0, tfjs: 1 });
+      expect(kernelCalls).toEqual({ ours: 0, tfjs: 1 });
     }
   });
 
@@ -203,18 +208,18 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
       const x = tf.tensor4d(av, [I, 1, K, G]);
       const f = tf.tensor4d(bv, [1, K, G, J]);
       const conv = (mode: Mode) => {
-        setGemmMode(mode);
+        setKernelMode(mode);
         const out = tf.depthwiseConv2d(x, f, 1, 'valid');
         expect(out.shape).toEqual([I, 1, 1, G * J]);
         const data = out.dataSync() as Float32Array;
         out.dispose();
         return new Uint32Array(data.buffer);
       };
-      gemmCalls.ours = 0;
-      gemmCalls.tfjs = 0;
+      kernelCalls.ours = 0;
+      kernelCalls.tfjs = 0;
       const ours = conv('exact');
       const theirs = conv('off');
-      expect(gemmCalls).toEqual({ ours: 1, tfjs: 1 });
+      expect(kernelCalls).toEqual({ ours: 1, tfjs: 1 });
       expect(
         ours.findIndex((v, i) => v !== theirs[i]),
         `[${I},${K},${G},${J}]`,
@@ -232,7 +237,7 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
       expect(worst).toBeLessThan(1e-5);
       tf.dispose([x, f]);
     }
-    setGemmMode('exact');
+    setKernelMode('exact');
   });
 
   it('leaves every other convolution to tfjs', () => {
@@ -244,10 +249,10 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
       [x.slice([0, 0, 0, 0], [2, 1, 6, 4]), tf.tensor4d(values(rng, 6 * 4 * 2), [1, 6, 4, 2]), 2, 'valid'],
     ];
     for (const [input, filter, stride, pad] of cases) {
-      gemmCalls.ours = 0;
-      gemmCalls.tfjs = 0;
+      kernelCalls.ours = 0;
+      kernelCalls.tfjs = 0;
       tf.depthwiseConv2d(input, filter, stride, pad).dispose();
-      expect(gemmCalls).toEqual({ ours: 0, tfjs: 1 });
+      expect(kernelCalls).toEqual({ ours: 0, tfjs: 1 });
     }
   });
 
@@ -271,16 +276,16 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
         dtype,
       );
       const cat = (mode: Mode) => {
-        setGemmMode(mode);
+        setKernelMode(mode);
         const out = tf.concat([x, y], axis);
         const r = { shape: out.shape, data: Array.from(out.dataSync()) };
         out.dispose();
         return r;
       };
-      gemmCalls.ours = 0;
-      gemmCalls.tfjs = 0;
+      kernelCalls.ours = 0;
+      kernelCalls.tfjs = 0;
       const ours = cat('exact');
-      expect(gemmCalls.ours).toBe(oursCalls);
+      expect(kernelCalls.ours).toBe(oursCalls);
       const theirs = cat('off');
       expect(ours).toEqual(theirs);
       // And it is the concatenation: row b of the output is row b of x, then row b of y.
@@ -296,19 +301,21 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
       expect(ours.data).toEqual(expected);
       tf.dispose([x, y]);
     }
-    gemmCalls.ours = 0;
-    gemmCalls.tfjs = 0;
-    setGemmMode('exact');
+    kernelCalls.ours = 0;
+    kernelCalls.tfjs = 0;
+    setKernelMode('exact');
     tf.concat([tf.ones([2, 2]), tf.ones([2, 2]), tf.ones([2, 2])], 1).dispose();
-    expect(gemmCalls).toEqual({ ours: 0, tfjs: 1 });
+    expect(kernelCalls).toEqual({ ours: 0, tfjs: 1 });
   });
 
   it('refuses an unknown mode in one line', () => {
-    expect(() => setGemmMode('fast' as Mode)).toThrow("unknown gemm mode 'fast' (expected exact, fma, off)");
+    expect(() => setKernelMode('fast' as Mode)).toThrow(
+      "unknown kernel mode 'fast' (expected exact, fma, off)",
+    );
   });
 
   it('ships modules that only import memory and export the four kernels, with no data to write', () => {
-    for (const b64 of [GEMM_EXACT_WASM, GEMM_FMA_WASM]) {
+    for (const b64 of [KERNELS_EXACT_WASM, KERNELS_FMA_WASM]) {
       const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
       const sections: number[] = [];
       for (let p = 8; p < bytes.length; ) {
@@ -334,9 +341,9 @@ describe('gemm: our wasm matMul kernel (src/core/gemm.ts)', async () => {
     }
   });
 
-  it('ships what kernels/gemm.c builds to', () => {
+  it('ships what kernels/wasm-kernels.c builds to', () => {
     // clang-16, lld-16 and llvm-16 are installed by .ci/run; the script also checks for stack and data use.
     const out = execFileSync('bash', ['scripts/build-kernels.sh', '--check'], { encoding: 'utf8' });
-    expect(out).toMatch(/matches kernels\/gemm\.c/);
+    expect(out).toMatch(/matches kernels\/wasm-kernels\.c/);
   });
 });

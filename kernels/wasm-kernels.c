@@ -1,5 +1,5 @@
 /*
- * Three kernels for tfjs-wasm (src/core/gemm.ts installs them over tfjs's own):
+ * Three kernels for tfjs-wasm (src/core/wasm-kernels.ts installs them over tfjs's own):
  * - gemm: C[M,N] = A[M,K] @ B[K,N], the 2-D float32 matMul;
  * - group_contract: attention's per-group products, which the model runs as a depthwise convolution;
  * - batch_matmul: every other product (transposed operands, batch dimensions), in tfjs's own order.
@@ -11,7 +11,7 @@
  *
  * gemm and group_contract accumulate each output over k in order, c = c + a[k] * b[k], from 0: the
  * same sum in the same order as XNNPACK's kernels, so with MADD a separate multiply and add (the
- * `exact` build) results are bit-identical to tfjs's own (tests/gemm.test.ts checks it);
+ * `exact` build) results are bit-identical to tfjs's own (tests/wasm-kernels.test.ts checks it);
  * batch_matmul keeps tfjs's blocked order (below) in both builds. The `fma` build fuses the
  * two with relaxed SIMD (one rounding instead of two: within float tolerance, not bit-identical; it
  * needs relaxed-SIMD support, which Chromium ships and Node 20 has behind a flag).

@@ -1,5 +1,5 @@
 /**
- * Our own kernels for tfjs-wasm (kernels/gemm.c), installed in front of three of the wasm backend's:
+ * Our own kernels for tfjs-wasm (kernels/wasm-kernels.c), installed in front of three of the wasm backend's:
  * - `BatchMatMul`: every float32 product without batch broadcasting, in the order tfjs would have
  *   summed it: plain 2-D products as XNNPACK does (over k in order), transposed or batched ones as
  *   tfjs's own loop does (k in blocks of 48); other dtypes and broadcasting go to tfjs.
@@ -10,20 +10,20 @@
  *   one row at a time; it moves bytes only, so it is exact.
  *
  * Modes: `exact` (the default) multiplies and adds separately in XNNPACK's order, so every result is
- * bit-identical to tfjs's kernel (tests/gemm.test.ts), only faster; `fma` fuses them with relaxed
+ * bit-identical to tfjs's kernel (tests/wasm-kernels.test.ts), only faster; `fma` fuses them with relaxed
  * SIMD (faster still, within float tolerance, where the runtime has relaxed SIMD); `off` is tfjs's
- * kernel alone (for A/B runs: `npm run bench -- --gemm off`). docs/performance.md has the numbers.
+ * kernel alone (for A/B runs: `npm run bench -- --kernels off`). docs/performance.md has the numbers.
  *
  * The kernel's module imports the backend's own memory and reads and writes tensors where tfjs keeps
  * them (`memoryOffset`), so nothing is copied. Not used when that memory is shared (tfjs's threaded
  * build, which our workers never load): tfjs's kernel runs there.
  */
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { GEMM_EXACT_WASM, GEMM_FMA_WASM } from './gemm-wasm';
 import * as tf from './tf';
+import { KERNELS_EXACT_WASM, KERNELS_FMA_WASM } from './wasm-kernels-binary';
 
-export const GEMM_MODES = ['exact', 'fma', 'off'] as const;
-export type GemmMode = (typeof GEMM_MODES)[number];
+export const KERNEL_MODES = ['exact', 'fma', 'off'] as const;
+export type KernelMode = (typeof KERNEL_MODES)[number];
 
 /** The module's exports; arguments are byte offsets into the backend's memory and sizes. */
 interface Kernels {
@@ -52,11 +52,11 @@ interface Kernels {
   concat2(x: number, y: number, out: number, batch: number, nx: number, ny: number): void;
 }
 
-/** Groups the per-group kernel packs at a time (GB in kernels/gemm.c): its scratch is GB * I * K floats. */
+/** Groups the per-group kernel packs at a time (GB in kernels/wasm-kernels.c): its scratch is GB * I * K floats. */
 const GROUPS_PER_PASS = 16;
 
-const BYTES = { exact: GEMM_EXACT_WASM, fma: GEMM_FMA_WASM };
-let mode: GemmMode = 'exact';
+const BYTES = { exact: KERNELS_EXACT_WASM, fma: KERNELS_FMA_WASM };
+let mode: KernelMode = 'exact';
 /** tfjs's own kernels, which ours fall back to. */
 let tfjsMatMul: tf.KernelConfig | null = null;
 let tfjsConv: tf.KernelConfig | null = null;
@@ -87,25 +87,25 @@ function moduleFor(m: 'exact' | 'fma'): WebAssembly.Module | null {
 }
 
 /** Whether this runtime can run a mode (`fma` needs relaxed SIMD: Chromium; Node only with a flag). */
-export function gemmAvailable(m: GemmMode): boolean {
+export function kernelModeAvailable(m: KernelMode): boolean {
   return m === 'off' || moduleFor(m) !== null;
 }
 
 /** Choose the mode for every later matMul on wasm; a mode this runtime cannot run is an error. */
-export function setGemmMode(m: GemmMode): void {
-  if (!GEMM_MODES.includes(m))
-    throw new Error(`unknown gemm mode '${m}' (expected ${GEMM_MODES.join(', ')})`);
-  if (!gemmAvailable(m))
-    throw new Error(`gemm mode '${m}' needs WebAssembly relaxed SIMD, which this runtime lacks`);
+export function setKernelMode(m: KernelMode): void {
+  if (!KERNEL_MODES.includes(m))
+    throw new Error(`unknown kernel mode '${m}' (expected ${KERNEL_MODES.join(', ')})`);
+  if (!kernelModeAvailable(m))
+    throw new Error(`kernel mode '${m}' needs WebAssembly relaxed SIMD, which this runtime lacks`);
   mode = m;
 }
 
-export function gemmMode(): GemmMode {
+export function kernelMode(): KernelMode {
   return mode;
 }
 
 /** How many calls each implementation served since the last reset (the bench reports the split). */
-export const gemmCalls = { ours: 0, tfjs: 0 };
+export const kernelCalls = { ours: 0, tfjs: 0 };
 
 function kernelsFor(backend: BackendWasm): Kernels | null {
   if (mode === 'off') return null;
@@ -150,10 +150,10 @@ function batchMatMul(args: KernelArgs): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
   const ours = fits ? kernelsFor(backend) : null;
   if (!ours) {
-    gemmCalls.tfjs++;
+    kernelCalls.tfjs++;
     return tfjsMatMul!.kernelFunc(args) as tf.TensorInfo;
   }
-  gemmCalls.ours++;
+  kernelCalls.ours++;
   const out = backend.makeOutput([...outer, M, N], 'float32');
   const [pa, pb, pc] = [offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out)];
   // tfjs itself takes plain 2-D products to XNNPACK and everything else to its own loop: each has
@@ -187,10 +187,10 @@ function depthwiseConv2d(args: KernelArgs): tf.TensorInfo {
   const backend = args.backend as BackendWasm;
   const ours = groupContract ? kernelsFor(backend) : null;
   if (!ours) {
-    gemmCalls.tfjs++;
+    kernelCalls.tfjs++;
     return tfjsConv!.kernelFunc(args) as tf.TensorInfo;
   }
-  gemmCalls.ours++;
+  kernelCalls.ours++;
   const out = backend.makeOutput([I, 1, 1, G * J], 'float32');
   const wasm = backend.wasm as unknown as { _malloc(bytes: number): number; _free(at: number): void };
   const scratch = wasm._malloc(4 * GROUPS_PER_PASS * I * K);
@@ -229,10 +229,10 @@ function concat(args: KernelArgs): tf.TensorInfo {
     size(y.shape) > 0;
   const ours = fits ? kernelsFor(backend) : null;
   if (!ours) {
-    gemmCalls.tfjs++;
+    kernelCalls.tfjs++;
     return tfjsConcat!.kernelFunc(args) as tf.TensorInfo;
   }
-  gemmCalls.ours++;
+  kernelCalls.ours++;
   const outShape = x.shape.map((d, i) => (i === axis ? d + y.shape[i] : d));
   const out = backend.makeOutput(outShape, x.dtype);
   const batch = size(x.shape.slice(0, axis));
@@ -246,7 +246,7 @@ function replace(name: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo):
   const kernel = tf.getKernel(name, 'wasm');
   if (!kernel)
     throw new Error(
-      'installGemm: the wasm backend is not registered (import @tensorflow/tfjs-backend-wasm first)',
+      'installWasmKernels: the wasm backend is not registered (import @tensorflow/tfjs-backend-wasm first)',
     );
   tf.unregisterKernel(name, 'wasm');
   tf.registerKernel({ ...kernel, kernelFunc: kernelFunc as tf.KernelFunc });
@@ -258,7 +258,7 @@ function replace(name: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo):
  * calls do nothing). Call it after '@tensorflow/tfjs-backend-wasm' is imported, before or after the
  * backend starts.
  */
-export function installGemm(): void {
+export function installWasmKernels(): void {
   if (tfjsMatMul) return;
   tfjsMatMul = replace(tf.BatchMatMul, batchMatMul);
   tfjsConv = replace(tf.DepthwiseConv2dNative, depthwiseConv2d);
