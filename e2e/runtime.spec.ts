@@ -72,6 +72,9 @@ test('the two workers run on their own threads at once and the page stays respon
   expect(r.iters).toBe(3);
   expect(r.policyBackend?.backend).toBe('wasm');
   expect(r.prmBackend?.backend).toBe('wasm');
+  // Both workers run their products on our kernels (src/core/wasm-kernels.ts), not tfjs's.
+  expect(r.policyBackend?.wasmKernels).toBe('ours');
+  expect(r.prmBackend?.wasmKernels).toBe('ours');
   // Responsive: no main-thread task over 100 ms while training.
   expect(r.longest).toBeLessThanOrEqual(100);
   expect(r.parallel).toBe(true);

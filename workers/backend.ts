@@ -22,7 +22,7 @@ import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-si
 import { type DeviceWatch, GpuDeviceError, watchDevice, withErrorScopes } from '../src/browser/gpu-errors';
 import type { BackendInfo } from '../src/browser/session-api';
 import * as tf from '../src/core/tf';
-import { installWasmKernels } from '../src/core/wasm-kernels';
+import { installWasmKernels, wasmKernelsActive } from '../src/core/wasm-kernels';
 import { readChoice, storeChoice } from './backend-cache';
 import {
   type BackendDecision,
@@ -247,6 +247,7 @@ export class Accelerator {
       requested: this.req.backend,
       adapter: null,
       threads: 1,
+      wasmKernels: wasmKernelsActive() ? 'ours' : 'tfjs',
       note,
       measurement,
     });

@@ -22,6 +22,8 @@ export interface BackendInfo {
   adapter: string | null;
   /** WASM threads in use (1 when the page is not cross-origin isolated). */
   threads: number;
+  /** On wasm: whether our kernels (src/core/wasm-kernels.ts) run its products, or tfjs's own. */
+  wasmKernels?: 'ours' | 'tfjs';
   /** Why the choice differs from the request (no adapter, SwiftShader, device lost, ...). */
   note?: string;
   /** `auto` measured both backends (now, or `cached` from an earlier run on this adapter). */

@@ -125,6 +125,16 @@ function kernelsFor(backend: BackendWasm): Kernels | null {
   return perMode[mode] ?? null;
 }
 
+/**
+ * Whether our kernels serve the current backend now (it must be wasm): false where tfjs's run
+ * instead (`off`, shared memory, no synchronous compile). Workers report it with their backend.
+ */
+export function wasmKernelsActive(): boolean {
+  return (
+    tf.getBackend() === 'wasm' && tfjsMatMul !== null && kernelsFor(tf.backend() as BackendWasm) !== null
+  );
+}
+
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 /** Where tfjs keeps a tensor's data in the backend's memory (bytes). */
