@@ -1,10 +1,11 @@
 /*
- * Three kernels for tfjs-wasm (src/core/wasm-kernels.ts installs them over tfjs's own):
+ * Four kernels for tfjs-wasm (src/core/wasm-kernels.ts installs them over tfjs's own):
  * - gemm: C[M,N] = A[M,K] @ B[K,N], the 2-D float32 matMul;
  * - group_contract: attention's per-group products, which the model runs as a depthwise convolution;
- * - batch_matmul: every other product (transposed operands, batch dimensions), in tfjs's own order.
+ * - batch_matmul: every other product (transposed operands, batch dimensions), in tfjs's own order;
+ * - concat2: a concatenation of two tensors (the KV cache's append), bytes only.
  *
- * Why: tfjs-wasm 4.22 runs these through XNNPACK at ~15-30 GFLOP/s on this model's small shapes
+ * Why: tfjs-wasm 4.22 runs the first two through XNNPACK at ~15-30 GFLOP/s on this model's small shapes
  * (d = 64), repacking the right operand of every product. These read B in place and keep a 4 x 8
  * block of C in eight 128-bit accumulators while they walk k, so every loaded B vector is used four
  * times.
