@@ -135,6 +135,8 @@ static inline __attribute__((always_inline)) void chunk(const f32* A, const f32*
 
 __attribute__((export_name("gemm")))
 void gemm(const f32* A, const f32* B, f32* C, int M, int K, int N) {
+  /* K = 0: an empty sum, zeros (tfjs-wasm's XNNPACK refuses the shape and leaves C unwritten). */
+  if (K == 0) __builtin_memset(C, 0, (unsigned long)M * N * sizeof(f32));
   for (int k0 = 0; k0 < K; k0 += KC) chunk(A, B, C, M, N, N, K, 1, k0, k0 + KC < K ? k0 + KC : K);
 }
 

@@ -5,8 +5,10 @@ import * as tf from '../src/core/tf';
 import {
   installWasmKernels,
   kernelCalls,
+  kernelMode,
   kernelModeAvailable,
   setKernelMode,
+  wasmKernelsActive,
 } from '../src/core/wasm-kernels';
 import { KERNELS_EXACT_WASM, KERNELS_FMA_WASM } from '../src/core/wasm-kernels-binary';
 import { useBackend } from '../src/node/backend';
@@ -190,6 +192,25 @@ describe('our wasm kernels for tfjs (src/core/wasm-kernels.ts)', async () => {
     }
   });
 
+  it('makes an empty sum (K = 0) zeros, where tfjs-wasm leaves the output unwritten', () => {
+    for (const [tA, tB] of [
+      [false, false],
+      [true, false],
+      [false, true],
+    ]) {
+      const a = tA ? tf.zeros([0, 2]) : tf.zeros([2, 0]);
+      const b = tB ? tf.zeros([3, 0]) : tf.zeros([0, 3]);
+      kernelCalls.ours = 0;
+      // Fill the heap where the output will go with non-zeros first, so unwritten memory would show.
+      tf.fill([64], 7).dispose();
+      const c = tf.matMul(a, b, tA, tB);
+      expect(c.shape).toEqual([2, 3]);
+      expect(Array.from(c.dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
+      expect(kernelCalls.ours).toBe(1);
+      tf.dispose([a, b, c]);
+    }
+  });
+
   it("takes attention's per-group convolutions, bit-identical to tfjs's depthwise convolution", () => {
     // [I, K, G, J]: the model's four kinds (K a head width or a sequence length; G = sequences x
     // heads), G not a multiple of the 16 groups packed per pass, and odd sizes everywhere.
@@ -247,6 +268,7 @@ describe('our wasm kernels for tfjs (src/core/wasm-kernels.ts)', async () => {
       [x.slice([0, 0, 0, 0], [2, 1, 6, 4]), tf.tensor4d(values(rng, 3 * 4 * 2), [1, 3, 4, 2]), 1, 'valid'], // narrower filter
       [x.slice([0, 0, 0, 0], [2, 1, 6, 4]), tf.tensor4d(values(rng, 6 * 4 * 2), [1, 6, 4, 2]), 1, 'same'],
       [x.slice([0, 0, 0, 0], [2, 1, 6, 4]), tf.tensor4d(values(rng, 6 * 4 * 2), [1, 6, 4, 2]), 2, 'valid'],
+      [x, tf.tensor4d(values(rng, 6 * 4 * 2), [1, 6, 4, 2]), 1, 'valid'], // input height 3
     ];
     for (const [input, filter, stride, pad] of cases) {
       kernelCalls.ours = 0;
@@ -262,6 +284,7 @@ describe('our wasm kernels for tfjs (src/core/wasm-kernels.ts)', async () => {
       [[3, 5], [2, 5], 0, 'float32', 1],
       [[3, 5], [3, 7], -1, 'int32', 1],
       [[2, 3, 4], [2, 0, 4], 1, 'float32', 0], // an empty input
+      [[2, 0, 4], [2, 3, 4], 1, 'float32', 0],
     ];
     for (const [xs, ys, axis, dtype, oursCalls] of cases) {
       const n = (s: number[]) => s.reduce((a, b) => a * b, 1);
@@ -306,6 +329,36 @@ describe('our wasm kernels for tfjs (src/core/wasm-kernels.ts)', async () => {
     setKernelMode('exact');
     tf.concat([tf.ones([2, 2]), tf.ones([2, 2]), tf.ones([2, 2])], 1).dispose();
     expect(kernelCalls).toEqual({ ours: 0, tfjs: 1 });
+    // bool tensors are one byte per element in tfjs-wasm's heap, not four: tfjs's.
+    const yes = tf.concat([tf.tensor1d([true, false], 'bool'), tf.tensor1d([true], 'bool')]);
+    expect(Array.from(yes.dataSync())).toEqual([1, 0, 1]);
+    expect(kernelCalls).toEqual({ ours: 0, tfjs: 2 });
+    yes.dispose();
+  });
+
+  it("frees the scratch of the per-group products (the backend's memory does not grow)", () => {
+    const x = tf.tensor4d(values(rng, 64 * 64 * 16), [64, 1, 64, 16]);
+    const f = tf.tensor4d(values(rng, 64 * 16 * 4), [1, 64, 16, 4]);
+    const heap = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
+    tf.depthwiseConv2d(x, f, 1, 'valid').dispose();
+    const before = heap();
+    // 300 calls x 256 KB of scratch: 75 MB if it were never freed.
+    for (let n = 0; n < 300; n++) tf.depthwiseConv2d(x, f, 1, 'valid').dispose();
+    expect(heap()).toBe(before);
+    tf.dispose([x, f]);
+  });
+
+  it('says whether it serves the current backend, and in which mode', async () => {
+    expect(kernelMode()).toBe('exact');
+    expect(wasmKernelsActive()).toBe(true);
+    setKernelMode('off');
+    expect(kernelMode()).toBe('off');
+    expect(wasmKernelsActive()).toBe(false);
+    setKernelMode('exact');
+    await useBackend('cpu');
+    expect(wasmKernelsActive()).toBe(false);
+    await useBackend('wasm');
+    expect(wasmKernelsActive()).toBe(true);
   });
 
   it('refuses an unknown mode in one line', () => {

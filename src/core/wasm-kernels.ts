@@ -156,7 +156,7 @@ function batchMatMul(args: KernelArgs): tf.TensorInfo {
     b.shape.length === rank &&
     outer.every((d, i) => d === b.shape[i]) && // no broadcasting
     K === (tB ? b.shape[rank - 1] : b.shape[rank - 2]) &&
-    batch * M * K * N > 0;
+    batch * M * N > 0; // K = 0 is the empty sum: zeros (tfjs-wasm's XNNPACK path leaves garbage)
   const backend = args.backend as BackendWasm;
   const ours = fits ? kernelsFor(backend) : null;
   if (!ours) {
