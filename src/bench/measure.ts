@@ -73,7 +73,7 @@ export interface BenchResult {
   decodeTokensPerSec?: { kvCache: number; noCache: number | null; speedup: number | null };
   decodeMs?: { kvCache: Spread; noCache: Spread | null };
   sftStepMs?: number;
-  /** wasm: the matMul mode, and how many 2-D products our kernel and tfjs's computed (src/core/wasm-kernels.ts). */
+  /** wasm: the kernel mode, and how many kernel calls ours and tfjs's served (src/core/wasm-kernels.ts). */
   kernels?: { mode: KernelMode; ours: number; tfjs: number };
   sftStepMsSpread?: Spread;
   rlIterationMs?: { total: number; generate: number; prm: number; rectify: number; update: number };

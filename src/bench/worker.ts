@@ -123,7 +123,7 @@ async function run(req: BenchRequest): Promise<void> {
 
 /** The wasm binaries next to this bundle, and `--threads` (read when the backend initialises). */
 function setWasm(req: BenchRequest): void {
-  installWasmKernels(); // tfjs's own kernel with --kernels off, or on the threaded build (shared memory)
+  installWasmKernels(); // ours, unless --kernels off or the threaded build (its memory is shared)
   setWasmPaths({
     'tfjs-backend-wasm.wasm': wasmPlain,
     'tfjs-backend-wasm-simd.wasm': wasmSimd,
