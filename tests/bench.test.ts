@@ -58,6 +58,20 @@ describe('no-cache reference decoder', () => {
   });
 });
 
+/** The bench's Node environment on wasm, from the shipped add checkpoints (heap not read). */
+function nodeWasmEnv() {
+  return {
+    runtime: 'node' as const,
+    backend: 'wasm',
+    threads: 1,
+    policyCk: readCheckpoint('public/checkpoints/add', 'policy'),
+    prmCk: readCheckpoint('public/checkpoints/add', 'prm'),
+    heapMB: () => null,
+    log: () => {},
+    now: () => performance.now(),
+  };
+}
+
 describe('model presets', () => {
   it('default is the shipped checkpoints architecture; large is d=256, 4 layers', () => {
     for (const name of ['policy', 'prm'] as const) {
@@ -75,16 +89,7 @@ describe('model presets', () => {
   });
 
   it('the bench builds the chosen size (a large SFT step)', async () => {
-    const env = {
-      runtime: 'node' as const,
-      backend: 'wasm',
-      threads: 1,
-      policyCk: readCheckpoint('public/checkpoints/add', 'policy'),
-      prmCk: readCheckpoint('public/checkpoints/add', 'prm'),
-      heapMB: () => null,
-      log: () => {},
-      now: () => performance.now(),
-    };
+    const env = nodeWasmEnv();
     const before = tf.memory().numTensors;
     const r = await runBench(env, {
       model: 'large',
@@ -105,16 +110,7 @@ describe('model presets', () => {
 
   it('runs on the chosen wasm kernels and reports which served the calls', async () => {
     await useBackend('wasm');
-    const env = {
-      runtime: 'node' as const,
-      backend: 'wasm',
-      threads: 1,
-      policyCk: readCheckpoint('public/checkpoints/add', 'policy'),
-      prmCk: readCheckpoint('public/checkpoints/add', 'prm'),
-      heapMB: () => null,
-      log: () => {},
-      now: () => performance.now(),
-    };
+    const env = nodeWasmEnv();
     const small = { parts: ['sft'] as const, sftRuns: 1, sftWarmup: 0, sftBatch: 2, sftSeqLen: 8 };
     try {
       const off = await runBench(env, { ...small, kernels: 'off' });

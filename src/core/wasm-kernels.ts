@@ -109,8 +109,11 @@ export const kernelCalls = { ours: 0, tfjs: 0 };
 
 function kernelsFor(backend: BackendWasm): Kernels | null {
   if (mode === 'off') return null;
-  const perMode = bound.get(backend) ?? {};
-  bound.set(backend, perMode);
+  let perMode = bound.get(backend);
+  if (!perMode) {
+    perMode = {};
+    bound.set(backend, perMode);
+  }
   if (!(mode in perMode)) {
     const memory = (backend.wasm as unknown as { asm?: { memory?: unknown } }).asm?.memory;
     const mod = moduleFor(mode);
@@ -140,6 +143,26 @@ type KernelArgs = Parameters<tf.KernelFunc>[0];
 /** Where tfjs keeps a tensor's data in the backend's memory (bytes). */
 const offsetOf = (backend: BackendWasm, t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
 
+/**
+ * One call of a replaced kernel: ours where the inputs `fit` it and our module serves this backend,
+ * tfjs's own otherwise; counted either way.
+ */
+function serve(
+  args: KernelArgs,
+  tfjs: tf.KernelConfig | null,
+  fits: boolean,
+  run: (ours: Kernels, backend: BackendWasm) => tf.TensorInfo,
+): tf.TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const ours = fits ? kernelsFor(backend) : null;
+  if (!ours) {
+    kernelCalls.tfjs++;
+    return tfjs!.kernelFunc(args) as tf.TensorInfo;
+  }
+  kernelCalls.ours++;
+  return run(ours, backend);
+}
+
 function batchMatMul(args: KernelArgs): tf.TensorInfo {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const tA = Boolean(args.attrs?.transposeA);
@@ -157,20 +180,15 @@ function batchMatMul(args: KernelArgs): tf.TensorInfo {
     outer.every((d, i) => d === b.shape[i]) && // no broadcasting
     K === (tB ? b.shape[rank - 1] : b.shape[rank - 2]) &&
     batch * M * N > 0; // K = 0 is the empty sum: zeros (tfjs-wasm's XNNPACK path leaves garbage)
-  const backend = args.backend as BackendWasm;
-  const ours = fits ? kernelsFor(backend) : null;
-  if (!ours) {
-    kernelCalls.tfjs++;
-    return tfjsMatMul!.kernelFunc(args) as tf.TensorInfo;
-  }
-  kernelCalls.ours++;
-  const out = backend.makeOutput([...outer, M, N], 'float32');
-  const [pa, pb, pc] = [offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out)];
-  // tfjs itself takes plain 2-D products to XNNPACK and everything else to its own loop: each has
-  // its own order of summation, and ours follows the same one.
-  if (rank === 2 && !tA && !tB) ours.gemm(pa, pb, pc, M, K, N);
-  else ours.batch_matmul(pa, pb, pc, batch, M, K, N, tA ? 1 : 0, tB ? 1 : 0);
-  return out;
+  return serve(args, tfjsMatMul, fits, (ours, backend) => {
+    const out = backend.makeOutput([...outer, M, N], 'float32');
+    const [pa, pb, pc] = [offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out)];
+    // tfjs itself takes plain 2-D products to XNNPACK and everything else to its own loop: each has
+    // its own order of summation, and ours follows the same one.
+    if (rank === 2 && !tA && !tB) ours.gemm(pa, pb, pc, M, K, N);
+    else ours.batch_matmul(pa, pb, pc, batch, M, K, N, tA ? 1 : 0, tB ? 1 : 0);
+    return out;
+  });
 }
 
 const ones = (v: unknown) => v == null || v === 1 || (Array.isArray(v) && v.every((x) => x === 1));
@@ -194,36 +212,22 @@ function depthwiseConv2d(args: KernelArgs): tf.TensorInfo {
     ones(attrs.dilations) &&
     (attrs.dataFormat ?? 'NHWC') === 'NHWC' &&
     I * K * G * J > 0;
-  const backend = args.backend as BackendWasm;
-  const ours = groupContract ? kernelsFor(backend) : null;
-  if (!ours) {
-    kernelCalls.tfjs++;
-    return tfjsConv!.kernelFunc(args) as tf.TensorInfo;
-  }
-  kernelCalls.ours++;
-  const out = backend.makeOutput([I, 1, 1, G * J], 'float32');
-  const wasm = backend.wasm as unknown as { _malloc(bytes: number): number; _free(at: number): void };
-  const scratch = wasm._malloc(4 * GROUPS_PER_PASS * I * K);
-  try {
-    ours.group_contract(
-      offsetOf(backend, x),
-      offsetOf(backend, filter),
-      offsetOf(backend, out),
-      I,
-      K,
-      G,
-      J,
-      scratch,
-    );
-  } finally {
-    wasm._free(scratch);
-  }
-  return out;
+  return serve(args, tfjsConv, groupContract, (ours, backend) => {
+    const out = backend.makeOutput([I, 1, 1, G * J], 'float32');
+    const wasm = backend.wasm as unknown as { _malloc(bytes: number): number; _free(at: number): void };
+    const scratch = wasm._malloc(4 * GROUPS_PER_PASS * I * K);
+    try {
+      const [px, pf, po] = [offsetOf(backend, x), offsetOf(backend, filter), offsetOf(backend, out)];
+      ours.group_contract(px, pf, po, I, K, G, J, scratch);
+    } finally {
+      wasm._free(scratch);
+    }
+    return out;
+  });
 }
 
 function concat(args: KernelArgs): tf.TensorInfo {
   const inputs = args.inputs as unknown as tf.TensorInfo[];
-  const backend = args.backend as BackendWasm;
   const [x, y] = inputs;
   const rank = x?.shape.length ?? 0;
   const axis = rank > 0 ? tf.util.parseAxisParam(args.attrs?.axis as number, x.shape)[0] : 0;
@@ -237,18 +241,16 @@ function concat(args: KernelArgs): tf.TensorInfo {
     x.shape.every((d, i) => i === axis || d === y.shape[i]) &&
     size(x.shape) > 0 &&
     size(y.shape) > 0;
-  const ours = fits ? kernelsFor(backend) : null;
-  if (!ours) {
-    kernelCalls.tfjs++;
-    return tfjsConcat!.kernelFunc(args) as tf.TensorInfo;
-  }
-  kernelCalls.ours++;
-  const outShape = x.shape.map((d, i) => (i === axis ? d + y.shape[i] : d));
-  const out = backend.makeOutput(outShape, x.dtype);
-  const batch = size(x.shape.slice(0, axis));
-  const [nx, ny] = [size(x.shape.slice(axis)), size(y.shape.slice(axis))];
-  ours.concat2(offsetOf(backend, x), offsetOf(backend, y), offsetOf(backend, out), batch, nx, ny);
-  return out;
+  return serve(args, tfjsConcat, fits, (ours, backend) => {
+    const out = backend.makeOutput(
+      x.shape.map((d, i) => (i === axis ? d + y.shape[i] : d)),
+      x.dtype,
+    );
+    const batch = size(x.shape.slice(0, axis));
+    const [nx, ny] = [size(x.shape.slice(axis)), size(y.shape.slice(axis))];
+    ours.concat2(offsetOf(backend, x), offsetOf(backend, y), offsetOf(backend, out), batch, nx, ny);
+    return out;
+  });
 }
 
 /** Swap one of the wasm backend's kernels for ours; returns tfjs's. */
