@@ -171,7 +171,7 @@ function batchMatMul(args: KernelArgs): tf.TensorInfo {
   const outer = a.shape.slice(0, -2);
   const [M, K] = tA ? [a.shape[rank - 1], a.shape[rank - 2]] : [a.shape[rank - 2], a.shape[rank - 1]];
   const N = tB ? b.shape[rank - 2] : b.shape[rank - 1];
-  const batch = outer.reduce((n, d) => n * d, 1);
+  const batch = tf.util.sizeFromShape(outer);
   const fits =
     a.dtype === 'float32' &&
     b.dtype === 'float32' &&
@@ -231,7 +231,7 @@ function concat(args: KernelArgs): tf.TensorInfo {
   const [x, y] = inputs;
   const rank = x?.shape.length ?? 0;
   const axis = rank > 0 ? tf.util.parseAxisParam(args.attrs?.axis as number, x.shape)[0] : 0;
-  const size = (shape: number[]) => shape.reduce((n, d) => n * d, 1);
+  const size = tf.util.sizeFromShape;
   const fits =
     inputs.length === 2 &&
     rank > 0 &&
