@@ -25,6 +25,7 @@ import { runInBrowser } from '../src/node/browser-run';
 import { chromiumPath } from '../src/node/chromium';
 import { cliMain } from '../src/node/cli';
 import { readCheckpoint } from '../src/node/files';
+import { startGradientThread } from '../src/node/gradient-thread';
 import { parseTrainArgs, TRAIN_HELP } from '../src/node/options';
 import { Progress } from '../src/node/progress';
 import {
@@ -165,6 +166,18 @@ await cliMain(TRAIN_HELP, async () => {
     const service = new RunPolicyService(task, policy, () =>
       PolicyModel.fromCheckpoint(task, pc.manifestJson, pc.blob),
     );
+    // A second core computes shards of each update (src/core/rl/shards.ts); the numbers are the
+    // same without it. Awaited here (~1 s): the run's loop never yields to the thread's messages.
+    const thread =
+      cfg.updateShards > 1
+        ? await startGradientThread({ backend: node.backend, task: task.name, checkpoint: pc }).catch(
+            (e: Error) => {
+              log(`note: ${e.message}; every shard of the update runs on this thread`);
+              return null;
+            },
+          )
+        : null;
+    service.helper = thread;
     const prm = new LocalPrmService(loadPrm(task, start.prm));
     // The coordinator RNG of the checkpoint (as the browser session resumes): the same problems.
     const rng = resumeFrom ? resumedTrainerRng(resumeFrom.ck) : undefined;
@@ -194,6 +207,7 @@ await cliMain(TRAIN_HELP, async () => {
     await loop.begin();
     while (!loop.finished) await loop.next();
     summary = loop.summary();
+    await thread?.close();
     // The loop saw the evaluations after the checkpoint; the lowest sampled accuracy counts the
     // ones before it too (they are in the kept metrics rows).
     for (const row of keptRows as IterationMetrics[])

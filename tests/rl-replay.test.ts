@@ -26,9 +26,19 @@ const ITERS = 3;
 
 /**
  * Small batches, no warm-up and a larger lr than the default, so each update moves the policy
- * enough that the next iteration's samples depend on it.
+ * enough that the next iteration's samples depend on it. One update shard: the recordings predate
+ * the shards (src/core/rl/shards.ts) and replay unchanged through them; the `*-2-shards` cases
+ * record the default.
  */
-const BASE = { task: 'add', promptsPerIter: 4, groupSize: 4, lr: 5e-5, warmupIters: 0, seed: 7 };
+const BASE = {
+  task: 'add',
+  promptsPerIter: 4,
+  groupSize: 4,
+  lr: 5e-5,
+  warmupIters: 0,
+  seed: 7,
+  updateShards: 1,
+};
 const CASES: Record<string, Record<string, unknown>> = {
   grpo: { algo: 'grpo' },
   'prm-dense': { algo: 'prm-dense' },
@@ -57,6 +67,10 @@ const CASES: Record<string, Record<string, unknown>> = {
   'scope-old-rules': { algo: 'scope', scopeOracleGuard: true, scopeRectifyAnswerStep: true },
   'prm-dense-oracle-none': { algo: 'prm-dense', prmMode: 'oracle', scaleRewards: 'none' },
   'rrpo-clipped': { algo: 'rrpo', resetClipped: true, lossAgg: 'seq-mean-token-sum-norm' },
+  // The default update (two row shards, summed in order), with and without the KL and epochs.
+  'scope-2-shards': { algo: 'scope', updateShards: 2 },
+  'sft-control-2-shards': { algo: 'sft-control', updateShards: 2 },
+  'grpo-kl-epochs-2-shards': { algo: 'grpo', beta: 0.05, innerEpochs: 2, updateShards: 2 },
 };
 
 /** FNV-1a (32-bit) over bytes. */

@@ -22,6 +22,7 @@ import { getTask } from '../src/core/tasks';
 import type { Task } from '../src/core/tasks/types';
 import * as tf from '../src/core/tf';
 import { Accelerator } from './backend';
+import { type GradientWorker, startGradientWorker } from './gradient-helper';
 import { policyProbe } from './measure-backend';
 import {
   buffersOf,
@@ -41,9 +42,30 @@ let host: StoredCheckpoint | null = null;
 /** The sampling RNG before the running operation: a rerun after a device loss starts from it. */
 let rngBefore: RngState;
 
+/** Shares the updates on WASM (src/core/rl/shards.ts); null until started, or where it cannot run. */
+let gradient: GradientWorker | null = null;
+
 function serviceFor(policy: PolicyModel): LocalPolicyService {
-  return new LocalPolicyService(task, policy, () =>
+  const s = new LocalPolicyService(task, policy, () =>
     PolicyModel.fromCheckpoint(task, start.manifestJson, start.blob),
+  );
+  if (accel.info.backend === 'wasm') s.helper = gradient;
+  return s;
+}
+
+/**
+ * Start the gradient worker beside a WASM policy when the run shards its updates and there is a
+ * second core; it joins the service once up (between two calls: the numbers do not change).
+ */
+function startGradient(req: PolicyInit): void {
+  if (accel.info.backend !== 'wasm' || (req.rl?.updateShards ?? 1) < 2 || navigator.hardwareConcurrency < 2)
+    return;
+  startGradientWorker(req.task, start).then(
+    (g) => {
+      gradient = g;
+      if (accel.info.backend === 'wasm') service.helper = g;
+    },
+    (e: Error) => console.warn(`policy worker: no gradient worker (${e.message}); updates run here`),
   );
 }
 
@@ -86,6 +108,7 @@ const api: PolicyWorkerApi = {
     service = serviceFor(policy);
     rngBefore = policy.rng.getState();
     await saveHostCopy();
+    startGradient(req);
     return info;
   },
 

@@ -31,8 +31,11 @@ export interface PolicyInit extends BackendRequest {
   task: string;
   /** The run's starting checkpoint (also the KL reference). */
   checkpoint: StoredCheckpoint;
-  /** Set: prepare it for RL (`prepareRlPolicy`: run-seeded sampling, fresh Adam). Unset: load as is. */
-  rl: { seed: number; adamEps: number } | null;
+  /**
+   * Set: prepare it for RL (`prepareRlPolicy`: run-seeded sampling, fresh Adam). Unset: load as is.
+   * `updateShards` > 1: on WASM, a gradient worker computes shards of the updates (src/core/rl/shards.ts).
+   */
+  rl: { seed: number; adamEps: number; updateShards?: number } | null;
 }
 
 export interface PrmInit extends BackendRequest {
@@ -53,7 +56,7 @@ export interface PackedGeneration {
 
 export interface PolicyWorkerApi {
   init(req: PolicyInit, onEvent: (e: WorkerEvent) => void): Promise<BackendInfo>;
-  describe(): Promise<{ backend: string; task: string; params: number; step: number }>;
+  describe(): Promise<{ backend: string; task: string; params: number; step: number; helper?: boolean }>;
   generate(
     requests: GenerateRequest[],
     opts: { temperature: number; topP: number; greedy?: boolean },

@@ -19,6 +19,7 @@ import { MODEL_PRESETS, paramShapes } from '../core/model-shape';
 import { parseRlConfig, type RlConfig } from '../core/rl/config';
 import { LocalPolicyService, LocalPrmService, type StoredCheckpoint } from '../core/rl/services';
 import { loadPrm, prepareRlPolicy } from '../core/rl/setup';
+import type { GradientHelper } from '../core/rl/shards';
 import { Trainer } from '../core/rl/trainer';
 import { Rng } from '../core/rng';
 import {
@@ -53,6 +54,11 @@ export interface BenchEnv {
   /** Progress lines (stderr in Node, the console in the browser). */
   log(msg: string): void;
   now(): number;
+  /**
+   * Start a gradient helper for the RL iteration's update (src/core/rl/shards.ts), where the
+   * runtime has one for this backend: a Node thread, or a Web Worker beside a WASM bench worker.
+   */
+  startGradientHelper?(ck: StoredCheckpoint): Promise<GradientHelper & { close(): unknown }>;
 }
 
 export interface BenchResult {
@@ -75,6 +81,8 @@ export interface BenchResult {
   sftStepMs?: number;
   /** wasm: the kernel mode, and how many kernel calls ours and tfjs's served (src/core/wasm-kernels.ts). */
   kernels?: { mode: KernelMode; ours: number; tfjs: number };
+  /** The RL iteration's update: its shards, and whether a gradient helper computed some. */
+  rlUpdate?: { shards: number; helper: boolean };
   sftStepMsSpread?: Spread;
   rlIterationMs?: { total: number; generate: number; prm: number; rectify: number; update: number };
   rlIterationMsSpread?: Record<'total' | 'generate' | 'prm' | 'rectify' | 'update', Spread>;
@@ -299,6 +307,10 @@ async function measureRl(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe: Pr
   const policy = prepareRlPolicy(addTask, policyCk, rl);
   const prm = loadPrm(addTask, prmCk);
   const service = new LocalPolicyService(addTask, policy);
+  const helper =
+    rl.updateShards > 1 && env.startGradientHelper ? await env.startGradientHelper(policyCk) : null;
+  service.helper = helper;
+  out.rlUpdate = { shards: rl.updateShards, helper: helper !== null };
   const trainer = new Trainer(addTask, rl, service, new LocalPrmService(prm));
   env.log(
     `rl: ${o.rlWarmup} warm-up + ${o.growthIters} timed ${rl.algo} iterations (P=${rl.promptsPerIter}, G=${rl.groupSize})`,
@@ -325,6 +337,7 @@ async function measureRl(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe: Pr
     env.log('rl: profiling kernels of one iteration');
     out.rlProfile = await profileByKernel(async () => void (await trainer.step()), 3);
   }
+  await helper?.close();
   policy.dispose();
   prm.dispose();
   const spreads = Object.fromEntries(keys.map((k) => [k, spreadOf(times[k])])) as Record<
@@ -346,7 +359,7 @@ async function measureRl(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe: Pr
 /** Run the selected measurements; one result object. */
 export async function runBench(env: BenchEnv, opts: Partial<BenchOptions> = {}): Promise<BenchResult> {
   const o: BenchOptions = { ...DEFAULT_BENCH, ...opts };
-  const rl = parseRlConfig({});
+  const rl = parseRlConfig(o.updateShards === null ? {} : { updateShards: o.updateShards });
   const probe = new Probe(env);
   const vocabSize = tokenizerFor(addTask).vocabSize;
   const arch = { vocabSize, ...MODEL_PRESETS[o.model] };

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { type NodeBackend, useBackend } from '../node/backend';
 import { readCheckpoint } from '../node/files';
+import { startGradientThread } from '../node/gradient-thread';
 import { type BenchOptions, type BenchResult, runBench } from './measure';
 
 const CK_DIR = path.join('public', 'checkpoints', 'add');
@@ -22,6 +23,7 @@ export async function benchNode(
       heapMB: () => process.memoryUsage().heapUsed / 2 ** 20,
       log,
       now: () => performance.now(),
+      startGradientHelper: (checkpoint) => startGradientThread({ backend, task: 'add', checkpoint }),
     },
     opts,
   );

@@ -37,6 +37,8 @@ export interface BenchOptions {
   model: ModelPreset;
   /** wasm's kernels (src/core/wasm-kernels.ts): ours, `exact` (the default) or `fma`, or tfjs's own, `off`. */
   kernels: KernelMode;
+  /** The RL iteration's update shards (src/core/rl/shards.ts); null: the RL default. */
+  updateShards: number | null;
 }
 
 /** Few runs, for backends where one step takes seconds (webgpu on SwiftShader, cpu). */
@@ -68,4 +70,5 @@ export const DEFAULT_BENCH: BenchOptions = {
   profile: false,
   model: 'default',
   kernels: 'exact',
+  updateShards: null,
 };

@@ -61,6 +61,10 @@ export function formatReport(
     );
     for (const k of ['total', 'generate', 'prm', 'rectify', 'update'] as const)
       lines.push(`  ${k.padEnd(9)} ${spreadText(r.rlIterationMsSpread[k])}`);
+    if (r.rlUpdate)
+      lines.push(
+        `  update shards: ${r.rlUpdate.shards}${r.rlUpdate.shards > 1 ? (r.rlUpdate.helper ? ', a gradient worker computing all but the first' : ', all on this worker (no gradient worker)') : ''}`,
+      );
     lines.push(`tensors growth per iteration: ${r.tensorsGrowthPerIter} (over ${r.growthIters})`);
   }
   if (r.kernels)

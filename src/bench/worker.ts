@@ -16,6 +16,7 @@ import {
   type ProbeWorkload,
   planBackend,
 } from '../../workers/choose-backend';
+import { startGradientWorker } from '../../workers/gradient-helper';
 import {
   measureWasmAndWebgpu,
   modelProbe,
@@ -24,6 +25,7 @@ import {
 } from '../../workers/measure-backend';
 import { PolicyModel } from '../core/agents';
 import { MODEL_PRESETS } from '../core/model-shape';
+import type { StoredCheckpoint } from '../core/rl/services';
 import { addTask } from '../core/tasks';
 import * as tf from '../core/tf';
 import { installWasmKernels } from '../core/wasm-kernels';
@@ -107,6 +109,10 @@ async function run(req: BenchRequest): Promise<void> {
       heapMB: await heapProbe(),
       log: (msg) => post({ type: 'log', msg }),
       now: () => performance.now(),
+      // As the policy worker: a gradient worker beside WASM (workers/policy.worker.ts).
+      ...(name === 'wasm' && navigator.hardwareConcurrency >= 2
+        ? { startGradientHelper: (ck: StoredCheckpoint) => startGradientWorker('add', ck) }
+        : {}),
     },
     req.opts,
   );

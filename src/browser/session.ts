@@ -302,7 +302,11 @@ export class TrainingSession implements Session {
     };
     const startPolicy = () =>
       startPolicyWorker(
-        { ...req, checkpoint: policyCk, rl: { seed: c.seed, adamEps: c.adamEps } },
+        {
+          ...req,
+          checkpoint: policyCk,
+          rl: { seed: c.seed, adamEps: c.adamEps, updateShards: c.updateShards },
+        },
         (e) => this.onWorkerEvent('policy', e),
         onCrash,
       );

@@ -178,18 +178,14 @@ export interface StepResult {
 }
 
 /**
- * Compute gradients of `lossFn`, clip them to `clipNorm` (global L2 norm) and apply Adam.
- * One host sync per step (loss and norm), which also guards against non-finite updates. The gradients
- * are flattened once, for the norm and for the fused Adam update.
+ * The value of `lossFn` and its gradient as one flat vector in Adam's parameter order (every
+ * parameter needs a gradient).
  */
-export async function optimiseStep(
+export function flatGradient(
   params: Params,
   opt: Adam,
   lossFn: () => tf.Scalar,
-  lr: number,
-  clipNorm: number,
-  lrByParam: Readonly<Record<string, number>> = {},
-): Promise<StepResult> {
+): { value: tf.Scalar; flat: tf.Tensor1D } {
   const names = [...params.keys()];
   const { value, grads } = tf.variableGrads(
     lossFn,
@@ -202,12 +198,44 @@ export async function optimiseStep(
   });
   const flat = opt.flatten(gradMap);
   tf.dispose([...gradMap.values()]);
+  return { value, flat };
+}
+
+/**
+ * Clip a flat gradient to `clipNorm` (global L2 norm) and apply Adam, unless the loss or the norm
+ * is not finite. One host sync (loss and norm). Disposes `value` and `flat`.
+ */
+export async function applyClipped(
+  opt: Adam,
+  value: tf.Scalar,
+  flat: tf.Tensor1D,
+  lr: number,
+  clipNorm: number,
+  lrByParam: Readonly<Record<string, number>> = {},
+): Promise<StepResult> {
   const lossAndNorm = tf.tidy(() => tf.stack([value, tf.sqrt(tf.sum(tf.square(flat)))]));
   const [loss, gradNorm] = (await lossAndNorm.data()) as Float32Array;
   const skipped = !Number.isFinite(loss) || !Number.isFinite(gradNorm);
   if (!skipped) opt.applyFlat(flat, lr, gradNorm > clipNorm ? clipNorm / (gradNorm + 1e-6) : 1, lrByParam);
   tf.dispose([value, lossAndNorm, flat]);
   return { loss, gradNorm, skipped };
+}
+
+/**
+ * Compute gradients of `lossFn`, clip them to `clipNorm` (global L2 norm) and apply Adam.
+ * One host sync per step (loss and norm), which also guards against non-finite updates. The gradients
+ * are flattened once, for the norm and for the fused Adam update.
+ */
+export function optimiseStep(
+  params: Params,
+  opt: Adam,
+  lossFn: () => tf.Scalar,
+  lr: number,
+  clipNorm: number,
+  lrByParam: Readonly<Record<string, number>> = {},
+): Promise<StepResult> {
+  const { value, flat } = flatGradient(params, opt, lossFn);
+  return applyClipped(opt, value, flat, lr, clipNorm, lrByParam);
 }
 
 /** Cosine decay from `lr` to `minLr` over `total` steps after a linear warm-up. */

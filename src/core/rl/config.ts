@@ -62,6 +62,15 @@ export const rlConfigSchema = z
       .min(0)
       .describe('k3 KL penalty to the SFT reference; 0 disables it (and the reference model)'),
     innerEpochs: z.number().int().min(1).max(16).describe('Passes over each batch (mu)'),
+    /** ./shards.ts. Runs recorded before 2026-12-03 (the experiments in results/) used 1. */
+    updateShards: z
+      .number()
+      .int()
+      .min(1)
+      .max(8)
+      .describe(
+        'Row shards of each update, their gradients summed in order; a second worker computes shards beside the policy (results depend on this number, not on the cores; 1: the unsharded update)',
+      ),
     prmLambda: z.number().min(0).describe('prm-dense: r = outcome + lambda * mean step score'),
     gamma: z.number().positive().describe('luffy/scope: shaped weight p/(p+gamma) on off-policy tokens'),
     tau: z.number().gt(0).lt(1).describe('scope: a step is wrong when the PRM scores it below tau'),
@@ -179,6 +188,7 @@ export const DEFAULT_RL: RlConfig = {
   epsHigh: 0.2,
   beta: 0,
   innerEpochs: 1,
+  updateShards: 2,
   prmLambda: 0.5,
   gamma: 0.1,
   tau: 0.5,

@@ -21,11 +21,14 @@ export interface LossHyper {
  *   off: -A p/(p+gamma),                              p = exp(logp)
  *   pg:  -A logp
  *   loss = sum_t w_t * token_loss_t  (+ beta * sum_t w_t * k3(logp, ref) on on-policy tokens)
+ * clipFraction and kl are sums over on-policy tokens divided by `onCount`: the batch's own count,
+ * or the whole batch's when `batch` is a shard of it (./shards.ts), so that shards' parts add up.
  */
 export function rlLoss(
   logp: tf.Tensor2D,
   batch: UpdateBatch,
   h: LossHyper,
+  onCount = countOn(batch),
 ): { loss: tf.Scalar; clipFraction: tf.Scalar; kl: tf.Scalar } {
   const shape: [number, number] = [batch.B, batch.T - 1];
   const roleIs = (r: Role) =>
@@ -52,10 +55,6 @@ export function rlLoss(
   let loss = tf.sum(tf.mul(w, perToken)) as tf.Scalar;
 
   let kl = tf.scalar(0);
-  const onCount = Math.max(
-    1,
-    batch.roles.reduce((n, r) => n + (r === ROLE.on ? 1 : 0), 0),
-  );
   if (h.beta > 0 && batch.refLogps) {
     const d = tf.mul(tf.sub(tf.tensor2d(batch.refLogps, shape), logp), mOn);
     const k3 = tf.sub(tf.sub(tf.exp(d), d), 1);
@@ -68,4 +67,12 @@ export function rlLoss(
   );
   const clipFraction = tf.div(tf.sum(tf.mul(tf.cast(clipped, 'float32'), mOn)), onCount) as tf.Scalar;
   return { loss, clipFraction, kl };
+}
+
+/** On-policy tokens of a batch (at least 1: the statistics divide by it). */
+export function countOn(batch: UpdateBatch): number {
+  return Math.max(
+    1,
+    batch.roles.reduce((n, r) => n + (r === ROLE.on ? 1 : 0), 0),
+  );
 }

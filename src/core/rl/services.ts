@@ -8,9 +8,20 @@ import { type EvalOptions, type EvalResult, evaluatePolicy } from '../evaluate';
 import { tokenLogProbs } from '../model';
 import type { Task } from '../tasks/types';
 import * as tf from '../tf';
-import { optimiseStep } from '../train';
+import { applyClipped } from '../train';
 import type { NonFiniteKind } from './faults';
-import { type LossHyper, rlLoss, type UpdateBatch } from './loss';
+import type { LossHyper, UpdateBatch } from './loss';
+import {
+  type BatchCounts,
+  batchCounts,
+  type GradientHelper,
+  readFlatWeights,
+  type ShardHyper,
+  type ShardResult,
+  shardGradient,
+  shardRanges,
+  sliceRows,
+} from './shards';
 
 export interface GenerateRequest {
   prompt: string;
@@ -31,6 +42,8 @@ export interface UpdateOptions extends LossHyper {
   lrByParam?: Record<string, number>;
   clipNorm: number;
   innerEpochs: number;
+  /** Row shards of the batch whose gradients are summed (./shards.ts); 1 when absent. */
+  shards?: number;
   temperature: number;
   /** Test hook (see faults.ts): poison this update so the non-finite guard must skip it. */
   injectNonFinite?: NonFiniteKind;
@@ -53,7 +66,8 @@ export interface StoredCheckpoint {
 }
 
 export interface PolicyService {
-  describe(): Promise<{ backend: string; task: string; params: number; step: number }>;
+  /** `helper`: a gradient helper shares the updates (./shards.ts). */
+  describe(): Promise<{ backend: string; task: string; params: number; step: number; helper?: boolean }>;
   generate(
     requests: GenerateRequest[],
     opts: { temperature: number; topP: number; greedy?: boolean },
@@ -72,6 +86,8 @@ export interface PrmService {
 
 /** The policy service over an in-process PolicyModel (Node, or inside a browser worker). */
 export class LocalPolicyService implements PolicyService {
+  /** Computes some of the update's shards on another worker (./shards.ts); the numbers are the same without it. */
+  helper: GradientHelper | null = null;
   /** Frozen copy of the starting weights, made on the first update that needs a KL reference. */
   private reference: PolicyModel | null = null;
 
@@ -87,6 +103,7 @@ export class LocalPolicyService implements PolicyService {
       task: this.task.name,
       params: [...this.policy.params.values()].reduce((n, v) => n + v.size, 0),
       step: this.policy.step,
+      helper: this.helper !== null,
     };
   }
 
@@ -106,37 +123,64 @@ export class LocalPolicyService implements PolicyService {
       batch = { ...batch, refLogps: (await t.data()) as Float32Array };
       t.dispose();
     }
-    const trainedMask = Float32Array.from(batch.weights, (w) => (w !== 0 ? 1 : 0));
-    const trainedCount = Math.max(
-      1,
-      trainedMask.reduce((a, b) => a + b, 0),
-    );
-    const trained = tf.tensor2d(trainedMask, [batch.B, batch.T - 1]);
+    const counts = batchCounts(batch);
+    const shards = shardRanges(batch.B, o.shards ?? 1).map(([lo, hi]) => sliceRows(batch, lo, hi));
+    const hyper = {
+      epsLow: o.epsLow,
+      epsHigh: o.epsHigh,
+      gamma: o.gamma,
+      beta: o.beta,
+      temperature: o.temperature,
+    };
+    const fault = o.injectNonFinite;
+    const poison = fault ? (loss: tf.Scalar) => poisonLoss(loss, fault) : undefined;
     const stats: UpdateStats = { loss: 0, gradNorm: 0, clipFraction: 0, kl: 0, entropy: 0, skipped: 0 };
     for (let e = 0; e < o.innerEpochs; e++) {
-      let side: tf.Tensor[] = [];
-      const res = await optimiseStep(
-        p.params,
-        p.opt,
-        () => {
-          const { logp, entropy } = tokenLogProbs(p.cfg, p.params, ids(), o.temperature);
-          const out = rlLoss(logp, batch, o);
-          const meanEntropy = tf.div(tf.sum(tf.mul(entropy(), trained)), trainedCount);
-          side = [tf.keep(out.clipFraction), tf.keep(out.kl), tf.keep(meanEntropy)];
-          return o.injectNonFinite ? poisonLoss(out.loss, o.injectNonFinite) : out.loss;
-        },
-        o.lr,
-        o.clipNorm,
-        o.lrByParam,
+      // Shards 1.. go to the helper (at the current weights) while this worker computes shard 0.
+      const helper = shards.length > 1 ? this.helper : null;
+      const weights = helper ? await readFlatWeights(p.params) : null;
+      const remote = shards.slice(1).map((s) => helper?.gradient(weights!, s, hyper, counts));
+      const parts = [await shardGradient(p, shards[0], hyper, counts, poison)];
+      for (const [i, r] of remote.entries())
+        parts.push(await this.fromHelper(r, shards[i + 1], hyper, counts));
+      const flat = parts.slice(1).reduce((sum, part) => {
+        const next = tf.add(sum, part.grad) as tf.Tensor1D;
+        tf.dispose([sum, part.grad]);
+        return next;
+      }, parts[0].grad);
+      const [loss, clipFraction, kl, entropy] = [0, 1, 2, 3].map((k) =>
+        parts.reduce((a, x) => a + x.stats[k], 0),
       );
-      const [clipFraction, kl, entropy] = await Promise.all(side.map(async (t) => (await t.data())[0]));
-      tf.dispose(side);
+      const res = await applyClipped(p.opt, tf.scalar(loss), flat, o.lr, o.clipNorm, o.lrByParam);
       p.step++;
       Object.assign(stats, { loss: res.loss, gradNorm: res.gradNorm, clipFraction, kl, entropy });
       if (res.skipped) stats.skipped++;
     }
-    trained.dispose();
     return stats;
+  }
+
+  /**
+   * A shard from the helper, or computed here when there is none or it failed (a failed helper is
+   * dropped; the numbers are the same either way).
+   */
+  private async fromHelper(
+    pending: Promise<ShardResult<Float32Array>> | undefined,
+    shard: UpdateBatch,
+    hyper: ShardHyper,
+    counts: BatchCounts,
+  ): Promise<ShardResult<tf.Tensor1D>> {
+    if (pending) {
+      try {
+        const { grad, stats } = await pending;
+        return { grad: tf.tensor1d(grad), stats };
+      } catch (e) {
+        console.warn(
+          `update: the gradient helper failed (${(e as Error).message}); computing its shards here`,
+        );
+        this.helper = null;
+      }
+    }
+    return shardGradient(this.policy, shard, hyper, counts);
   }
 
   evaluate(opts: Partial<EvalOptions>) {

@@ -111,6 +111,7 @@ export class Trainer {
       lrByParam: { [OUTPUT_GAIN_PARAM]: c.outputGainLr * warm },
       clipNorm: c.clipNorm,
       innerEpochs: c.innerEpochs,
+      shards: c.updateShards,
       temperature: c.temperature,
       epsLow: c.epsLow,
       epsHigh: c.epsHigh,

@@ -1,0 +1,56 @@
+/// <reference types="vite/client" />
+/**
+ * Starting the gradient worker (./gradient.worker.ts) from a worker that runs the policy on WASM.
+ * The numbers of a run are the same with or without it (src/core/rl/shards.ts), so any failure
+ * only costs the second core.
+ */
+import * as Comlink from 'comlink';
+import { startModuleWorker } from '../src/browser/module-worker';
+import type { StoredCheckpoint } from '../src/core/rl/services';
+import type { GradientHelper } from '../src/core/rl/shards';
+import { kernelMode } from '../src/core/wasm-kernels';
+import type { GradientWorkerApi } from './gradient.worker';
+import gradientWorkerUrl from './gradient.worker.ts?worker&url';
+
+export interface GradientWorker extends GradientHelper {
+  close(): void;
+}
+
+/** Start and initialise the worker (with this worker's kernel mode); rejects if it cannot. */
+export async function startGradientWorker(
+  task: string,
+  checkpoint: StoredCheckpoint,
+): Promise<GradientWorker> {
+  const worker = startModuleWorker(gradientWorkerUrl, 'gradient');
+  const remote = Comlink.wrap<GradientWorkerApi>(worker);
+  // Calls in flight fail when the worker dies (a set, not a race against one long-pending promise,
+  // whose reactions would keep every call's result alive).
+  let dead: Error | null = null;
+  const pending = new Set<(e: Error) => void>();
+  worker.addEventListener('error', (e) => {
+    dead ??= new Error(`the gradient worker crashed: ${e.message || 'its script did not load'}`);
+    for (const reject of pending) reject(dead);
+    pending.clear();
+  });
+  const call = <R>(p: Promise<R>): Promise<R> =>
+    dead
+      ? Promise.reject(dead)
+      : new Promise<R>((resolve, reject) => {
+          pending.add(reject);
+          p.then(resolve, reject).finally(() => pending.delete(reject));
+        });
+  const close = () => {
+    remote[Comlink.releaseProxy]();
+    worker.terminate();
+  };
+  try {
+    await call(remote.init(task, checkpoint, kernelMode()));
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return {
+    gradient: (weights, shard, hyper, counts) => call(remote.gradient(weights, shard, hyper, counts)),
+    close,
+  };
+}
