@@ -85,6 +85,41 @@ test('the two workers run on their own threads at once and the page stays respon
   );
 });
 
+test("the update's second shard runs in a gradient worker beside the policy worker, and the numbers are those without it", async ({
+  page,
+}) => {
+  test.setTimeout(600_000);
+  // Two shards (the default) on WASM: the policy worker starts a gradient worker and hands it the
+  // second shard of every update once it is up; with the test hook it computes both itself.
+  const run = async (query: string) => {
+    await openRunner(page, query);
+    return page.evaluate(async () => {
+      const s: TrainingSession = await window.scopeRunner!.ready;
+      const rows: Row[] = [];
+      s.on('iteration', (r) => rows.push(r.metrics as unknown as Row));
+      await s.start();
+      return {
+        rows: rows.map(({ iter, rewardMean, loss, gradNorm, entropy }) => ({
+          iter,
+          rewardMean,
+          loss,
+          gradNorm,
+          entropy,
+        })),
+        helperShards: (await s.policyService.describe()).helperShards,
+      };
+    });
+  };
+  const q = `task=add&algo=scope&iters=4&seed=2&backend=wasm&${SMALL}`;
+  const shared = await run(q);
+  const alone = await run(`${q}&gradientWorker=0`);
+  // One shard per update once the worker is up (it starts beside the first iterations).
+  expect(shared.helperShards).toBeGreaterThanOrEqual(2);
+  expect(alone.helperShards).toBe(0);
+  expect(shared.rows).toHaveLength(4);
+  expect(shared.rows).toEqual(alone.rows);
+});
+
 test('a lost WebGPU device: the worker falls back to WASM with the same weights, tells the page, trains on', async ({
   page,
 }) => {

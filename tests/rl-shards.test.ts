@@ -214,11 +214,12 @@ async function run(helper: 'none' | 'in-process' | 'thread' | 'failing', updateS
   }
   const weights = await readFlatWeights(policy.params);
   const helperLeft = service.helper !== null;
+  const helperShards = service.helperShards;
   await thread?.close();
   replica?.dispose();
   policy.dispose();
   prm.dispose();
-  return { metrics, weights, calls, helperLeft };
+  return { metrics, weights, calls, helperLeft, helperShards };
 }
 
 describe("a run's numbers do not depend on where its shards run", () => {
@@ -230,6 +231,7 @@ describe("a run's numbers do not depend on where its shards run", () => {
   it('an in-process helper: identical metrics and weights', async () => {
     const got = await run('in-process');
     expect(got.calls).toBe(6); // 3 iterations x 2 epochs, one shard each
+    expect(got.helperShards).toBe(6);
     expect(got.metrics).toEqual(alone.metrics);
     expect(Buffer.from(got.weights.buffer).equals(Buffer.from(alone.weights.buffer))).toBe(true);
   });
@@ -245,6 +247,7 @@ describe("a run's numbers do not depend on where its shards run", () => {
     const got = await run('failing');
     expect(got.calls).toBe(1);
     expect(got.helperLeft).toBe(false);
+    expect(got.helperShards).toBe(0);
     expect(got.metrics).toEqual(alone.metrics);
     expect(Buffer.from(got.weights.buffer).equals(Buffer.from(alone.weights.buffer))).toBe(true);
   });

@@ -58,8 +58,8 @@ function serviceFor(policy: PolicyModel): LocalPolicyService {
  * second core; it joins the service once up (between two calls: the numbers do not change).
  */
 function startGradient(req: PolicyInit): void {
-  if (accel.info.backend !== 'wasm' || (req.rl?.updateShards ?? 1) < 2 || navigator.hardwareConcurrency < 2)
-    return;
+  const wanted = (req.rl?.updateShards ?? 1) > 1 && req.rl?.gradientWorker !== false;
+  if (!wanted || accel.info.backend !== 'wasm' || navigator.hardwareConcurrency < 2) return;
   startGradientWorker(req.task, start).then(
     (g) => {
       gradient = g;

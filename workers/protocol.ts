@@ -33,9 +33,10 @@ export interface PolicyInit extends BackendRequest {
   checkpoint: StoredCheckpoint;
   /**
    * Set: prepare it for RL (`prepareRlPolicy`: run-seeded sampling, fresh Adam). Unset: load as is.
-   * `updateShards` > 1: on WASM, a gradient worker computes shards of the updates (src/core/rl/shards.ts).
+   * `updateShards` > 1: on WASM, a gradient worker computes shards of the updates (src/core/rl/shards.ts),
+   * unless `gradientWorker` is false (a test hook: the numbers must be the same).
    */
-  rl: { seed: number; adamEps: number; updateShards?: number } | null;
+  rl: { seed: number; adamEps: number; updateShards?: number; gradientWorker?: boolean } | null;
 }
 
 export interface PrmInit extends BackendRequest {
@@ -56,7 +57,7 @@ export interface PackedGeneration {
 
 export interface PolicyWorkerApi {
   init(req: PolicyInit, onEvent: (e: WorkerEvent) => void): Promise<BackendInfo>;
-  describe(): Promise<{ backend: string; task: string; params: number; step: number; helper?: boolean }>;
+  describe(): Promise<{ backend: string; task: string; params: number; step: number; helperShards?: number }>;
   generate(
     requests: GenerateRequest[],
     opts: { temperature: number; topP: number; greedy?: boolean },

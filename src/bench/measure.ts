@@ -81,8 +81,8 @@ export interface BenchResult {
   sftStepMs?: number;
   /** wasm: the kernel mode, and how many kernel calls ours and tfjs's served (src/core/wasm-kernels.ts). */
   kernels?: { mode: KernelMode; ours: number; tfjs: number };
-  /** The RL iteration's update: its shards, and whether a gradient helper computed some. */
-  rlUpdate?: { shards: number; helper: boolean };
+  /** The RL iteration's update: its shards, and how many of them a gradient helper computed. */
+  rlUpdate?: { shards: number; helperShards: number };
   sftStepMsSpread?: Spread;
   rlIterationMs?: { total: number; generate: number; prm: number; rectify: number; update: number };
   rlIterationMsSpread?: Record<'total' | 'generate' | 'prm' | 'rectify' | 'update', Spread>;
@@ -310,7 +310,6 @@ async function measureRl(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe: Pr
   const helper =
     rl.updateShards > 1 && env.startGradientHelper ? await env.startGradientHelper(policyCk) : null;
   service.helper = helper;
-  out.rlUpdate = { shards: rl.updateShards, helper: helper !== null };
   const trainer = new Trainer(addTask, rl, service, new LocalPrmService(prm));
   env.log(
     `rl: ${o.rlWarmup} warm-up + ${o.growthIters} timed ${rl.algo} iterations (P=${rl.promptsPerIter}, G=${rl.groupSize})`,
@@ -333,6 +332,7 @@ async function measureRl(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe: Pr
       env.log(`rl: ${i + 1}/${o.growthIters} (median total ${spreadOf(times.total).median.toFixed(0)} ms)`);
   }
   const after = await service.numTensors();
+  out.rlUpdate = { shards: rl.updateShards, helperShards: service.helperShards };
   if (o.profile) {
     env.log('rl: profiling kernels of one iteration');
     out.rlProfile = await profileByKernel(async () => void (await trainer.step()), 3);

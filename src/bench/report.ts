@@ -63,7 +63,7 @@ export function formatReport(
       lines.push(`  ${k.padEnd(9)} ${spreadText(r.rlIterationMsSpread[k])}`);
     if (r.rlUpdate)
       lines.push(
-        `  update shards: ${r.rlUpdate.shards}${r.rlUpdate.shards > 1 ? (r.rlUpdate.helper ? ', a gradient worker computing all but the first' : ', all on this worker (no gradient worker)') : ''}`,
+        `  update shards: ${r.rlUpdate.shards} (${r.rlUpdate.helperShards} computed by a gradient worker)`,
       );
     lines.push(`tensors growth per iteration: ${r.tensorsGrowthPerIter} (over ${r.growthIters})`);
   }

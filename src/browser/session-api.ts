@@ -53,6 +53,11 @@ export interface SessionOptions {
   parallelStartEval?: boolean;
   /** Test hook: the size of `auto`'s measurement (workers/measure-backend.ts). */
   backendProbe?: Partial<ProbeWorkload>;
+  /**
+   * Test hook: false keeps every shard of the updates in the policy worker (no gradient worker,
+   * src/core/rl/shards.ts); the numbers must be the same.
+   */
+  gradientWorker?: boolean;
 }
 
 export interface SessionEventMap {

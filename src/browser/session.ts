@@ -305,7 +305,12 @@ export class TrainingSession implements Session {
         {
           ...req,
           checkpoint: policyCk,
-          rl: { seed: c.seed, adamEps: c.adamEps, updateShards: c.updateShards },
+          rl: {
+            seed: c.seed,
+            adamEps: c.adamEps,
+            updateShards: c.updateShards,
+            gradientWorker: this.opts.gradientWorker !== false,
+          },
         },
         (e) => this.onWorkerEvent('policy', e),
         onCrash,

@@ -82,6 +82,7 @@ export function parseRunnerParams(search: string): RunnerParams {
       autosaveEvery: q.has('autosave') ? int('autosave', q.get('autosave')!, 0) : undefined,
       remeasureBackend: q.get('remeasure') === '1',
       backendProbe: q.has('probe') ? parseProbe(jsonParam('probe', q.get('probe')!)) : undefined,
+      ...(q.get('gradientWorker') === '0' ? { gradientWorker: false } : {}),
     },
     autostart: q.get('autostart') !== '0',
     reportFinalCheckpoint: q.get('final') === '1',

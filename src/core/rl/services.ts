@@ -66,8 +66,8 @@ export interface StoredCheckpoint {
 }
 
 export interface PolicyService {
-  /** `helper`: a gradient helper shares the updates (./shards.ts). */
-  describe(): Promise<{ backend: string; task: string; params: number; step: number; helper?: boolean }>;
+  /** `helperShards`: update shards a gradient helper has computed so far (./shards.ts). */
+  describe(): Promise<{ backend: string; task: string; params: number; step: number; helperShards?: number }>;
   generate(
     requests: GenerateRequest[],
     opts: { temperature: number; topP: number; greedy?: boolean },
@@ -88,6 +88,8 @@ export interface PrmService {
 export class LocalPolicyService implements PolicyService {
   /** Computes some of the update's shards on another worker (./shards.ts); the numbers are the same without it. */
   helper: GradientHelper | null = null;
+  /** Update shards the helper has computed. */
+  helperShards = 0;
   /** Frozen copy of the starting weights, made on the first update that needs a KL reference. */
   private reference: PolicyModel | null = null;
 
@@ -103,7 +105,7 @@ export class LocalPolicyService implements PolicyService {
       task: this.task.name,
       params: [...this.policy.params.values()].reduce((n, v) => n + v.size, 0),
       step: this.policy.step,
-      helper: this.helper !== null,
+      helperShards: this.helperShards,
     };
   }
 
@@ -172,6 +174,7 @@ export class LocalPolicyService implements PolicyService {
     if (pending) {
       try {
         const { grad, stats } = await pending;
+        this.helperShards++;
         return { grad: tf.tensor1d(grad), stats };
       } catch (e) {
         console.warn(
