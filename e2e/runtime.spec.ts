@@ -111,6 +111,8 @@ test("the update's second shard runs in a gradient worker beside the policy work
     });
   };
   const q = `task=add&algo=scope&iters=4&seed=2&backend=wasm&${SMALL}`;
+  await page.goto('/runner.html?autostart=0');
+  test.skip((await page.evaluate(() => navigator.hardwareConcurrency)) < 2, 'one core: no gradient worker');
   const shared = await run(q);
   const alone = await run(`${q}&gradientWorker=0`);
   // One shard per update once the worker is up (it starts beside the first iterations).

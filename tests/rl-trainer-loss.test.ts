@@ -479,7 +479,13 @@ describe('LocalPolicyService: the rest of the service', () => {
     const policy = PolicyModel.create(addTask, 7, TINY);
     const service = new LocalPolicyService(addTask, policy);
     const params = [...policy.params.values()].reduce((n, v) => n + v.size, 0);
-    expect(await service.describe()).toEqual({ backend: tf.getBackend(), task: 'add', params, step: 0 });
+    expect(await service.describe()).toEqual({
+      backend: tf.getBackend(),
+      task: 'add',
+      params,
+      step: 0,
+      helperShards: 0,
+    });
     const twin = PolicyModel.create(addTask, 7, TINY); // same weights and RNG
     const reqs = [{ prompt: '12+34' }, { prompt: '5+6', completionPrefix: '5+6+0=11;' }];
     const a = await service.generate(reqs, { temperature: 1, topP: 1 });

@@ -5,7 +5,7 @@
  * only costs the second core.
  */
 import * as Comlink from 'comlink';
-import { startModuleWorker } from '../src/browser/module-worker';
+import { startModuleWorker } from '../src/browser/trampoline';
 import type { StoredCheckpoint } from '../src/core/rl/services';
 import type { GradientHelper } from '../src/core/rl/shards';
 import { kernelMode } from '../src/core/wasm-kernels';

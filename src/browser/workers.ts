@@ -19,8 +19,8 @@ import type {
   UpdateOptions,
   UpdateStats,
 } from '../core/rl/services';
-import { startModuleWorker } from './module-worker';
 import type { BackendInfo } from './session-api';
+import { startModuleWorker } from './trampoline';
 
 export { startModuleWorker };
 
