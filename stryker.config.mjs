@@ -22,6 +22,7 @@ export default {
     'src/core/rl/trainer.ts',
     'src/core/rl/config.ts',
     'src/core/rl/services.ts',
+    'src/core/shards.ts',
     'src/core/rl/algos/*.ts',
   ],
   // Module-level code (the zod schema's descriptions, DEFAULT_RL, ROLE) runs once at import, so its

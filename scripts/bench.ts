@@ -1,7 +1,7 @@
 /**
  * npm run bench -- [--runtime node|browser] [--backend auto|webgpu|wasm|cpu] [--threads N] [--json]
  *   [--peer] [--parts decode,sft,rl] [--runs N] [--no-cache-runs N] [--rl-iters N] [--quick] [--profile]
- *   [--model default|large] [--remeasure-backend] [--kernels exact|fma|off] [--update-shards N]
+ *   [--model default|large] [--remeasure-backend] [--kernels exact|fma|off] [--shards N]
  * Where the time goes for the default model and the default iteration; see docs/performance.md.
  */
 import { spawnSync } from 'node:child_process';
@@ -16,7 +16,7 @@ import { choiceOption, cliMain, intOption } from '../src/node/cli';
 
 const HELP = `usage: npm run bench -- [--runtime node|browser] [--backend auto|webgpu|wasm|cpu] [--threads N] [--json]
          [--peer] [--parts ${BENCH_PARTS.join(',')}] [--runs N] [--no-cache-runs N] [--rl-iters N] [--quick] [--profile]
-         [--model ${MODEL_PRESET_NAMES.join('|')}] [--remeasure-backend] [--kernels ${KERNEL_MODES.join('|')}] [--update-shards N]
+         [--model ${MODEL_PRESET_NAMES.join('|')}] [--remeasure-backend] [--kernels ${KERNEL_MODES.join('|')}] [--shards N]
 Times batched decoding (KV cache vs none), one SFT step (32 x 32, Adam) and the default SCOPE iteration
 from the shipped add checkpoints.
 --model large: d=256, 4 layers, 8 heads, MLP 1024 (3.2M parameters; no checkpoint, so its SCOPE
@@ -34,9 +34,9 @@ and one RL iteration.
 --kernels: on wasm, products, attention's convolution and the KV cache's concat in our kernels,
 bit-identical to tfjs's (exact, the default), with fused multiply-add in the products (fma: relaxed
 SIMD, browser only), or tfjs's own kernels (off); src/core/wasm-kernels.ts.
---update-shards N: the SCOPE iteration's update in N row shards (default: the RL default, 2); with
-N > 1 a second worker (a Node thread, or a Web Worker beside WASM) computes all but the first
-(src/core/rl/shards.ts). 1 is the unsharded update.
+--shards N: the SFT step (the pretraining's) and the SCOPE iteration's update in N row shards
+(default 2, as they run); with N > 1 a second worker (a Node thread, or a Web Worker beside WASM)
+computes all but the first (src/core/shards.ts). 1 is the unsharded step.
 --json prints only the JSON object, on the last stdout line.`;
 
 const PYTHON = '/usr/bin/python3';
@@ -75,7 +75,7 @@ await cliMain(HELP, async () => {
       model: { type: 'string', default: 'default' },
       'remeasure-backend': { type: 'boolean', default: false },
       kernels: { type: 'string', default: 'exact' },
-      'update-shards': { type: 'string' },
+      shards: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -106,8 +106,7 @@ await cliMain(HELP, async () => {
     opts.noCacheRuns = intOption('no-cache-runs', values['no-cache-runs'], 0, 1000);
   if (values['rl-iters'] !== undefined)
     opts.growthIters = intOption('rl-iters', values['rl-iters'], 1, 10_000);
-  if (values['update-shards'] !== undefined)
-    opts.updateShards = intOption('update-shards', values['update-shards'], 1, 8);
+  if (values.shards !== undefined) opts.shards = intOption('shards', values.shards, 1, 8);
   const threads = values.threads === undefined ? undefined : intOption('threads', values.threads, 1, 16);
   const backend = choiceOption('backend', values.backend, BACKEND_CHOICES, {
     expected: 'auto, webgpu, wasm or cpu',

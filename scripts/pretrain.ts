@@ -15,19 +15,23 @@ import {
   type SftSchedule,
 } from '../src/core/pretrain';
 import { Rng } from '../src/core/rng';
+import type { HelperSlot } from '../src/core/shards';
 import { getTask } from '../src/core/tasks';
 import { useBackend } from '../src/node/backend';
 import { cliMain } from '../src/node/cli';
 import { writeCheckpoint } from '../src/node/files';
+import { startGradientThread } from '../src/node/gradient-thread';
 import { PRETRAIN_HELP, parsePretrainArgs } from '../src/node/options';
 import { Progress } from '../src/node/progress';
 
 // Chosen by measurement (docs in README): add passes a sharp transition between ~1,100 steps (70%
 // greedy, 7% sampled) and ~1,500 (98% greedy); 1,250 lands in the "largely correct with missteps"
 // window. arith at 2,500 steps: ~83% greedy, ~72% sampled. Both end fully decayed (settled).
+// Two row shards per step, the second on a gradient thread (src/core/shards.ts); the shipped
+// checkpoints were made before, with one.
 const SFT: Record<string, SftSchedule> = {
-  add: { steps: 1250, batchSize: 32, lr: 2e-3, minLr: 1e-5, warmup: 50, clipNorm: 1 },
-  arith: { steps: 2500, batchSize: 32, lr: 2e-3, minLr: 1e-5, warmup: 50, clipNorm: 1 },
+  add: { steps: 1250, batchSize: 32, lr: 2e-3, minLr: 1e-5, warmup: 50, clipNorm: 1, shards: 2 },
+  arith: { steps: 2500, batchSize: 32, lr: 2e-3, minLr: 1e-5, warmup: 50, clipNorm: 1, shards: 2 },
 };
 const PRM_BASE: PrmSchedule = {
   steps: 800,
@@ -68,9 +72,24 @@ await cliMain(PRETRAIN_HELP, async () => {
 
   const rng = new Rng(`pretrain/${task.name}/${seed}`);
   const policy = PolicyModel.create(task, seed);
+  // The same numbers without the thread (it only lends the second core).
+  const thread = await startGradientThread({
+    backend: 'wasm',
+    task: task.name,
+    checkpoint: await policy.toCheckpoint({}),
+  }).catch((e: Error) => {
+    console.log(`note: ${e.message}; every shard runs on this thread`);
+    return null;
+  });
+  const slot: HelperSlot = { helper: thread, helperShards: 0 };
   const sftBar = new Progress('sft', sft.steps);
-  await runSft(task, policy, sft, rng.fork('sft'), (i, _n, r) =>
-    sftBar.update(i, `loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(1)}`),
+  await runSft(
+    task,
+    policy,
+    sft,
+    rng.fork('sft'),
+    (i, _n, r) => sftBar.update(i, `loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(1)}`),
+    slot,
   );
 
   console.log('sampling policy rollouts for the PRM…');
@@ -94,7 +113,15 @@ await cliMain(PRETRAIN_HELP, async () => {
   // (algorithms.md section 8: a mid-training snapshot lets any method "gain" from a learning-rate drop).
   console.log('settledness probe: 100 more SFT steps at lr 1e-4…');
   const probe = PolicyModel.fromCheckpoint(task, policyCk.manifestJson, policyCk.blob);
-  await runSft(task, probe, { ...sft, steps: 100, lr: 1e-4, minLr: 1e-4, warmup: 1 }, rng.fork('settle'));
+  await runSft(
+    task,
+    probe,
+    { ...sft, steps: 100, lr: 1e-4, minLr: 1e-4, warmup: 1 },
+    rng.fork('settle'),
+    undefined,
+    slot,
+  );
+  await thread?.close();
   const after = await evaluatePolicy(task, probe, null);
   const settle = {
     steps: 100,

@@ -166,7 +166,7 @@ await cliMain(TRAIN_HELP, async () => {
     const service = new RunPolicyService(task, policy, () =>
       PolicyModel.fromCheckpoint(task, pc.manifestJson, pc.blob),
     );
-    // A second core computes shards of each update (src/core/rl/shards.ts); the numbers are the
+    // A second core computes shards of each update (src/core/shards.ts); the numbers are the
     // same without it. Awaited here (~1 s): the run's loop never yields to the thread's messages.
     const thread =
       cfg.updateShards > 1

@@ -27,7 +27,7 @@ const ITERS = 3;
 /**
  * Small batches, no warm-up and a larger lr than the default, so each update moves the policy
  * enough that the next iteration's samples depend on it. One update shard: the recordings predate
- * the shards (src/core/rl/shards.ts) and replay unchanged through them; the `*-2-shards` cases
+ * the shards (src/core/shards.ts) and replay unchanged through them; the `*-2-shards` cases
  * record the default.
  */
 const BASE = {

@@ -1,13 +1,13 @@
 /// <reference types="vite/client" />
 /**
  * Starting the gradient worker (./gradient.worker.ts) from a worker that runs the policy on WASM.
- * The numbers of a run are the same with or without it (src/core/rl/shards.ts), so any failure
+ * The numbers of a run are the same with or without it (src/core/shards.ts), so any failure
  * only costs the second core.
  */
 import * as Comlink from 'comlink';
 import { startModuleWorker } from '../src/browser/trampoline';
 import type { StoredCheckpoint } from '../src/core/rl/services';
-import type { GradientHelper } from '../src/core/rl/shards';
+import type { GradientHelper } from '../src/core/shards';
 import { kernelMode } from '../src/core/wasm-kernels';
 import type { GradientWorkerApi } from './gradient.worker';
 import gradientWorkerUrl from './gradient.worker.ts?worker&url';
@@ -50,7 +50,7 @@ export async function startGradientWorker(
     throw e;
   }
   return {
-    gradient: (weights, shard, hyper, counts) => call(remote.gradient(weights, shard, hyper, counts)),
+    gradient: (weights, job) => call(remote.gradient(weights, job)),
     close,
   };
 }

@@ -1,13 +1,12 @@
 /**
- * The policy's gradient helper in the browser (src/core/rl/shards.ts): a copy of the policy on
+ * The policy's gradient helper in the browser (src/core/shards.ts): a copy of the policy on
  * single-threaded WASM that computes the update's shards at the weights it is sent, so that a
  * second core shares the update. Started by the policy worker (./gradient-helper.ts) and the bench.
  */
 import * as Comlink from 'comlink';
 import { PolicyModel } from '../src/core/agents';
-import type { UpdateBatch } from '../src/core/rl/batch';
 import type { StoredCheckpoint } from '../src/core/rl/services';
-import { type BatchCounts, type ShardHyper, ShardWorker } from '../src/core/rl/shards';
+import { type ShardJob, ShardWorker } from '../src/core/shards';
 import { getTask } from '../src/core/tasks';
 import * as tf from '../src/core/tf';
 import { type KernelMode, setKernelMode } from '../src/core/wasm-kernels';
@@ -27,9 +26,9 @@ const api = {
     );
   },
 
-  async gradient(weights: Float32Array, shard: UpdateBatch, hyper: ShardHyper, counts: BatchCounts) {
+  async gradient(weights: Float32Array, job: ShardJob) {
     if (!shards) throw new Error('the gradient worker is not initialised');
-    const r = await shards.gradient(weights, shard, hyper, counts);
+    const r = await shards.gradient(weights, job);
     return Comlink.transfer(r, [r.grad.buffer as ArrayBuffer]);
   },
 };

@@ -42,7 +42,7 @@ let host: StoredCheckpoint | null = null;
 /** The sampling RNG before the running operation: a rerun after a device loss starts from it. */
 let rngBefore: RngState;
 
-/** Shares the updates on WASM (src/core/rl/shards.ts); null until started, or where it cannot run. */
+/** Shares the updates on WASM (src/core/shards.ts); null until started, or where it cannot run. */
 let gradient: GradientWorker | null = null;
 
 function serviceFor(policy: PolicyModel): LocalPolicyService {

@@ -33,7 +33,7 @@ export interface PolicyInit extends BackendRequest {
   checkpoint: StoredCheckpoint;
   /**
    * Set: prepare it for RL (`prepareRlPolicy`: run-seeded sampling, fresh Adam). Unset: load as is.
-   * `updateShards` > 1: on WASM, a gradient worker computes shards of the updates (src/core/rl/shards.ts),
+   * `updateShards` > 1: on WASM, a gradient worker computes shards of the updates (src/core/shards.ts),
    * unless `gradientWorker` is false (a test hook: the numbers must be the same).
    */
   rl: { seed: number; adamEps: number; updateShards?: number; gradientWorker?: boolean } | null;

@@ -1,5 +1,5 @@
 /**
- * A/B of the update's shards (src/core/rl/shards.ts) in Node: the default SCOPE iteration's update
+ * A/B of the update's shards (src/core/shards.ts) in Node: the default SCOPE iteration's update
  * with 1 shard, 2 shards on this thread, and 2 shards with a gradient thread, alternated.
  * usage: npx tsx bench/dp/shards-ab.ts [--iters N]
  */

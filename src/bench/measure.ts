@@ -19,7 +19,6 @@ import { MODEL_PRESETS, paramShapes } from '../core/model-shape';
 import { parseRlConfig, type RlConfig } from '../core/rl/config';
 import { LocalPolicyService, LocalPrmService, type StoredCheckpoint } from '../core/rl/services';
 import { loadPrm, prepareRlPolicy } from '../core/rl/setup';
-import type { GradientHelper } from '../core/rl/shards';
 import { Trainer } from '../core/rl/trainer';
 import { Rng } from '../core/rng';
 import {
@@ -30,10 +29,10 @@ import {
   type SampleResult,
   sampleBatch,
 } from '../core/sampling';
+import { type GradientHelper, type HelperSlot, sftJobs, shardedStep } from '../core/shards';
 import { addTask } from '../core/tasks';
 import * as tf from '../core/tf';
 import { tokenizerFor } from '../core/tokenizer';
-import { optimiseStep, sftLoss } from '../core/train';
 import { type KernelMode, kernelCalls, setKernelMode } from '../core/wasm-kernels';
 import { type BenchOptions, DEFAULT_BENCH } from './options';
 import { round, roundSpread, type Spread, spreadOf } from './stats';
@@ -41,6 +40,12 @@ import { round, roundSpread, type Spread, spreadOf } from './stats';
 export { BENCH_PARTS, type BenchOptions, type BenchPart, DEFAULT_BENCH, QUICK_BENCH } from './options';
 
 /** What the runtime provides. */
+/** How a step was sharded (src/core/shards.ts): shards per step, and how many a helper computed in all. */
+export interface ShardUse {
+  shards: number;
+  helperShards: number;
+}
+
 export interface BenchEnv {
   runtime: 'node' | 'browser';
   backend: string;
@@ -55,7 +60,7 @@ export interface BenchEnv {
   log(msg: string): void;
   now(): number;
   /**
-   * Start a gradient helper for the RL iteration's update (src/core/rl/shards.ts), where the
+   * Start a gradient helper for the RL iteration's update (src/core/shards.ts), where the
    * runtime has one for this backend: a Node thread, or a Web Worker beside a WASM bench worker.
    */
   startGradientHelper?(ck: StoredCheckpoint): Promise<GradientHelper & { close(): unknown }>;
@@ -82,7 +87,8 @@ export interface BenchResult {
   /** wasm: the kernel mode, and how many kernel calls ours and tfjs's served (src/core/wasm-kernels.ts). */
   kernels?: { mode: KernelMode; ours: number; tfjs: number };
   /** The RL iteration's update: its shards, and how many of them a gradient helper computed. */
-  rlUpdate?: { shards: number; helperShards: number };
+  /** Shards of the SFT step and the RL update, and how many a gradient helper computed. */
+  shards?: { sft?: ShardUse; rl?: ShardUse };
   sftStepMsSpread?: Spread;
   rlIterationMs?: { total: number; generate: number; prm: number; rectify: number; update: number };
   rlIterationMsSpread?: Record<'total' | 'generate' | 'prm' | 'rectify' | 'update', Spread>;
@@ -268,15 +274,16 @@ async function measureSft(env: BenchEnv, o: BenchOptions, probe: Probe, out: Ben
   // a real batch of that size, and exactly what the PyTorch peer computes.
   const ids = Int32Array.from({ length: B * T }, () => rng.int(1, policy.cfg.vocabSize - 1));
   const mask = new Float32Array(B * (T - 1)).fill(1);
-  env.log(`sft step: batch ${B} x ${T} tokens, Adam`);
+  env.log(`sft step: batch ${B} x ${T} tokens, Adam, ${o.shards} shard(s)`);
+  // The pretraining's step (src/core/pretrain.ts runSft): sharded, a gradient helper beside it.
+  const helper =
+    o.shards > 1 && env.startGradientHelper
+      ? await env.startGradientHelper(await policy.toCheckpoint({}))
+      : null;
+  const slot: HelperSlot = { helper, helperShards: 0 };
+  const jobs = sftJobs({ ids, B, T }, mask, o.shards);
   const step = async () => {
-    const r = await optimiseStep(
-      policy.params,
-      policy.opt,
-      () => sftLoss(policy.cfg, policy.params, { ids, B, T }, mask),
-      1e-4,
-      1,
-    );
+    const r = await shardedStep(policy, slot, jobs, { lr: 1e-4, clipNorm: 1 });
     if (r.skipped) throw new Error('sft bench: non-finite step');
   };
   const ms = await timeRuns(env, probe, o.sftRuns, o.sftWarmup, step);
@@ -284,6 +291,8 @@ async function measureSft(env: BenchEnv, o: BenchOptions, probe: Probe, out: Ben
     env.log('sft step: profiling kernels');
     out.sftProfile = await profileByKernel(step);
   }
+  await helper?.close();
+  out.shards = { ...out.shards, sft: { shards: jobs.length, helperShards: slot.helperShards } };
   policy.dispose();
   const s = spreadOf(ms);
   out.sftStepMs = round(s.median);
@@ -332,7 +341,7 @@ async function measureRl(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe: Pr
       env.log(`rl: ${i + 1}/${o.growthIters} (median total ${spreadOf(times.total).median.toFixed(0)} ms)`);
   }
   const after = await service.numTensors();
-  out.rlUpdate = { shards: rl.updateShards, helperShards: service.helperShards };
+  out.shards = { ...out.shards, rl: { shards: rl.updateShards, helperShards: service.helperShards } };
   if (o.profile) {
     env.log('rl: profiling kernels of one iteration');
     out.rlProfile = await profileByKernel(async () => void (await trainer.step()), 3);
@@ -359,7 +368,7 @@ async function measureRl(env: BenchEnv, o: BenchOptions, rl: RlConfig, probe: Pr
 /** Run the selected measurements; one result object. */
 export async function runBench(env: BenchEnv, opts: Partial<BenchOptions> = {}): Promise<BenchResult> {
   const o: BenchOptions = { ...DEFAULT_BENCH, ...opts };
-  const rl = parseRlConfig(o.updateShards === null ? {} : { updateShards: o.updateShards });
+  const rl = parseRlConfig({ updateShards: o.shards });
   const probe = new Probe(env);
   const vocabSize = tokenizerFor(addTask).vocabSize;
   const arch = { vocabSize, ...MODEL_PRESETS[o.model] };

@@ -37,8 +37,11 @@ export interface BenchOptions {
   model: ModelPreset;
   /** wasm's kernels (src/core/wasm-kernels.ts): ours, `exact` (the default) or `fma`, or tfjs's own, `off`. */
   kernels: KernelMode;
-  /** The RL iteration's update shards (src/core/rl/shards.ts); null: the RL default. */
-  updateShards: number | null;
+  /**
+   * Row shards of the SFT step and of the RL iteration's update (src/core/shards.ts); the default
+   * is the RL default and the pretraining's (2). 1: unsharded.
+   */
+  shards: number;
 }
 
 /** Few runs, for backends where one step takes seconds (webgpu on SwiftShader, cpu). */
@@ -70,5 +73,5 @@ export const DEFAULT_BENCH: BenchOptions = {
   profile: false,
   model: 'default',
   kernels: 'exact',
-  updateShards: null,
+  shards: 2,
 };

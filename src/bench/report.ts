@@ -1,5 +1,5 @@
 /** The benchmark result as a human-readable table (pure string formatting). */
-import type { BenchResult, OpTime } from './measure';
+import type { BenchResult, OpTime, ShardUse } from './measure';
 import type { Spread } from './stats';
 
 export interface PeerResult {
@@ -51,20 +51,19 @@ export function formatReport(
       `  speed-up   ${r.decodeTokensPerSec.speedup ?? '-'}x`,
     );
   }
-  if (r.sftStepMs !== undefined)
+  if (r.sftStepMs !== undefined) {
     lines.push(
       `sft step (${r.sizes.sftBatch} x ${r.sizes.sftSeqLen}, Adam): ms ${spreadText(r.sftStepMsSpread)}`,
     );
+    if (r.shards?.sft) lines.push(`  ${shardText(r.shards.sft)}`);
+  }
   if (r.rlIterationMs && r.rlIterationMsSpread) {
     lines.push(
       `scope iteration (P=${r.sizes.promptsPerIter}, G=${r.sizes.groupSize}), ${r.rlIters} iterations, ms:`,
     );
     for (const k of ['total', 'generate', 'prm', 'rectify', 'update'] as const)
       lines.push(`  ${k.padEnd(9)} ${spreadText(r.rlIterationMsSpread[k])}`);
-    if (r.rlUpdate)
-      lines.push(
-        `  update shards: ${r.rlUpdate.shards} (${r.rlUpdate.helperShards} computed by a gradient worker)`,
-      );
+    if (r.shards?.rl) lines.push(`  update ${shardText(r.shards.rl)}`);
     lines.push(`tensors growth per iteration: ${r.tensorsGrowthPerIter} (over ${r.growthIters})`);
   }
   if (r.kernels)
@@ -94,3 +93,6 @@ export function formatReport(
   }
   return lines.join('\n');
 }
+
+const shardText = (u: ShardUse) =>
+  `${u.shards} shard(s) per step; a gradient worker computed ${u.helperShards}`;

@@ -55,7 +55,7 @@ export interface SessionOptions {
   backendProbe?: Partial<ProbeWorkload>;
   /**
    * Test hook: false keeps every shard of the updates in the policy worker (no gradient worker,
-   * src/core/rl/shards.ts); the numbers must be the same.
+   * src/core/shards.ts); the numbers must be the same.
    */
   gradientWorker?: boolean;
 }

@@ -8,9 +8,10 @@
 import type { PolicyModel, PrmModel } from './agents';
 import { EOS, isAnswerStep, isStepTerminator, renderCompletion, STEP_END } from './format';
 import type { Rng } from './rng';
+import { type HelperSlot, sftJobs, shardedStep } from './shards';
 import { randomSolution } from './tasks/common';
 import type { Problem, Task } from './tasks/types';
-import { completionMask, cosineLr, optimiseStep, padBatch, prmLoss, type StepResult, sftLoss } from './train';
+import { completionMask, cosineLr, optimiseStep, padBatch, prmLoss, type StepResult } from './train';
 
 export interface SftSchedule {
   steps: number;
@@ -19,6 +20,11 @@ export interface SftSchedule {
   minLr: number;
   warmup: number;
   clipNorm: number;
+  /**
+   * Row shards of each SFT step (./shards.ts): their gradients are summed in order, and a gradient
+   * helper, when given, computes all but the first. Absent: 1, the unsharded step.
+   */
+  shards?: number;
 }
 
 export interface PrmSchedule extends SftSchedule {
@@ -56,18 +62,13 @@ export async function runSft(
   s: SftSchedule,
   rng: Rng,
   onProgress?: ProgressFn,
+  slot: HelperSlot = { helper: null, helperShards: 0 },
 ) {
   let last: StepResult = { loss: Number.NaN, gradNorm: 0, skipped: false };
   for (let i = 0; i < s.steps; i++) {
     const lr = cosineLr(i, s.steps, s.lr, s.minLr, s.warmup);
     const { batch, mask } = sftBatch(task, policy, rng, s.batchSize);
-    last = await optimiseStep(
-      policy.params,
-      policy.opt,
-      () => sftLoss(policy.cfg, policy.params, batch, mask),
-      lr,
-      s.clipNorm,
-    );
+    last = await shardedStep(policy, slot, sftJobs(batch, mask, s.shards ?? 1), { lr, clipNorm: s.clipNorm });
     policy.step++;
     onProgress?.(i + 1, s.steps, { ...last, lr });
   }

@@ -276,17 +276,23 @@ export function completionMask(
   return mask;
 }
 
-/** Mean negative log-likelihood over masked completion tokens. */
-export function sftLoss(cfg: ModelConfig, params: Params, batch: PaddedBatch, mask: Float32Array): tf.Scalar {
+/**
+ * Mean negative log-likelihood over masked completion tokens: the sum divided by `tokens`, the
+ * batch's masked count, or the whole batch's when `batch` is a shard of it (./shards.ts).
+ */
+export function sftLoss(
+  cfg: ModelConfig,
+  params: Params,
+  batch: PaddedBatch,
+  mask: Float32Array,
+  tokens = Math.max(
+    1,
+    mask.reduce((a, b) => a + b, 0),
+  ),
+): tf.Scalar {
   const { logp } = tokenLogProbs(cfg, params, tf.tensor2d(batch.ids, [batch.B, batch.T], 'int32'));
   const m = tf.tensor2d(mask, [batch.B, batch.T - 1]);
-  return tf.div(
-    tf.neg(tf.sum(tf.mul(logp, m))),
-    Math.max(
-      1,
-      mask.reduce((a, b) => a + b, 0),
-    ),
-  ) as tf.Scalar;
+  return tf.div(tf.neg(tf.sum(tf.mul(logp, m))), tokens) as tf.Scalar;
 }
 
 /** PRM logits of every next token, [B, T-1] (entry t judges token t+1). */

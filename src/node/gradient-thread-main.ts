@@ -1,8 +1,7 @@
 /** Inside the gradient thread (./gradient-thread.ts): a ShardWorker over a copy of the policy. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PolicyModel } from '../core/agents';
-import type { UpdateBatch } from '../core/rl/batch';
-import { type BatchCounts, type ShardHyper, ShardWorker } from '../core/rl/shards';
+import { type ShardJob, ShardWorker } from '../core/shards';
 import { getTask } from '../core/tasks';
 import { useBackend } from './backend';
 import type { GradientThreadInit, GradientThreadReply } from './gradient-thread';
@@ -17,26 +16,17 @@ try {
     init.checkpoint.blob,
   );
   const shards = new ShardWorker(policy);
-  port.on(
-    'message',
-    async (m: {
-      id: number;
-      weights: Float32Array;
-      shard: UpdateBatch;
-      hyper: ShardHyper;
-      counts: BatchCounts;
-    }) => {
-      let reply: GradientThreadReply;
-      try {
-        const { grad, stats } = await shards.gradient(m.weights, m.shard, m.hyper, m.counts);
-        reply = { id: m.id, grad, stats };
-        port.postMessage(reply, [grad.buffer as ArrayBuffer]);
-      } catch (e) {
-        reply = { id: m.id, error: (e as Error).message };
-        port.postMessage(reply);
-      }
-    },
-  );
+  port.on('message', async (m: { id: number; weights: Float32Array; job: ShardJob }) => {
+    let reply: GradientThreadReply;
+    try {
+      const { grad, stats } = await shards.gradient(m.weights, m.job);
+      reply = { id: m.id, grad, stats };
+      port.postMessage(reply, [grad.buffer as ArrayBuffer]);
+    } catch (e) {
+      reply = { id: m.id, error: (e as Error).message };
+      port.postMessage(reply);
+    }
+  });
   port.postMessage({ ready: true });
 } catch (e) {
   port.postMessage({ error: (e as Error).message });

@@ -1,12 +1,11 @@
 /**
- * The update's gradient helper in Node (src/core/rl/shards.ts): a worker thread with its own tfjs,
+ * The update's gradient helper in Node (src/core/shards.ts): a worker thread with its own tfjs,
  * on the caller's backend, and a copy of the policy. The CLI and the bench attach it to the policy
  * service so that a second core computes shards; the numbers are the same without it.
  */
 import { Worker } from 'node:worker_threads';
-import type { UpdateBatch } from '../core/rl/batch';
 import type { StoredCheckpoint } from '../core/rl/services';
-import type { BatchCounts, GradientHelper, ShardHyper, ShardResult } from '../core/rl/shards';
+import type { GradientHelper, ShardJob, ShardResult } from '../core/shards';
 import type { TaskName } from '../core/tasks/types';
 import type { NodeBackend } from './backend';
 
@@ -52,12 +51,12 @@ export function startGradientThread(init: GradientThreadInit): Promise<GradientT
   worker.on('error', fail);
   worker.on('exit', (code) => fail(new Error(`the gradient thread exited (code ${code})`)));
   const helper: GradientThread = {
-    gradient(weights: Float32Array, shard: UpdateBatch, hyper: ShardHyper, counts: BatchCounts) {
+    gradient(weights: Float32Array, job: ShardJob) {
       if (failed) return Promise.reject(failed);
       const id = nextId++;
       return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
-        worker.postMessage({ id, weights, shard, hyper, counts });
+        worker.postMessage({ id, weights, job });
       });
     },
     async close() {

@@ -62,7 +62,7 @@ export const rlConfigSchema = z
       .min(0)
       .describe('k3 KL penalty to the SFT reference; 0 disables it (and the reference model)'),
     innerEpochs: z.number().int().min(1).max(16).describe('Passes over each batch (mu)'),
-    /** ./shards.ts. Runs recorded before 2026-12-03 (the experiments in results/) used 1. */
+    /** ../shards.ts. Runs recorded before 2026-12-03 (the experiments in results/) used 1. */
     updateShards: z
       .number()
       .int()

@@ -22,7 +22,7 @@ export interface LossHyper {
  *   pg:  -A logp
  *   loss = sum_t w_t * token_loss_t  (+ beta * sum_t w_t * k3(logp, ref) on on-policy tokens)
  * clipFraction and kl are sums over on-policy tokens divided by `onCount`: the batch's own count,
- * or the whole batch's when `batch` is a shard of it (./shards.ts), so that shards' parts add up.
+ * or the whole batch's when `batch` is a shard of it (../shards.ts), so that shards' parts add up.
  */
 export function rlLoss(
   logp: tf.Tensor2D,

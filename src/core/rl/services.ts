@@ -6,22 +6,11 @@
 import type { PolicyModel, PrmModel } from '../agents';
 import { type EvalOptions, type EvalResult, evaluatePolicy } from '../evaluate';
 import { tokenLogProbs } from '../model';
+import { type GradientHelper, type HelperSlot, rlJobs, shardedStep } from '../shards';
 import type { Task } from '../tasks/types';
 import * as tf from '../tf';
-import { applyClipped } from '../train';
 import type { NonFiniteKind } from './faults';
 import type { LossHyper, UpdateBatch } from './loss';
-import {
-  type BatchCounts,
-  batchCounts,
-  type GradientHelper,
-  readFlatWeights,
-  type ShardHyper,
-  type ShardResult,
-  shardGradient,
-  shardRanges,
-  sliceRows,
-} from './shards';
 
 export interface GenerateRequest {
   prompt: string;
@@ -42,7 +31,7 @@ export interface UpdateOptions extends LossHyper {
   lrByParam?: Record<string, number>;
   clipNorm: number;
   innerEpochs: number;
-  /** Row shards of the batch whose gradients are summed (./shards.ts); 1 when absent. */
+  /** Row shards of the batch whose gradients are summed (../shards.ts); 1 when absent. */
   shards?: number;
   temperature: number;
   /** Test hook (see faults.ts): poison this update so the non-finite guard must skip it. */
@@ -66,7 +55,7 @@ export interface StoredCheckpoint {
 }
 
 export interface PolicyService {
-  /** `helperShards`: update shards a gradient helper has computed so far (./shards.ts). */
+  /** `helperShards`: update shards a gradient helper has computed so far (../shards.ts). */
   describe(): Promise<{ backend: string; task: string; params: number; step: number; helperShards?: number }>;
   generate(
     requests: GenerateRequest[],
@@ -85,8 +74,8 @@ export interface PrmService {
 }
 
 /** The policy service over an in-process PolicyModel (Node, or inside a browser worker). */
-export class LocalPolicyService implements PolicyService {
-  /** Computes some of the update's shards on another worker (./shards.ts); the numbers are the same without it. */
+export class LocalPolicyService implements PolicyService, HelperSlot {
+  /** Computes some of the update's shards on another worker (../shards.ts); the numbers are the same without it. */
   helper: GradientHelper | null = null;
   /** Update shards the helper has computed. */
   helperShards = 0;
@@ -125,8 +114,6 @@ export class LocalPolicyService implements PolicyService {
       batch = { ...batch, refLogps: (await t.data()) as Float32Array };
       t.dispose();
     }
-    const counts = batchCounts(batch);
-    const shards = shardRanges(batch.B, o.shards ?? 1).map(([lo, hi]) => sliceRows(batch, lo, hi));
     const hyper = {
       epsLow: o.epsLow,
       epsHigh: o.epsHigh,
@@ -134,56 +121,23 @@ export class LocalPolicyService implements PolicyService {
       beta: o.beta,
       temperature: o.temperature,
     };
+    const jobs = rlJobs(batch, o.shards ?? 1, hyper);
     const fault = o.injectNonFinite;
     const poison = fault ? (loss: tf.Scalar) => poisonLoss(loss, fault) : undefined;
     const stats: UpdateStats = { loss: 0, gradNorm: 0, clipFraction: 0, kl: 0, entropy: 0, skipped: 0 };
     for (let e = 0; e < o.innerEpochs; e++) {
-      // Shards 1.. go to the helper (at the current weights) while this worker computes shard 0.
-      const helper = shards.length > 1 ? this.helper : null;
-      const weights = helper ? await readFlatWeights(p.params) : null;
-      const remote = shards.slice(1).map((s) => helper?.gradient(weights!, s, hyper, counts));
-      const parts = [await shardGradient(p, shards[0], hyper, counts, poison)];
-      for (const [i, r] of remote.entries())
-        parts.push(await this.fromHelper(r, shards[i + 1], hyper, counts));
-      const flat = parts.slice(1).reduce((sum, part) => {
-        const next = tf.add(sum, part.grad) as tf.Tensor1D;
-        tf.dispose([sum, part.grad]);
-        return next;
-      }, parts[0].grad);
-      const [loss, clipFraction, kl, entropy] = [0, 1, 2, 3].map((k) =>
-        parts.reduce((a, x) => a + x.stats[k], 0),
-      );
-      const res = await applyClipped(p.opt, tf.scalar(loss), flat, o.lr, o.clipNorm, o.lrByParam);
+      const res = await shardedStep(p, this, jobs, {
+        lr: o.lr,
+        clipNorm: o.clipNorm,
+        lrByParam: o.lrByParam,
+        poison,
+      });
+      const [, clipFraction, kl, entropy] = res.stats;
       p.step++;
       Object.assign(stats, { loss: res.loss, gradNorm: res.gradNorm, clipFraction, kl, entropy });
       if (res.skipped) stats.skipped++;
     }
     return stats;
-  }
-
-  /**
-   * A shard from the helper, or computed here when there is none or it failed (a failed helper is
-   * dropped; the numbers are the same either way).
-   */
-  private async fromHelper(
-    pending: Promise<ShardResult<Float32Array>> | undefined,
-    shard: UpdateBatch,
-    hyper: ShardHyper,
-    counts: BatchCounts,
-  ): Promise<ShardResult<tf.Tensor1D>> {
-    if (pending) {
-      try {
-        const { grad, stats } = await pending;
-        this.helperShards++;
-        return { grad: tf.tensor1d(grad), stats };
-      } catch (e) {
-        console.warn(
-          `update: the gradient helper failed (${(e as Error).message}); computing its shards here`,
-        );
-        this.helper = null;
-      }
-    }
-    return shardGradient(this.policy, shard, hyper, counts);
   }
 
   evaluate(opts: Partial<EvalOptions>) {

@@ -1,33 +1,38 @@
 /**
- * The update's row shards (src/core/rl/shards.ts):
+ * Row shards of the RL update and the SFT step (src/core/shards.ts):
  *   - the row ranges and slices, on hand-computed cases;
  *   - a run's numbers depend on the shard count only: two shards on this thread, with an in-process
  *     helper, and with the Node gradient thread give bit-identical metrics and weights; a helper that
  *     fails is dropped without changing them;
  *   - two shards are the one-shard update up to float rounding: the summed gradient against the
  *     unsharded one on wasm and against the cpu backend's (the reference), and the statistics,
- *     whose whole-batch counts must be used by every shard.
+ *     whose whole-batch counts must be used by every shard;
+ *   - the same for the SFT step (the pretraining's): jobs, gradient parity, a helper changes nothing.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PolicyModel } from '../src/core/agents';
 import { tokenLogProbs } from '../src/core/model';
+import { runSft, sftBatch } from '../src/core/pretrain';
 import { parseRlConfig } from '../src/core/rl/config';
 import { ROLE, type UpdateBatch } from '../src/core/rl/loss';
 import { LocalPolicyService, LocalPrmService } from '../src/core/rl/services';
 import { loadPrm, prepareRlPolicy } from '../src/core/rl/setup';
+import { Trainer } from '../src/core/rl/trainer';
+import { Rng } from '../src/core/rng';
 import {
-  batchCounts,
   type GradientHelper,
   readFlatWeights,
+  rlJobs,
+  type ShardJob,
   ShardWorker,
+  sftJobs,
   shardGradient,
   shardRanges,
   sliceRows,
-} from '../src/core/rl/shards';
-import { Trainer } from '../src/core/rl/trainer';
-import { Rng } from '../src/core/rng';
+} from '../src/core/shards';
 import { addTask } from '../src/core/tasks';
 import * as tf from '../src/core/tf';
+import { sftLoss } from '../src/core/train';
 import { useBackend } from '../src/node/backend';
 import { readCheckpoint } from '../src/node/files';
 import { type GradientThread, startGradientThread } from '../src/node/gradient-thread';
@@ -90,13 +95,12 @@ function randomBatch(B: number, T: number, rng: Rng): UpdateBatch {
 
 const HYPER = { epsLow: 0.2, epsHigh: 0.2, gamma: 0.1, beta: 0.05, temperature: 1 };
 
-/** Flat gradient and statistics of a batch cut into `shards`, summed in order (as the update does). */
+/** Flat gradient and statistics of a batch cut into `shards`, summed in order (as a step does). */
 async function sharded(policy: PolicyModel, batch: UpdateBatch, shards: number) {
-  const counts = batchCounts(batch);
   let grad: Float32Array | null = null;
   const stats = [0, 0, 0, 0];
-  for (const [lo, hi] of shardRanges(batch.B, shards)) {
-    const part = await shardGradient(policy, sliceRows(batch, lo, hi), HYPER, counts);
+  for (const job of rlJobs(batch, shards, HYPER)) {
+    const part = await shardGradient(policy, job);
     const g = (await part.grad.data()) as Float32Array;
     part.grad.dispose();
     grad = grad ? grad.map((x, i) => Math.fround(x + g[i])) : g;
@@ -259,5 +263,70 @@ describe("a run's numbers do not depend on where its shards run", () => {
     expect(a.trainedTokens).toBe(b.trainedTokens);
     for (const k of ['loss', 'gradNorm', 'kl', 'clipFraction', 'entropy'] as const)
       expect(a[k]).toBeCloseTo(b[k], 5);
+  });
+});
+
+describe('the SFT step in shards', () => {
+  it('cuts rows and mask, each shard dividing by the whole batch token count', () => {
+    const batch = { B: 3, T: 3, ids: Int32Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9) };
+    const mask = Float32Array.of(0, 1, 1, 1, 0, 0);
+    const jobs = sftJobs(batch, mask, 2);
+    expect(jobs.map((j) => j.kind)).toEqual(['sft', 'sft']);
+    const [a, b] = jobs as Extract<ShardJob, { kind: 'sft' }>[];
+    expect([a.rows.B, Array.from(a.rows.ids), Array.from(a.mask), a.tokens]).toEqual([
+      2,
+      [1, 2, 3, 4, 5, 6],
+      [0, 1, 1, 1],
+      3,
+    ]);
+    expect([b.rows.B, Array.from(b.rows.ids), Array.from(b.mask), b.tokens]).toEqual([
+      1,
+      [7, 8, 9],
+      [0, 0],
+      3,
+    ]);
+  });
+
+  it('two shards: loss within 1e-6 and gradient within 1e-5 of one shard', async () => {
+    const policy = PolicyModel.fromCheckpoint(addTask, pc.manifestJson, pc.blob);
+    const { batch, mask } = sftBatch(addTask, policy, new Rng('sft-shards'), 10);
+    const parts = async (n: number) => {
+      let grad: Float32Array | null = null;
+      let loss = 0;
+      for (const job of sftJobs(batch, mask, n)) {
+        const part = await shardGradient(policy, job);
+        const g = (await part.grad.data()) as Float32Array;
+        part.grad.dispose();
+        grad = grad ? grad.map((x, i) => Math.fround(x + g[i])) : g;
+        loss += part.stats[0];
+      }
+      return { grad: grad!, loss };
+    };
+    const [one, two] = [await parts(1), await parts(2)];
+    const whole = tf.tidy(() => sftLoss(policy.cfg, policy.params, batch, mask).dataSync()[0]);
+    policy.dispose();
+    expect(one.loss).toBe(whole);
+    expect(Math.abs(two.loss - one.loss)).toBeLessThan(1e-6 * one.loss);
+    expect(relDiff(two.grad, one.grad)).toBeLessThan(1e-5);
+    expect(relDiff(two.grad, one.grad)).toBeGreaterThan(0);
+  });
+
+  it('runSft in two shards: an in-process helper gives the same weights, bit for bit', async () => {
+    const schedule = { steps: 3, batchSize: 8, lr: 1e-3, minLr: 1e-3, warmup: 1, clipNorm: 1, shards: 2 };
+    const train = async (withHelper: boolean) => {
+      const policy = PolicyModel.fromCheckpoint(addTask, pc.manifestJson, pc.blob);
+      const replica = PolicyModel.fromCheckpoint(addTask, pc.manifestJson, pc.blob);
+      const slot = { helper: withHelper ? new ShardWorker(replica) : null, helperShards: 0 };
+      const last = await runSft(addTask, policy, schedule, new Rng('sft-run'), undefined, slot);
+      const weights = await readFlatWeights(policy.params);
+      policy.dispose();
+      replica.dispose();
+      return { last, weights, helperShards: slot.helperShards };
+    };
+    const [alone, shared] = [await train(false), await train(true)];
+    expect(shared.helperShards).toBe(3);
+    expect(alone.helperShards).toBe(0);
+    expect(shared.last).toEqual(alone.last);
+    expect(Buffer.from(shared.weights.buffer).equals(Buffer.from(alone.weights.buffer))).toBe(true);
   });
 });
