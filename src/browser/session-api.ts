@@ -54,8 +54,9 @@ export interface SessionOptions {
   /** Test hook: the size of `auto`'s measurement (workers/measure-backend.ts). */
   backendProbe?: Partial<ProbeWorkload>;
   /**
-   * Test hook: false keeps every shard of the updates in the policy worker (no gradient worker,
-   * src/core/shards.ts); the numbers must be the same.
+   * False: every shard of the updates runs in the policy worker, no gradient worker beside it
+   * (src/core/shards.ts). For two runs side by side, which already keep both cores busy, and tests;
+   * the numbers are the same either way.
    */
   gradientWorker?: boolean;
 }

@@ -235,19 +235,22 @@ export class ScopeLabApp extends LitElement {
     if (!this.createSession)
       throw new Error('no session factory: the page bootstrap did not set createSession');
     const algos: Algo[] = this.state.compare ? [this.state.algo, this.state.compare] : [this.state.algo];
-    this.runs = algos.map((algo) => this.newRun(toRlConfig(this.state, algo)));
+    // Two runs side by side keep both cores busy on their own: no gradient workers (same numbers).
+    const side = algos.length > 1;
+    this.runs = algos.map((algo) => this.newRun(toRlConfig(this.state, algo), undefined, side));
     this.requestUpdate();
     return this.runs;
   }
 
   /** A run of `config` with the page's backend and storage, watched for changes. */
-  private newRun(config: RlConfig, resumeRunId?: string): RunModel {
+  private newRun(config: RlConfig, resumeRunId?: string, sideBySide = false): RunModel {
     const options = {
       config,
       backend: this.state.backend,
       assetsBase: this.assetsBase,
       storageNamespace: this.storageNamespace,
       parallelStartEval: true,
+      gradientWorker: !sideBySide,
       ...(resumeRunId === undefined ? {} : { resumeRunId }),
     };
     const run = new RunModel(this.createSession!, options, ALGO_LABEL[config.algo]);

@@ -220,5 +220,7 @@ export function sessionOptions(
     storageNamespace: namespace,
     autosaveEvery: WIDGET_DEFAULTS.autosaveEvery,
     parallelStartEval: true,
+    // A race's two runs keep both cores busy on their own: no gradient workers (same numbers).
+    gradientWorker: spec.race === null,
   };
 }
