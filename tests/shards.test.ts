@@ -26,9 +26,11 @@ import {
   type ShardJob,
   ShardWorker,
   sftJobs,
+  shardedStep,
   shardGradient,
   shardRanges,
   sliceRows,
+  writeFlatWeights,
 } from '../src/core/shards';
 import { addTask } from '../src/core/tasks';
 import * as tf from '../src/core/tf';
@@ -62,6 +64,29 @@ describe('shard rows', () => {
     ]);
     expect(shardRanges(1, 2)).toEqual([[0, 1]]);
     expect(shardRanges(4, 1)).toEqual([[0, 4]]);
+  });
+
+  it('refuses weights of another size, naming both counts', () => {
+    const policy = PolicyModel.fromCheckpoint(addTask, pc.manifestJson, pc.blob);
+    expect(() => writeFlatWeights(policy.params, new Float32Array(7))).toThrow(
+      'weights: 7 values for 105280 parameters',
+    );
+    policy.dispose();
+  });
+
+  it('a sharded step with a helper leaves no tensors behind', async () => {
+    const policy = PolicyModel.fromCheckpoint(addTask, pc.manifestJson, pc.blob);
+    const replica = PolicyModel.fromCheckpoint(addTask, pc.manifestJson, pc.blob);
+    const { batch, mask } = sftBatch(addTask, policy, new Rng('leak'), 6);
+    const slot = { helper: new ShardWorker(replica), helperShards: 0 };
+    const step = () => shardedStep(policy, slot, sftJobs(batch, mask, 3), { lr: 1e-4, clipNorm: 1 });
+    await step();
+    const before = tf.memory().numTensors;
+    await step();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(slot.helperShards).toBe(4);
+    policy.dispose();
+    replica.dispose();
   });
 
   it('slices every per-row array of a batch', () => {

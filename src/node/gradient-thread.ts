@@ -1,7 +1,8 @@
 /**
- * The update's gradient helper in Node (src/core/shards.ts): a worker thread with its own tfjs,
- * on the caller's backend, and a copy of the policy. The CLI and the bench attach it to the policy
- * service so that a second core computes shards; the numbers are the same without it.
+ * The gradient helper in Node (src/core/shards.ts): a worker thread with its own tfjs, on the
+ * caller's backend, and a copy of the policy. `train`, `pretrain` and the bench give it the shards
+ * of their steps but the first, so that a second core computes them; the numbers are the same
+ * without it.
  */
 import { Worker } from 'node:worker_threads';
 import type { StoredCheckpoint } from '../core/rl/services';
@@ -30,7 +31,7 @@ export interface GradientThread extends GradientHelper {
   close(): Promise<void>;
 }
 
-/** Start the thread; resolves once its model is loaded (a few seconds: tfjs and the loader start). */
+/** Start the thread; resolves once its model is loaded (~1 s: the loader, tfjs and the model). */
 export function startGradientThread(init: GradientThreadInit): Promise<GradientThread> {
   const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(BOOT)}`), {
     workerData: init,
