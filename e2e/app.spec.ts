@@ -76,6 +76,9 @@ test('train SCOPE on add with wasm: live chart points, an inspector entry with t
   // Evaluations at the start and at the end.
   expect(await chartPoints(page, 'accuracy')).toBe(2);
   await expect(page.locator('[data-status=backend]')).toContainText('wasm');
+  // A single run's updates use the second core (src/core/shards.ts), and the status bar says so.
+  if ((await page.evaluate(() => navigator.hardwareConcurrency)) >= 2)
+    await expect(page.locator('[data-status=backend]')).toContainText('updates on 2 cores');
 
   // The inspector opens on a group with a rectification: the failed original with its first
   // error marked, and the teacher's corrected step.

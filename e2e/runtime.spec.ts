@@ -107,6 +107,8 @@ test("the update's second shard runs in a gradient worker beside the policy work
           entropy,
         })),
         helperShards: (await s.policyService.describe()).helperShards,
+        // What the page's status bar reads ("updates on 2 cores").
+        gradientWorker: s.backendInfo?.gradientWorker ?? false,
       };
     });
   };
@@ -118,6 +120,7 @@ test("the update's second shard runs in a gradient worker beside the policy work
   // One shard per update once the worker is up (it starts beside the first iterations).
   expect(shared.helperShards).toBeGreaterThanOrEqual(2);
   expect(alone.helperShards).toBe(0);
+  expect([shared.gradientWorker, alone.gradientWorker]).toEqual([true, false]);
   expect(shared.rows).toHaveLength(4);
   expect(shared.rows).toEqual(alone.rows);
 });

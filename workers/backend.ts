@@ -258,6 +258,11 @@ export class Accelerator {
     await tf.ready();
   }
 
+  /** Tell the page of a change to the info (the gradient worker joining). */
+  amend(patch: Partial<BackendInfo>): void {
+    this.announce({ ...this.info, ...patch });
+  }
+
   private announce(info: BackendInfo): BackendInfo {
     this.info = info;
     this.emit({ type: 'backend', info });

@@ -63,7 +63,9 @@ function startGradient(req: PolicyInit): void {
   startGradientWorker(req.task, start).then(
     (g) => {
       gradient = g;
-      if (accel.info.backend === 'wasm') service.helper = g;
+      if (accel.info.backend !== 'wasm') return;
+      service.helper = g;
+      accel.amend({ gradientWorker: true });
     },
     (e: Error) => console.warn(`policy worker: no gradient worker (${e.message}); updates run here`),
   );

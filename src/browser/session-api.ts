@@ -24,6 +24,11 @@ export interface BackendInfo {
   threads: number;
   /** On wasm: whether our kernels (src/core/wasm-kernels.ts) run its products, or tfjs's own. */
   wasmKernels?: 'ours' | 'tfjs';
+  /**
+   * A gradient worker beside the policy worker computes the updates' other shards on a second core
+   * (src/core/shards.ts). Set once it is up, a moment after start-up.
+   */
+  gradientWorker?: boolean;
   /** Why the choice differs from the request (no adapter, SwiftShader, device lost, ...). */
   note?: string;
   /** `auto` measured both backends (now, or `cached` from an earlier run on this adapter). */

@@ -140,6 +140,9 @@ export class TrainingSession implements Session {
   private _state: SessionState = 'loading';
   private _runId: string | null = null;
   private _backend: BackendInfo | null = null;
+  /** While the workers start, the policy worker's latest info (announced to the page after start). */
+  private booting = false;
+  private bootPolicyInfo: BackendInfo | null = null;
   /** The PRM worker's backend (null when the algorithm needs no PRM). */
   prmBackendInfo: BackendInfo | null = null;
   private trainer!: Trainer;
@@ -289,6 +292,8 @@ export class TrainingSession implements Session {
     const c = this.config;
     const { policy: policyCk, prm: prmCk } = this.startCheckpoints!;
     const generation = ++this.generation;
+    this.booting = true;
+    this.bootPolicyInfo = null;
     // `auto` may measure the backends on the policy's model (only on the first start: a restart
     // after a crash reuses the cached decision); the PRM worker then takes the policy's choice.
     const req = {
@@ -328,6 +333,7 @@ export class TrainingSession implements Session {
         chosen ? startPrm({ backend: chosen.backend, note: chosen.note }) : null,
       ]);
     } else [polStarted, prmStarted] = await Promise.allSettled([startPolicy(), startPrm()]);
+    this.booting = false;
     // Keep whichever started, so a failure of the other still ends it.
     if (polStarted.status === 'fulfilled') this.policyWorker = polStarted.value.handle;
     if (prmStarted.status === 'fulfilled') this.prmWorker = prmStarted.value?.handle ?? null;
@@ -336,7 +342,9 @@ export class TrainingSession implements Session {
     const pol = polStarted.value;
     const prm = prmStarted.value;
     this.prm = prm ? new RunPrm(prm.service, (op) => this.sent('prm', op)) : null;
-    this._backend = pol.info;
+    // The latest the policy worker said while the workers started (its gradient worker may have
+    // joined already), else what its start returned.
+    this._backend = this.bootPolicyInfo ?? pol.info;
     this.prmBackendInfo = prm?.info ?? null;
     this.policy = new RunPolicy(
       pol.service,
@@ -388,6 +396,7 @@ export class TrainingSession implements Session {
   private onWorkerEvent(which: 'policy' | 'prm', e: WorkerEvent): void {
     if (e.type === 'notice') this.emit('notice', { level: e.level, message: `${which}: ${e.message}` });
     else if (which === 'prm') this.prmBackendInfo = e.info;
+    else if (this.booting) this.bootPolicyInfo = e.info;
     else if (this._backend) {
       // Only changes after start-up (the first one is announced by `boot`).
       this._backend = e.info;

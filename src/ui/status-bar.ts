@@ -20,6 +20,7 @@ export function backendText(b: BackendInfo | null): string {
   const parts: string[] = [b.backend];
   if (b.adapter) parts.push(b.adapter);
   if (b.backend === 'wasm') parts.push(`${b.threads} thread${b.threads === 1 ? '' : 's'}`);
+  if (b.gradientWorker) parts.push('updates on 2 cores');
   if (b.requested !== b.backend) parts.push(`requested ${b.requested}`);
   return parts.join(' · ');
 }
