@@ -169,6 +169,8 @@ export async function shardedStep(
   const helper = jobs.length > 1 ? slot.helper : null;
   const weights = helper ? await readFlatWeights(model.params) : null;
   const remote = jobs.slice(1).map((job) => helper?.gradient(weights!, job));
+  // (Handled below, after this worker's shard; a failure before then is not an unhandled rejection.)
+  for (const r of remote) r?.catch(() => {});
   const parts = [await shardGradient(model, jobs[0], o.poison)];
   for (const [i, r] of remote.entries()) parts.push(await fromHelper(model, slot, r, jobs[i + 1]));
   const flat = parts.slice(1).reduce((sum, part) => {
