@@ -1,7 +1,7 @@
 /**
- * The policy's gradient helper in the browser (src/core/shards.ts): a copy of the policy on
- * single-threaded WASM that computes the update's shards at the weights it is sent, so that a
- * second core shares the update. Started by the policy worker (./gradient-helper.ts) and the bench.
+ * The gradient helper in the browser (src/core/shards.ts): a copy of the policy on single-threaded
+ * WASM that computes shards of a step at the weights it is sent, so that a second core shares the
+ * updates. Started by the policy worker (./gradient-helper.ts) and the bench's worker.
  */
 import * as Comlink from 'comlink';
 import { PolicyModel } from '../src/core/agents';

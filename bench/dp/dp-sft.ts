@@ -9,6 +9,9 @@
  * gradient differs by float summation order. Parity: the summed gradient against the full batch's
  * gradient on the cpu backend (the reference), next to the single-worker wasm gradient's distance.
  *
+ * Superseded by the shards (src/core/shards.ts, Session 9: the same split, wired into training and
+ * the bench); kept because docs/performance.md's Session 5 and 7 numbers came from it.
+ *
  * usage: npx tsx bench/dp/dp-sft.ts [--steps N] [--warmup N]   (prints one JSON line)
  */
 
