@@ -120,11 +120,11 @@ function randomBatch(B: number, T: number, rng: Rng): UpdateBatch {
 
 const HYPER = { epsLow: 0.2, epsHigh: 0.2, gamma: 0.1, beta: 0.05, temperature: 1 };
 
-/** Flat gradient and statistics of a batch cut into `shards`, summed in order (as a step does). */
-async function sharded(policy: PolicyModel, batch: UpdateBatch, shards: number) {
+/** Flat gradient and statistics of shard jobs, summed in order (as a step does). */
+async function summed(policy: PolicyModel, jobs: ShardJob[]) {
   let grad: Float32Array | null = null;
   const stats = [0, 0, 0, 0];
-  for (const job of rlJobs(batch, shards, HYPER)) {
+  for (const job of jobs) {
     const part = await shardGradient(policy, job);
     const g = (await part.grad.data()) as Float32Array;
     part.grad.dispose();
@@ -135,6 +135,9 @@ async function sharded(policy: PolicyModel, batch: UpdateBatch, shards: number) 
   }
   return { grad: grad!, stats };
 }
+
+/** The same bits. */
+const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
 
 const relDiff = (a: Float32Array, b: Float32Array) => {
   let d = 0;
@@ -159,13 +162,13 @@ describe('two shards are the one-shard update up to rounding', () => {
     own.dispose();
     batch.oldLogps = logp.map((v) => v + 0.6 * (rng.float() - 0.5));
     batch.refLogps = logp.map((v) => v + 0.6 * (rng.float() - 0.5));
-    const one = await sharded(policy, batch, 1);
-    const two = await sharded(policy, batch, 2);
-    const three = await sharded(policy, batch, 3);
+    const one = await summed(policy, rlJobs(batch, 1, HYPER));
+    const two = await summed(policy, rlJobs(batch, 2, HYPER));
+    const three = await summed(policy, rlJobs(batch, 3, HYPER));
     policy.dispose();
     await useBackend('cpu');
     const ref = PolicyModel.fromCheckpoint(addTask, pc.manifestJson, pc.blob);
-    const cpu = await sharded(ref, batch, 1);
+    const cpu = await summed(ref, rlJobs(batch, 1, HYPER));
     ref.dispose();
     await useBackend('wasm');
 
@@ -262,14 +265,14 @@ describe("a run's numbers do not depend on where its shards run", () => {
     expect(got.calls).toBe(6); // 3 iterations x 2 epochs, one shard each
     expect(got.helperShards).toBe(6);
     expect(got.metrics).toEqual(alone.metrics);
-    expect(Buffer.from(got.weights.buffer).equals(Buffer.from(alone.weights.buffer))).toBe(true);
+    expect(sameBits(got.weights, alone.weights)).toBe(true);
   });
 
   it('the Node gradient thread: identical metrics and weights', async () => {
     const got = await run('thread');
     expect(got.calls).toBe(6);
     expect(got.metrics).toEqual(alone.metrics);
-    expect(Buffer.from(got.weights.buffer).equals(Buffer.from(alone.weights.buffer))).toBe(true);
+    expect(sameBits(got.weights, alone.weights)).toBe(true);
   }, 60_000);
 
   it('a helper that fails is dropped after its first call; the numbers stay the same', async () => {
@@ -278,7 +281,7 @@ describe("a run's numbers do not depend on where its shards run", () => {
     expect(got.helperLeft).toBe(false);
     expect(got.helperShards).toBe(0);
     expect(got.metrics).toEqual(alone.metrics);
-    expect(Buffer.from(got.weights.buffer).equals(Buffer.from(alone.weights.buffer))).toBe(true);
+    expect(sameBits(got.weights, alone.weights)).toBe(true);
   });
 
   it("the one-shard run's first iteration: the same samples, statistics equal up to rounding", async () => {
@@ -315,23 +318,14 @@ describe('the SFT step in shards', () => {
   it('two shards: loss within 1e-6 and gradient within 1e-5 of one shard', async () => {
     const policy = PolicyModel.fromCheckpoint(addTask, pc.manifestJson, pc.blob);
     const { batch, mask } = sftBatch(addTask, policy, new Rng('sft-shards'), 10);
-    const parts = async (n: number) => {
-      let grad: Float32Array | null = null;
-      let loss = 0;
-      for (const job of sftJobs(batch, mask, n)) {
-        const part = await shardGradient(policy, job);
-        const g = (await part.grad.data()) as Float32Array;
-        part.grad.dispose();
-        grad = grad ? grad.map((x, i) => Math.fround(x + g[i])) : g;
-        loss += part.stats[0];
-      }
-      return { grad: grad!, loss };
-    };
-    const [one, two] = [await parts(1), await parts(2)];
+    const [one, two] = [
+      await summed(policy, sftJobs(batch, mask, 1)),
+      await summed(policy, sftJobs(batch, mask, 2)),
+    ];
     const whole = tf.tidy(() => sftLoss(policy.cfg, policy.params, batch, mask).dataSync()[0]);
     policy.dispose();
-    expect(one.loss).toBe(whole);
-    expect(Math.abs(two.loss - one.loss)).toBeLessThan(1e-6 * one.loss);
+    expect(one.stats[0]).toBe(whole);
+    expect(Math.abs(two.stats[0] - one.stats[0])).toBeLessThan(1e-6 * one.stats[0]);
     expect(relDiff(two.grad, one.grad)).toBeLessThan(1e-5);
     expect(relDiff(two.grad, one.grad)).toBeGreaterThan(0);
   });
@@ -352,6 +346,6 @@ describe('the SFT step in shards', () => {
     expect(shared.helperShards).toBe(3);
     expect(alone.helperShards).toBe(0);
     expect(shared.last).toEqual(alone.last);
-    expect(Buffer.from(shared.weights.buffer).equals(Buffer.from(alone.weights.buffer))).toBe(true);
+    expect(sameBits(shared.weights, alone.weights)).toBe(true);
   });
 });

@@ -5,7 +5,7 @@
  * only costs the second core.
  */
 import * as Comlink from 'comlink';
-import { startModuleWorker } from '../src/browser/trampoline';
+import { callGuard, startModuleWorker } from '../src/browser/trampoline';
 import type { StoredCheckpoint } from '../src/core/rl/services';
 import type { GradientHelper } from '../src/core/shards';
 import { kernelMode } from '../src/core/wasm-kernels';
@@ -23,34 +23,22 @@ export async function startGradientWorker(
 ): Promise<GradientWorker> {
   const worker = startModuleWorker(gradientWorkerUrl, 'gradient');
   const remote = Comlink.wrap<GradientWorkerApi>(worker);
-  // Calls in flight fail when the worker dies (a set, not a race against one long-pending promise,
-  // whose reactions would keep every call's result alive).
-  let dead: Error | null = null;
-  const pending = new Set<(e: Error) => void>();
-  worker.addEventListener('error', (e) => {
-    dead ??= new Error(`the gradient worker crashed: ${e.message || 'its script did not load'}`);
-    for (const reject of pending) reject(dead);
-    pending.clear();
-  });
-  const call = <R>(p: Promise<R>): Promise<R> =>
-    dead
-      ? Promise.reject(dead)
-      : new Promise<R>((resolve, reject) => {
-          pending.add(reject);
-          p.then(resolve, reject).finally(() => pending.delete(reject));
-        });
+  const guard = callGuard();
+  worker.addEventListener('error', (e) =>
+    guard.fail(new Error(`the gradient worker crashed: ${e.message || 'its script did not load'}`)),
+  );
   const close = () => {
     remote[Comlink.releaseProxy]();
     worker.terminate();
   };
   try {
-    await call(remote.init(task, checkpoint, kernelMode()));
+    await guard.call(remote.init(task, checkpoint, kernelMode()));
   } catch (e) {
     close();
     throw e;
   }
   return {
-    gradient: (weights, job) => call(remote.gradient(weights, job)),
+    gradient: (weights, job) => guard.call(remote.gradient(weights, job)),
     close,
   };
 }

@@ -1,4 +1,4 @@
-/** Starting a module worker from any page, ours or a page that embeds the widget. */
+/** Starting a module worker from any page (ours, or one that embeds the widget), and guarding its calls. */
 
 /**
  * Start a module worker from a URL resolved against this module (not the page). A worker script
@@ -15,4 +15,28 @@ export function startModuleWorker(url: string | URL, name: string): Worker {
   const worker = new Worker(trampoline, { type: 'module', name });
   setTimeout(() => URL.revokeObjectURL(trampoline), 60_000);
   return worker;
+}
+
+/**
+ * Calls on a worker that fail once it has died: `fail(e)` rejects every pending call and every
+ * later one with the first error. (A set of pending calls, not Promise.race against one promise
+ * pending for the worker's life: its reactions would keep every call's result reachable.)
+ */
+export function callGuard(): { call<R>(p: Promise<R>): Promise<R>; fail(e: Error): void } {
+  let dead: Error | null = null;
+  const pending = new Set<(e: Error) => void>();
+  return {
+    call<R>(p: Promise<R>): Promise<R> {
+      if (dead) return Promise.reject(dead);
+      return new Promise<R>((resolve, reject) => {
+        pending.add(reject);
+        p.then(resolve, reject).finally(() => pending.delete(reject));
+      });
+    },
+    fail(e) {
+      dead ??= e;
+      for (const reject of pending) reject(dead);
+      pending.clear();
+    },
+  };
 }

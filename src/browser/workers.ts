@@ -20,7 +20,7 @@ import type {
   UpdateStats,
 } from '../core/rl/services';
 import type { BackendInfo } from './session-api';
-import { startModuleWorker } from './trampoline';
+import { callGuard, startModuleWorker } from './trampoline';
 
 export { startModuleWorker };
 
@@ -51,8 +51,7 @@ export interface WorkerHandle<T> {
 
 function open<T>(url: string, name: 'policy' | 'prm', onCrash: (e: WorkerCrashed) => void): WorkerHandle<T> {
   const worker = startModuleWorker(url, name);
-  let dead: WorkerCrashed | null = null;
-  const pending = new Set<(e: Error) => void>();
+  const guard = callGuard();
   const remote = Comlink.wrap<T>(worker);
   let ended = false;
   const terminate = () => {
@@ -63,9 +62,7 @@ function open<T>(url: string, name: 'policy' | 'prm', onCrash: (e: WorkerCrashed
   };
   const crash = (message: string) => {
     const e = new WorkerCrashed(name, message);
-    dead ??= e;
-    for (const reject of pending) reject(dead);
-    pending.clear();
+    guard.fail(e);
     onCrash(e);
   };
   worker.addEventListener('error', (e) => {
@@ -73,13 +70,7 @@ function open<T>(url: string, name: 'policy' | 'prm', onCrash: (e: WorkerCrashed
   });
   return {
     remote,
-    call<R>(p: Promise<R>): Promise<R> {
-      if (dead) return Promise.reject(dead);
-      return new Promise<R>((resolve, reject) => {
-        pending.add(reject);
-        p.then(resolve, reject).finally(() => pending.delete(reject));
-      });
-    },
+    call: guard.call,
     terminate,
     crash(reason) {
       terminate();

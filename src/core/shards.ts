@@ -78,8 +78,12 @@ export function shardRanges(B: number, n: number): [number, number][] {
   ]);
 }
 
-/** Rows [lo, hi) of a batch, copied (a view sent to a worker would clone the whole batch's buffer). */
+/**
+ * Rows [lo, hi) of a batch, copied (a view sent to a worker would clone the whole batch's buffer);
+ * all of it is the batch itself (one shard, never sent).
+ */
 export function sliceRows(batch: UpdateBatch, lo: number, hi: number): UpdateBatch {
+  if (lo === 0 && hi === batch.B) return batch;
   const { T } = batch;
   const tok = (a: Float32Array) => a.slice(lo * (T - 1), hi * (T - 1));
   return {
