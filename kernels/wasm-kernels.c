@@ -143,26 +143,50 @@ void gemm(const f32* A, const f32* B, f32* C, int M, int K, int N) {
 /* Groups per packing pass: 16 floats of a group-minor row are one 64-byte cache line. */
 #define GB 16
 
+/* dst[c * ds + r] = src[r * ss + c] for r < R, c < C: columns of src as rows of dst, in 4 x 4 blocks
+ * (four vector loads, eight shuffles, four stores; a scalar loop for the edges). Bytes only. */
+static void pack_columns(const f32* src, int ss, int R, int C, f32* dst, int ds) {
+  int r = 0;
+  for (; r + 4 <= R; r += 4) {
+    const f32* s0 = src + r * ss;
+    int c = 0;
+    for (; c + 4 <= C; c += 4) {
+      v128_t x0 = wasm_v128_load(s0 + c), x1 = wasm_v128_load(s0 + ss + c);
+      v128_t x2 = wasm_v128_load(s0 + 2 * ss + c), x3 = wasm_v128_load(s0 + 3 * ss + c);
+      v128_t t0 = wasm_i32x4_shuffle(x0, x1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(x0, x1, 2, 6, 3, 7);
+      v128_t t2 = wasm_i32x4_shuffle(x2, x3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(x2, x3, 2, 6, 3, 7);
+      wasm_v128_store(dst + c * ds + r, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+      wasm_v128_store(dst + (c + 1) * ds + r, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+      wasm_v128_store(dst + (c + 2) * ds + r, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+      wasm_v128_store(dst + (c + 3) * ds + r, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+    }
+    for (; c < C; c++)
+      for (int q = r; q < r + 4; q++) dst[c * ds + q] = src[q * ss + c];
+  }
+  for (; r < R; r++)
+    for (int c = 0; c < C; c++) dst[c * ds + r] = src[r * ss + c];
+}
+
 /* Per-group products in the model's group-minor layout (src/core/model.ts groupContract):
  * a [I, K, G], b [K, G, J] -> out [I, G, J], out[i, g, j] = sum_k a[i, k, g] b[k, g, j]; i.e. XNNPACK's
  * depthwise convolution with input [I, 1, K, G] and filter [1, K, G, J]. Group g is the product
  * A_g @ B_g with A_g[i, k] = a[i, k, g], B_g[k, j] = b[k, g, j] and out_g[i, j] = out[i, g, j] (B_g
  * and out_g both with row stride G J). Each sums over k in order from 0, as the convolution sums its
- * taps. A_g is first packed into `scratch` (GB groups at a time, GB * I * K floats): read in place,
- * its column stride G (1 KB at G = 256) maps every element to the same few cache sets, and the
- * products ran slower than tfjs's convolution. K here is a sequence length or a head width (<= 64):
- * one chunk. */
+ * taps. A_g is first packed into `scratch`, GB groups at a time (16 floats of a group-minor row are one
+ * cache line), by 4 x 4 transposes: read in place, its column stride G (1 KB at G = 256) maps every
+ * element to the same few cache sets, and the products ran slower than tfjs's convolution. Packed
+ * groups lie I K + 16 floats apart: at I K = 1024 a plain I K stride sent the 16 groups' writes to one
+ * cache set too (the packing then cost more than the products). B_g and out_g are used in place
+ * (packing them was slower). `scratch`: GB * (I K + 16) floats. K here is a sequence length or a head
+ * width (<= 64): one chunk. */
 __attribute__((export_name("group_contract")))
 void group_contract(const f32* a, const f32* b, f32* out, int I, int K, int G, int J, f32* scratch) {
+  const int ga = I * K + 16;
   for (int g0 = 0; g0 < G; g0 += GB) {
     const int gb = G - g0 < GB ? G - g0 : GB;
-    for (int i = 0; i < I; i++)
-      for (int k = 0; k < K; k++) {
-        const f32* src = a + (i * K + k) * G + g0;
-        for (int g = 0; g < gb; g++) scratch[(g * I + i) * K + k] = src[g];
-      }
+    pack_columns(a + g0, G, I * K, gb, scratch, ga);
     for (int g = 0; g < gb; g++)
-      chunk(scratch + g * I * K, b + (g0 + g) * J, out + (g0 + g) * J, I, J, G * J, K, 1, 0, K);
+      chunk(scratch + g * ga, b + (g0 + g) * J, out + (g0 + g) * J, I, J, G * J, K, 1, 0, K);
   }
 }
 

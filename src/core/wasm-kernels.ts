@@ -52,7 +52,7 @@ interface Kernels {
   concat2(x: number, y: number, out: number, batch: number, nx: number, ny: number): void;
 }
 
-/** Groups the per-group kernel packs at a time (GB in kernels/wasm-kernels.c): its scratch is GB * I * K floats. */
+/** Groups the per-group kernel packs at a time (GB in kernels/wasm-kernels.c): its scratch is GB * (I * K + 16) floats. */
 const GROUPS_PER_PASS = 16;
 
 const BYTES = { exact: KERNELS_EXACT_WASM, fma: KERNELS_FMA_WASM };
@@ -215,7 +215,7 @@ function depthwiseConv2d(args: KernelArgs): tf.TensorInfo {
   return serve(args, tfjsConv, groupContract, (ours, backend) => {
     const out = backend.makeOutput([I, 1, 1, G * J], 'float32');
     const wasm = backend.wasm as unknown as { _malloc(bytes: number): number; _free(at: number): void };
-    const scratch = wasm._malloc(4 * GROUPS_PER_PASS * I * K);
+    const scratch = wasm._malloc(4 * GROUPS_PER_PASS * (I * K + 16));
     try {
       const [px, pf, po] = [offsetOf(backend, x), offsetOf(backend, filter), offsetOf(backend, out)];
       ours.group_contract(px, pf, po, I, K, G, J, scratch);
